@@ -1,0 +1,860 @@
+"""Roadmap drafting: place features into quarters to maximise value under team capacity and dependencies.
+
+Rules the planner follows:
+
+* Candidates are the not-done features whose `team_id` names a team in the portfolio. In-progress
+  features compete like any other, with their remaining effort; only a pin forces a feature in.
+* A team's capacity per quarter is `team.capacity * 13 weeks * utilisation` person-weeks. A feature's
+  cost is its remaining likely effort (`effort_likely * (1 - progress)`), charged entirely to the quarter
+  it is placed in.
+* Dependencies: a feature may sit in quarter q only if every not-done prerequisite sits in a quarter
+  <= q. Done prerequisites are satisfied. A prerequisite that is unknown, unowned or excluded (or itself
+  blocked that way) makes the dependent unplaceable.
+* Objective: maximise sum(value_f * discount_q) over placed features, discount_q = 1 - 0.02 q, so the same
+  feature is worth a little more earlier. value_f comes from `agents.engines.scoring` for `method`.
+* Solving (HiGHS through `scipy.optimize.milp`, binaries x[f, q], sparse rows: each feature at most once,
+  capacity per team and quarter, and per dependency and quarter the cumulative form
+  sum_{q'<=q} x[f, q'] <= sum_{q'<=q} x[prerequisite, q']), in stages within `time_limit_s`:
+  1. the LP relaxation, giving an upper bound on any plan's value;
+  2. LP rounding: features the LP places whole keep their quarter, the rest fill in by LP share, then
+     value per person-week;
+  3. the MILP restricted to features the LP uses at all ("milp_lp_support");
+  4. the full MILP, only when stage 3 finished without proving the gap (scipy's `milp` takes no starting
+     solution, and on thousands of features HiGHS's root cuts alone can take longer than the limit).
+  Stages stop once a plan is within `mip_rel_gap` of the bound. Every stage's plan is checked against
+  capacity, dependencies and pins; the best one, greedy included, is returned (ties go to greedy), so
+  the plan is never worth less than greedy. The report names the stage, the HiGHS `mip_gap`, and the
+  plan's own gap to the best bound.
+* Greedy baseline: candidates by value, descending (ties by id); each goes into the earliest quarter where
+  its team has capacity left and all its prerequisites are already placed in that quarter or earlier.
+  Passes repeat until one places nothing, so a prerequisite ranked lower than its dependent still lets
+  the dependent in on a later pass. Pinned features and their prerequisites are placed first.
+* An item is `exploration` when confidence < 0.6 or (effort_high - effort_low) / effort_likely > 1.0
+  (with zero likely effort: when effort_high > effort_low); otherwise it is a `commitment`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Literal
+
+import networkx as nx
+import numpy as np
+from pydantic import BaseModel, ConfigDict
+from scipy.optimize import OptimizeResult, milp
+from scipy.sparse import coo_array, csr_array
+
+from agents.engines.common import dependency_graph
+from agents.engines.scoring import FeatureScore, ScoringMethod, score_features
+from graph.models import Feature, FeatureStatus, Portfolio
+
+QUARTER_WEEKS = 13
+DISCOUNT_PER_QUARTER = 0.02
+MAX_QUARTERS = 40
+EXPLORATION_CONFIDENCE_BELOW = 0.6
+EXPLORATION_SPREAD_ABOVE = 1.0
+CAPACITY_TOLERANCE = 1e-6
+"""Person-weeks of slack allowed when comparing effort with capacity, to absorb float rounding."""
+
+ItemKind = Literal["commitment", "exploration"]
+LeftOutReason = Literal["capacity", "dependency", "low_value", "excluded", "unowned"]
+Solver = Literal["milp", "greedy"]
+PlanSource = Literal["milp", "milp_lp_support", "lp_rounding", "greedy"]
+
+LP_INTEGRAL_TOLERANCE = 1e-6
+MIN_STAGE_S = 0.05
+TIME_RESERVE_SHARE = 0.1
+TIME_RESERVE_MAX_S = 0.5
+"""Kept back from `time_limit_s` for solver overrun and building the plan: 10% of it, at most this."""
+
+_MILP_STATUS = {0: "optimal", 1: "time_limit", 2: "infeasible", 3: "unbounded", 4: "other"}
+
+
+class RoadmapError(ValueError):
+    """The request cannot be planned: an unknown id, a bad parameter, or pins that cannot all hold."""
+
+
+class RoadmapItem(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    feature_id: str
+    team_id: str
+    quarter: int
+    value: float
+    discounted_value: float
+    effort: float
+    """Remaining likely effort in person-weeks, charged to this quarter."""
+    kind: ItemKind
+    confidence: float
+    effort_spread: float | None
+    """(effort_high - effort_low) / effort_likely; None when the likely effort is 0."""
+    pinned: bool
+    scores: FeatureScore
+
+
+class TeamCapacityUse(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    team_id: str
+    used: float
+    available: float
+
+
+class RoadmapQuarter(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    index: int
+    start: date
+    end: date
+    commitments: list[RoadmapItem]
+    explorations: list[RoadmapItem]
+    capacity: list[TeamCapacityUse]
+
+
+class LeftOutFeature(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    feature_id: str
+    team_id: str | None
+    reason: LeftOutReason
+    detail: str
+    value: float | None
+
+
+class SolverReport(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    solver: Solver
+    """What was asked for."""
+    source: PlanSource
+    """Which stage produced the returned plan (see `draft_roadmap`)."""
+    status: str
+    """optimal (within mip_rel_gap of a proven bound) | time_limit | not_run | a HiGHS outcome."""
+    optimal: bool
+    mip_gap: float | None
+    """HiGHS's `mip_gap` from the last MILP stage that ran (`mip_gap_stage`), against that model's own bound."""
+    mip_gap_stage: Literal["milp", "milp_lp_support"] | None
+    plan_gap: float | None
+    """(upper_bound - plan value) / plan value for the returned plan."""
+    upper_bound: float | None
+    """No plan is worth more: the LP relaxation bound, tightened by the full MILP's dual bound."""
+    milp_value: float | None
+    """Value of the full MILP's incumbent, when it ran and found one."""
+    candidate_values: dict[str, float]
+    """Value of every valid plan found, by stage."""
+    solve_time_s: float
+    wall_time_s: float
+    variables: int
+    constraints: int
+    note: str
+
+
+class RoadmapPlan(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    as_of: date
+    method: ScoringMethod
+    utilisation: float
+    quarters: list[RoadmapQuarter]
+    left_out: list[LeftOutFeature]
+    total_value: float
+    greedy_value: float | None
+    """None when the greedy baseline cannot honour the pins."""
+    value_ratio_vs_greedy: float | None
+    solver: SolverReport
+
+    def items(self) -> list[RoadmapItem]:
+        return [item for q in self.quarters for item in (*q.commitments, *q.explorations)]
+
+    def quarter_by_feature(self) -> dict[str, int]:
+        return {item.feature_id: item.quarter for item in self.items()}
+
+
+@dataclass(frozen=True)
+class _Problem:
+    """The placeable candidates as arrays; index k refers to `features[k]`."""
+
+    features: list[Feature]
+    value: np.ndarray
+    effort: np.ndarray
+    team_of: np.ndarray
+    team_ids: list[str]
+    quarter_capacity: np.ndarray
+    """Per team, person-weeks available in each quarter."""
+    prerequisites: list[list[int]]
+    """Per candidate, the indices of its not-done prerequisites (all placeable)."""
+    topological_order: list[int]
+    pins: dict[int, int]
+    discount: np.ndarray
+
+
+Placement = dict[int, int]
+"""Candidate index -> quarter."""
+
+
+def draft_roadmap(
+    portfolio: Portfolio,
+    *,
+    as_of: date,
+    quarters: int = 4,
+    pins: Mapping[str, int] | None = None,
+    exclusions: Collection[str] = (),
+    method: ScoringMethod = "blend",
+    time_limit_s: float = 10.0,
+    utilisation: float = 0.85,
+    mip_rel_gap: float = 1e-4,
+    solver: Solver = "milp",
+) -> RoadmapPlan:
+    """Draft a `quarters`-quarter roadmap (13-week quarters from `as_of`) under the rules in the module doc.
+
+    `pins` force feature -> quarter index (0-based); `exclusions` keep features out; `time_limit_s` bounds
+    the whole call (10% of it, at most 0.5 s, is kept back for building the plan); `solver="greedy"`
+    returns the greedy baseline alone. Raises `RoadmapError` for unknown ids, bad parameters, dependency
+    cycles among open features, and pins that cannot all hold (the message names them).
+    """
+    started = time.perf_counter()
+    _check_parameters(quarters, time_limit_s, utilisation, mip_rel_gap)
+    pins = dict(pins or {})
+    features_by_id = {f.id: f for f in portfolio.features}
+    unknown = sorted(set(exclusions) - features_by_id.keys())
+    if unknown:
+        raise RoadmapError(f"excluded features not in the portfolio: {', '.join(unknown)}")
+    excluded = set(exclusions)
+
+    scores = {s.feature_id: s for s in score_features(portfolio, as_of=as_of, method=method)}
+    team_capacity = {
+        t.id: t.capacity * QUARTER_WEEKS * utilisation for t in sorted(portfolio.teams, key=lambda t: t.id)
+    }
+    open_features = sorted(
+        (f for f in portfolio.features if f.status is not FeatureStatus.DONE), key=lambda f: f.id
+    )
+    done_ids = {f.id for f in portfolio.features if f.status is FeatureStatus.DONE}
+
+    not_placeable: dict[str, tuple[LeftOutReason, str]] = {}
+    for feature in open_features:
+        if feature.id in excluded:
+            not_placeable[feature.id] = ("excluded", "excluded by request")
+        elif feature.team_id is None:
+            not_placeable[feature.id] = ("unowned", "no owning team")
+        elif feature.team_id not in team_capacity:
+            not_placeable[feature.id] = ("unowned", f"owning team {feature.team_id} is not in the portfolio")
+    _block_dependents(portfolio, open_features, done_ids, not_placeable)
+
+    placeable = [f for f in open_features if f.id not in not_placeable]
+    problem = _build_problem(placeable, done_ids, scores, team_capacity, quarters, pins, not_placeable)
+    _check_pins(problem, pins, features_by_id, not_placeable, quarters)
+
+    greedy = _greedy(problem)
+    greedy_value = None if greedy is None else _objective(problem, greedy)
+
+    report: SolverReport
+    if solver == "greedy" or not placeable:
+        if greedy is None:
+            raise RoadmapError(f"the greedy baseline cannot honour pins {_pin_list(pins)}; try solver='milp'")
+        chosen = greedy
+        report = SolverReport(
+            solver=solver,
+            source="greedy",
+            status="not_run",
+            optimal=not placeable,
+            mip_gap=None,
+            mip_gap_stage=None,
+            plan_gap=0.0 if not placeable else None,
+            upper_bound=0.0 if not placeable else None,
+            milp_value=None,
+            candidate_values={"greedy": greedy_value or 0.0},
+            solve_time_s=0.0,
+            wall_time_s=0.0,
+            variables=0,
+            constraints=0,
+            note="greedy baseline requested" if placeable else "no placeable candidates",
+        )
+    else:
+        reserve = min(TIME_RESERVE_MAX_S, TIME_RESERVE_SHARE * time_limit_s)
+        chosen, report = _solve(problem, greedy, started + time_limit_s - reserve, mip_rel_gap, pins)
+
+    return _assemble_plan(
+        problem,
+        chosen,
+        report.model_copy(update={"wall_time_s": time.perf_counter() - started}),
+        scores=scores,
+        open_features=open_features,
+        not_placeable=not_placeable,
+        done_ids=done_ids,
+        as_of=as_of,
+        quarters=quarters,
+        method=method,
+        utilisation=utilisation,
+        greedy_value=greedy_value,
+    )
+
+
+def _check_parameters(quarters: int, time_limit_s: float, utilisation: float, mip_rel_gap: float) -> None:
+    if not 1 <= quarters <= MAX_QUARTERS:
+        raise RoadmapError(f"quarters must be between 1 and {MAX_QUARTERS}, got {quarters}")
+    if not time_limit_s > 0:
+        raise RoadmapError(f"time_limit_s must be positive, got {time_limit_s}")
+    if not 0 < utilisation <= 1:
+        raise RoadmapError(f"utilisation must be in (0, 1], got {utilisation}")
+    if not mip_rel_gap >= 0:
+        raise RoadmapError(f"mip_rel_gap must be non-negative, got {mip_rel_gap}")
+
+
+def _block_dependents(
+    portfolio: Portfolio,
+    open_features: list[Feature],
+    done_ids: set[str],
+    not_placeable: dict[str, tuple[LeftOutReason, str]],
+) -> None:
+    """Mark open features whose prerequisite chain cannot be satisfied; reject dependency cycles."""
+    open_graph = dependency_graph(portfolio)
+    open_graph.remove_nodes_from(done_ids)
+    if not nx.is_directed_acyclic_graph(open_graph):
+        cycle = nx.find_cycle(open_graph)
+        raise RoadmapError(f"dependency cycle among open features: {' -> '.join(u for u, _ in cycle)}")
+    open_by_id = {f.id: f for f in open_features}
+    for feature_id in nx.topological_sort(open_graph):
+        feature = open_by_id.get(feature_id)
+        if feature is None or feature_id in not_placeable:
+            continue
+        for prerequisite in sorted(feature.depends_on):
+            if prerequisite in done_ids:
+                continue
+            if prerequisite not in open_by_id:
+                not_placeable[feature_id] = (
+                    "dependency",
+                    f"prerequisite {prerequisite} is not in the portfolio",
+                )
+                break
+            blocker = not_placeable.get(prerequisite)
+            if blocker is not None:
+                why = blocker[1] if blocker[0] != "dependency" else "it cannot be placed"
+                not_placeable[feature_id] = ("dependency", f"prerequisite {prerequisite}: {why}")
+                break
+
+
+def _build_problem(
+    placeable: list[Feature],
+    done_ids: set[str],
+    scores: Mapping[str, FeatureScore],
+    team_capacity: Mapping[str, float],
+    quarters: int,
+    pins: Mapping[str, int],
+    not_placeable: Mapping[str, tuple[LeftOutReason, str]],
+) -> _Problem:
+    index = {f.id: k for k, f in enumerate(placeable)}
+    team_ids = list(team_capacity)
+    team_index = {t: i for i, t in enumerate(team_ids)}
+    prerequisites = [sorted(index[p] for p in set(f.depends_on) if p not in done_ids) for f in placeable]
+    graph: nx.DiGraph[int] = nx.DiGraph()
+    graph.add_nodes_from(range(len(placeable)))
+    graph.add_edges_from((p, k) for k, prereqs in enumerate(prerequisites) for p in prereqs)
+    return _Problem(
+        features=placeable,
+        value=np.array([scores[f.id].value for f in placeable], dtype=float),
+        effort=np.array([f.remaining_likely for f in placeable], dtype=float),
+        team_of=np.array([team_index[f.team_id or ""] for f in placeable], dtype=np.int64),
+        team_ids=team_ids,
+        quarter_capacity=np.array([team_capacity[t] for t in team_ids], dtype=float),
+        prerequisites=prerequisites,
+        topological_order=list(nx.topological_sort(graph)),
+        pins={index[f]: q for f, q in pins.items() if f in index and f not in not_placeable},
+        discount=1.0 - DISCOUNT_PER_QUARTER * np.arange(quarters, dtype=float),
+    )
+
+
+def _pin_list(pins: Mapping[str, int]) -> str:
+    return ", ".join(f"{f}->Q{q}" for f, q in sorted(pins.items()))
+
+
+def _check_pins(
+    problem: _Problem,
+    pins: Mapping[str, int],
+    features_by_id: Mapping[str, Feature],
+    not_placeable: Mapping[str, tuple[LeftOutReason, str]],
+    quarters: int,
+) -> None:
+    """Reject pins that cannot hold, naming them; joint infeasibility beyond these checks is the MILP's."""
+    for feature_id, quarter in sorted(pins.items()):
+        feature = features_by_id.get(feature_id)
+        if feature is None:
+            raise RoadmapError(f"pinned feature {feature_id} is not in the portfolio")
+        if isinstance(quarter, bool) or not isinstance(quarter, int) or not 0 <= quarter < quarters:
+            raise RoadmapError(
+                f"pin {feature_id}->{quarter!r}: quarter must be an integer in [0, {quarters})"
+            )
+        if feature.status is FeatureStatus.DONE:
+            raise RoadmapError(f"pinned feature {feature_id} is already done")
+        if feature_id in not_placeable:
+            raise RoadmapError(
+                f"pinned feature {feature_id} cannot be placed: {not_placeable[feature_id][1]}"
+            )
+
+    for k in sorted(problem.pins):
+        team = problem.team_of[k]
+        if problem.effort[k] > problem.quarter_capacity[team] + CAPACITY_TOLERANCE:
+            raise RoadmapError(
+                f"pinned feature {problem.features[k].id} needs {problem.effort[k]:.2f} person-weeks but team "
+                f"{problem.team_ids[team]} has {problem.quarter_capacity[team]:.2f} per quarter"
+            )
+
+    deadline = _pin_deadlines(problem)
+    for k, latest in sorted(deadline.items()):
+        team = problem.team_of[k]
+        if k not in problem.pins and problem.effort[k] > problem.quarter_capacity[team] + CAPACITY_TOLERANCE:
+            raise RoadmapError(
+                f"{problem.features[k].id}, a prerequisite of pins {_pin_list(pins)}, needs "
+                f"{problem.effort[k]:.2f} person-weeks but team {problem.team_ids[team]} has "
+                f"{problem.quarter_capacity[team]:.2f} per quarter"
+            )
+        if k in problem.pins and problem.pins[k] > latest:
+            raise RoadmapError(
+                f"pinned feature {problem.features[k].id} (Q{problem.pins[k]}) is a prerequisite of a feature "
+                f"pinned to Q{latest}; pins {_pin_list(pins)} contradict the dependencies"
+            )
+
+    quarter_count = len(problem.discount)
+    for team, team_id in enumerate(problem.team_ids):
+        for quarter in range(quarter_count):
+            due = [k for k, latest in deadline.items() if problem.team_of[k] == team and latest <= quarter]
+            need = float(problem.effort[due].sum()) if due else 0.0
+            pinned_here = [k for k in due if problem.pins.get(k) == quarter]
+            pinned_load = float(problem.effort[pinned_here].sum()) if pinned_here else 0.0
+            if pinned_load > problem.quarter_capacity[team] + CAPACITY_TOLERANCE:
+                names = ", ".join(problem.features[k].id for k in sorted(pinned_here))
+                raise RoadmapError(
+                    f"pins {names} need {pinned_load:.2f} person-weeks of team {team_id} in Q{quarter}, "
+                    f"which has {problem.quarter_capacity[team]:.2f}"
+                )
+            available = problem.quarter_capacity[team] * (quarter + 1)
+            if need > available + CAPACITY_TOLERANCE:
+                names = ", ".join(sorted(problem.features[k].id for k in due if k in problem.pins))
+                raise RoadmapError(
+                    f"pins {names or _pin_list(pins)} with their prerequisites need {need:.2f} person-weeks of "
+                    f"team {team_id} by the end of Q{quarter}, which has {available:.2f}"
+                )
+
+
+def _pin_deadlines(problem: _Problem) -> dict[int, int]:
+    """Latest quarter each pinned feature or prerequisite of one may take: the earliest pin it enables."""
+    deadline: dict[int, int] = dict(problem.pins)
+    for k in reversed(problem.topological_order):
+        if k in deadline:
+            for p in problem.prerequisites[k]:
+                deadline[p] = min(deadline.get(p, deadline[k]), deadline[k])
+    return deadline
+
+
+def _greedy(problem: _Problem) -> Placement | None:
+    """The greedy baseline (see module docstring); None when it cannot honour the pins."""
+    order = sorted(range(len(problem.features)), key=lambda k: (-problem.value[k], problem.features[k].id))
+    return _list_schedule(problem, order)
+
+
+def _list_schedule(
+    problem: _Problem, order: list[int], preferred: Mapping[int, int] | None = None
+) -> Placement | None:
+    """Pins, then their prerequisites (earliest fit by each one's deadline), then `preferred` quarters where
+    they still fit, then `order` into the earliest quarter that fits, in passes until one places nothing.
+    None when the pins' prerequisites cannot be fitted."""
+    quarter_count = len(problem.discount)
+    remaining = np.tile(problem.quarter_capacity[:, None], (1, quarter_count))
+    placement: Placement = {}
+
+    def place(k: int, quarter: int) -> None:
+        placement[k] = quarter
+        remaining[problem.team_of[k], quarter] -= problem.effort[k]
+
+    for k, quarter in problem.pins.items():
+        place(k, quarter)
+    deadline = _pin_deadlines(problem)
+    for k in problem.topological_order:
+        if k in deadline and k not in placement:
+            quarter = _earliest_fit(problem, remaining, placement, k, latest=deadline[k])
+            if quarter is None:
+                return None
+            place(k, quarter)
+
+    for k in problem.topological_order:
+        quarter = (preferred or {}).get(k)
+        if (
+            quarter is not None
+            and k not in placement
+            and all(placement.get(p, quarter_count) <= quarter for p in problem.prerequisites[k])
+            and problem.effort[k] <= remaining[problem.team_of[k], quarter] + CAPACITY_TOLERANCE
+        ):
+            place(k, quarter)
+
+    placed_in_pass = True
+    while placed_in_pass:
+        placed_in_pass = False
+        for k in order:
+            if k in placement or any(p not in placement for p in problem.prerequisites[k]):
+                continue
+            quarter = _earliest_fit(problem, remaining, placement, k, latest=quarter_count - 1)
+            if quarter is not None:
+                place(k, quarter)
+                placed_in_pass = True
+    return placement
+
+
+def _earliest_fit(
+    problem: _Problem, remaining: np.ndarray, placement: Placement, k: int, *, latest: int
+) -> int | None:
+    earliest = max((placement[p] for p in problem.prerequisites[k]), default=0)
+    for quarter in range(earliest, latest + 1):
+        if problem.effort[k] <= remaining[problem.team_of[k], quarter] + CAPACITY_TOLERANCE:
+            return quarter
+    return None
+
+
+def _objective(problem: _Problem, placement: Placement) -> float:
+    return float(sum(problem.value[k] * problem.discount[q] for k, q in placement.items()))
+
+
+def _violations(problem: _Problem, placement: Placement) -> list[str]:
+    """What a placement breaks (capacity, dependencies, pins); empty when it is a valid plan."""
+    broken: list[str] = []
+    used = np.zeros((len(problem.team_ids), len(problem.discount)))
+    for k, quarter in placement.items():
+        used[problem.team_of[k], quarter] += problem.effort[k]
+        broken.extend(
+            f"{problem.features[k].id} before its prerequisite {problem.features[p].id}"
+            for p in problem.prerequisites[k]
+            if placement.get(p, len(problem.discount)) > quarter
+        )
+    over = np.argwhere(used > problem.quarter_capacity[:, None] + CAPACITY_TOLERANCE)
+    broken.extend(f"team {problem.team_ids[t]} over capacity in Q{q}" for t, q in over)
+    broken.extend(
+        f"pin {problem.features[k].id}->Q{q} not honoured"
+        for k, q in problem.pins.items()
+        if placement.get(k) != q
+    )
+    return broken
+
+
+def _milp_model(
+    problem: _Problem,
+) -> tuple[np.ndarray, tuple[csr_array, float, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """Columns k * Q + q are x[k, q]; rows: once per feature, capacity per team-quarter, dependencies."""
+    n, quarter_count = len(problem.features), len(problem.discount)
+    k_of_column = np.repeat(np.arange(n), quarter_count)
+    q_of_column = np.tile(np.arange(quarter_count), n)
+    cost = -(problem.value[k_of_column] * problem.discount[q_of_column])
+
+    upper = np.ones(n * quarter_count)
+    upper[
+        problem.effort[k_of_column]
+        > problem.quarter_capacity[problem.team_of[k_of_column]] + CAPACITY_TOLERANCE
+    ] = 0
+    lower = np.zeros(n * quarter_count)
+    for k, quarter in problem.pins.items():
+        upper[k * quarter_count : (k + 1) * quarter_count] = 0
+        upper[k * quarter_count + quarter] = lower[k * quarter_count + quarter] = 1
+
+    columns = np.arange(n * quarter_count)
+    once_rows = k_of_column
+    capacity_rows = n + problem.team_of[k_of_column] * quarter_count + q_of_column
+    rows = [once_rows, capacity_rows]
+    cols = [columns, columns]
+    data = [np.ones(n * quarter_count), problem.effort[k_of_column]]
+    row_upper = [np.ones(n), np.repeat(problem.quarter_capacity, quarter_count)]
+
+    dependents = np.array(
+        [k for k, prereqs in enumerate(problem.prerequisites) for _ in prereqs], dtype=np.int64
+    )
+    prerequisite = np.array([p for prereqs in problem.prerequisites for p in prereqs], dtype=np.int64)
+    first_dependency_row = n + len(problem.team_ids) * quarter_count
+    edge_rows = first_dependency_row + np.arange(len(dependents)) * quarter_count
+    for quarter in range(quarter_count):
+        for earlier in range(quarter + 1):
+            # sum_{q' <= q} x[k, q'] - sum_{q' <= q} x[p, q'] <= 0
+            rows += [edge_rows + quarter, edge_rows + quarter]
+            cols += [dependents * quarter_count + earlier, prerequisite * quarter_count + earlier]
+            data += [np.ones(len(dependents)), -np.ones(len(dependents))]
+    row_upper.append(np.zeros(len(dependents) * quarter_count))
+
+    upper_bounds = np.concatenate(row_upper)
+    matrix = coo_array(
+        (np.concatenate(data), (np.concatenate(rows), np.concatenate(cols))),
+        shape=(len(upper_bounds), n * quarter_count),
+    ).tocsr()
+    # Tuples rather than LinearConstraint/Bounds: scipy infers those parameters as float for type checkers.
+    return cost, (matrix, -np.inf, upper_bounds), (lower, upper)
+
+
+@dataclass
+class _Incumbent:
+    source: PlanSource
+    placement: Placement
+    value: float
+
+
+def _solve(
+    problem: _Problem,
+    greedy: Placement | None,
+    deadline: float,
+    mip_rel_gap: float,
+    pins: Mapping[str, int],
+) -> tuple[Placement, SolverReport]:
+    """LP relaxation, LP rounding, MILP on the LP's support, full MILP; keep the best valid plan.
+
+    Each stage runs only while the best plan is not yet within `mip_rel_gap` of the best upper bound and
+    time is left; the full MILP is skipped when the support MILP already ran out of time.
+    """
+    cost, constraints, bounds = _milp_model(problem)
+    lower, upper = bounds
+    quarter_count = len(problem.discount)
+    best: _Incumbent | None = None
+    candidate_values: dict[str, float] = {}
+    stage_status: dict[str, str] = {}
+    solve_time = 0.0
+    upper_bound: float | None = None
+    last_gap: float | None = None
+    last_gap_stage: Literal["milp", "milp_lp_support"] | None = None
+    full_value: float | None = None
+
+    def consider(source: PlanSource, placement: Placement | None) -> None:
+        nonlocal best
+        if placement is None or _violations(problem, placement):
+            return
+        value = _objective(problem, placement)
+        candidate_values[source] = value
+        if best is None or value > best.value + 1e-12 * max(1.0, abs(best.value)):
+            best = _Incumbent(source, placement, value)
+
+    def proven() -> bool:
+        gap = _relative_gap(upper_bound, None if best is None else best.value)
+        return gap is not None and gap <= mip_rel_gap
+
+    def run_milp(stage: str, stage_upper: np.ndarray, integral: bool, time_limit: float) -> OptimizeResult:
+        nonlocal solve_time
+        solve_started = time.perf_counter()
+        result = milp(
+            cost,
+            integrality=np.full(len(cost), 1 if integral else 0),
+            bounds=(lower, stage_upper),
+            constraints=constraints,
+            options={
+                "time_limit": max(time_limit, MIN_STAGE_S),
+                "mip_rel_gap": mip_rel_gap,
+                "presolve": True,
+            },
+        )
+        solve_time += time.perf_counter() - solve_started
+        stage_status[stage] = _MILP_STATUS.get(int(result.status), "other")
+        return result
+
+    consider("greedy", greedy)
+
+    relaxation = run_milp("lp_relaxation", upper, integral=False, time_limit=deadline - time.perf_counter())
+    if stage_status["lp_relaxation"] == "infeasible" and best is None:
+        raise RoadmapError(f"no plan honours pins {_pin_list(pins)} within capacity and dependencies")
+    if relaxation.x is not None:
+        if stage_status["lp_relaxation"] == "optimal":
+            upper_bound = -float(relaxation.fun)
+        share = np.asarray(relaxation.x).reshape(len(problem.features), quarter_count)
+        mass = share.sum(axis=1)
+        density = problem.value / np.maximum(problem.effort, CAPACITY_TOLERANCE)
+        order = sorted(
+            range(len(problem.features)),
+            key=lambda k: (-round(mass[k], 6), -density[k], problem.features[k].id),
+        )
+        preferred = {int(k): int(q) for k, q in np.argwhere(share > 1 - LP_INTEGRAL_TOLERANCE)}
+        consider("lp_rounding", _list_schedule(problem, order, preferred))
+
+        if not proven() and deadline - time.perf_counter() > MIN_STAGE_S:
+            support_upper = upper.copy()
+            outside = np.repeat(mass < LP_INTEGRAL_TOLERANCE, quarter_count)
+            support_upper[outside] = 0
+            support_upper[lower > 0] = 1
+            support = run_milp(
+                "milp_lp_support", support_upper, integral=True, time_limit=deadline - time.perf_counter()
+            )
+            consider("milp_lp_support", _placement_of(support, quarter_count))
+            last_gap, last_gap_stage = _finite(support.get("mip_gap")), "milp_lp_support"
+
+    # The full model is a superset of the support one: when that ran out of time, so would this.
+    support_timed_out = stage_status.get("milp_lp_support") == "time_limit"
+    if not proven() and not support_timed_out and deadline - time.perf_counter() > MIN_STAGE_S:
+        full = run_milp("milp", upper, integral=True, time_limit=deadline - time.perf_counter())
+        if stage_status["milp"] == "infeasible" and best is None:
+            raise RoadmapError(f"no plan honours pins {_pin_list(pins)} within capacity and dependencies")
+        full_placement = _placement_of(full, quarter_count)
+        consider("milp", full_placement)
+        full_value = None if full_placement is None else _objective(problem, full_placement)
+        last_gap, last_gap_stage = _finite(full.get("mip_gap")), "milp"
+        dual_bound = _finite(full.get("mip_dual_bound"))
+        if dual_bound is not None:
+            upper_bound = -dual_bound if upper_bound is None else min(upper_bound, -dual_bound)
+
+    if best is None:
+        raise RoadmapError(
+            f"no plan honouring pins {_pin_list(pins)} was found within the time limit "
+            f"(stages: {', '.join(f'{k}={v}' for k, v in stage_status.items())})"
+        )
+    plan_gap = _relative_gap(upper_bound, best.value)
+    optimal = proven()
+    if optimal:
+        status = "optimal"
+    elif "time_limit" in stage_status.values() or "milp" not in stage_status:
+        status = "time_limit"
+    else:
+        status = stage_status.get("milp", "other")
+    found = ", ".join(f"{source} {value:.6g}" for source, value in candidate_values.items())
+    stages = ", ".join(f"{stage} {outcome}" for stage, outcome in stage_status.items())
+    return best.placement, SolverReport(
+        solver="milp",
+        source=best.source,
+        status=status,
+        optimal=optimal,
+        mip_gap=last_gap,
+        mip_gap_stage=last_gap_stage,
+        plan_gap=plan_gap,
+        upper_bound=upper_bound,
+        milp_value=full_value,
+        candidate_values=candidate_values,
+        solve_time_s=solve_time,
+        wall_time_s=0.0,
+        variables=len(cost),
+        constraints=len(constraints[2]),
+        note=f"stages: {stages}; plans: {found}; returned {best.source}",
+    )
+
+
+def _placement_of(result: OptimizeResult, quarter_count: int) -> Placement | None:
+    if result.x is None:
+        return None
+    chosen = np.flatnonzero(np.asarray(result.x) > 0.5)
+    return {int(c // quarter_count): int(c % quarter_count) for c in chosen}
+
+
+def _finite(number: float | None) -> float | None:
+    return None if number is None or not np.isfinite(number) else float(number)
+
+
+def _relative_gap(upper_bound: float | None, value: float | None) -> float | None:
+    """(bound - value) / value, the definition HiGHS uses; 0 when both are 0, None when unknown."""
+    if upper_bound is None or value is None:
+        return None
+    if value <= 0:
+        return 0.0 if upper_bound <= 1e-12 else None
+    return max(0.0, (upper_bound - value) / value)
+
+
+def _assemble_plan(
+    problem: _Problem,
+    placement: Placement,
+    report: SolverReport,
+    *,
+    scores: Mapping[str, FeatureScore],
+    open_features: list[Feature],
+    not_placeable: Mapping[str, tuple[LeftOutReason, str]],
+    done_ids: set[str],
+    as_of: date,
+    quarters: int,
+    method: ScoringMethod,
+    utilisation: float,
+    greedy_value: float | None,
+) -> RoadmapPlan:
+    used = np.zeros((len(problem.team_ids), quarters))
+    items_by_quarter: list[list[RoadmapItem]] = [[] for _ in range(quarters)]
+    for k in sorted(placement, key=lambda k: problem.features[k].id):
+        quarter = placement[k]
+        feature = problem.features[k]
+        used[problem.team_of[k], quarter] += problem.effort[k]
+        items_by_quarter[quarter].append(_item(feature, quarter, problem, k, scores[feature.id]))
+
+    placed_quarter = {problem.features[k].id: q for k, q in placement.items()}
+    remaining = problem.quarter_capacity[:, None] - used
+    team_index = {t: i for i, t in enumerate(problem.team_ids)}
+    left_out: list[LeftOutFeature] = []
+    for feature in open_features:
+        if feature.id in placed_quarter:
+            continue
+        reason, detail = not_placeable.get(feature.id) or _why_left_out(
+            feature, placed_quarter, done_ids, remaining[team_index[feature.team_id or ""]]
+        )
+        left_out.append(
+            LeftOutFeature(
+                feature_id=feature.id,
+                team_id=feature.team_id,
+                reason=reason,
+                detail=detail,
+                value=scores[feature.id].value,
+            )
+        )
+
+    quarter_length = timedelta(weeks=QUARTER_WEEKS)
+    total_value = _objective(problem, placement)
+    return RoadmapPlan(
+        as_of=as_of,
+        method=method,
+        utilisation=utilisation,
+        quarters=[
+            RoadmapQuarter(
+                index=q,
+                start=as_of + q * quarter_length,
+                end=as_of + (q + 1) * quarter_length - timedelta(days=1),
+                commitments=[i for i in items_by_quarter[q] if i.kind == "commitment"],
+                explorations=[i for i in items_by_quarter[q] if i.kind == "exploration"],
+                capacity=[
+                    TeamCapacityUse(
+                        team_id=team_id, used=float(used[t, q]), available=float(problem.quarter_capacity[t])
+                    )
+                    for t, team_id in enumerate(problem.team_ids)
+                ],
+            )
+            for q in range(quarters)
+        ],
+        left_out=left_out,
+        total_value=total_value,
+        greedy_value=greedy_value,
+        value_ratio_vs_greedy=total_value / greedy_value if greedy_value else None,
+        solver=report,
+    )
+
+
+def _item(feature: Feature, quarter: int, problem: _Problem, k: int, score: FeatureScore) -> RoadmapItem:
+    spread = (
+        (feature.effort_high - feature.effort_low) / feature.effort_likely
+        if feature.effort_likely > 0
+        else None
+    )
+    uncertain_effort = (
+        feature.effort_high > feature.effort_low if spread is None else spread > EXPLORATION_SPREAD_ABOVE
+    )
+    exploration = feature.confidence < EXPLORATION_CONFIDENCE_BELOW or uncertain_effort
+    return RoadmapItem(
+        feature_id=feature.id,
+        team_id=problem.team_ids[problem.team_of[k]],
+        quarter=quarter,
+        value=float(problem.value[k]),
+        discounted_value=float(problem.value[k] * problem.discount[quarter]),
+        effort=float(problem.effort[k]),
+        kind="exploration" if exploration else "commitment",
+        confidence=feature.confidence,
+        effort_spread=spread,
+        pinned=k in problem.pins,
+        scores=score,
+    )
+
+
+def _why_left_out(
+    feature: Feature, placed_quarter: Mapping[str, int], done_ids: set[str], team_remaining: np.ndarray
+) -> tuple[LeftOutReason, str]:
+    missing = sorted(p for p in set(feature.depends_on) if p not in done_ids and p not in placed_quarter)
+    if missing:
+        return "dependency", f"prerequisite {', '.join(missing)} not in the plan"
+    earliest = max((placed_quarter[p] for p in feature.depends_on if p in placed_quarter), default=0)
+    window = team_remaining[earliest:]
+    effort = feature.remaining_likely
+    if window.size == 0 or effort > window.max() + CAPACITY_TOLERANCE:
+        most = float(window.max()) if window.size else 0.0
+        return "capacity", (
+            f"needs {effort:.2f} person-weeks; at most {most:.2f} left in Q{earliest} onwards for team {feature.team_id}"
+        )
+    return "low_value", f"fits from Q{earliest} but did not earn a place"

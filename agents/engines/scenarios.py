@@ -1,0 +1,491 @@
+"""What-if scenarios on a portfolio: changes, their validation, and their effect on the forecast.
+
+A `Scenario` is a list of `ScenarioChange`s applied in order. The changes split in two:
+
+- structural changes (`add_scope`, `remove_scope`, `reestimate`, `reprioritise`) rewrite the portfolio;
+  `apply_scenario` returns the rewritten copy;
+- timing changes (`capacity`, `shift_start`) do not change any entity; they are simulation parameters that
+  `agents.engines.forecast.forecast(portfolio, scenario=...)` honours (`prepare_scenario` hands them over).
+
+`simulate_scenario` runs the scenario's forecast with the baseline's seed (common random numbers: every
+feature and team draws from its own seeded stream, so untouched features see the same draws) and reports the
+`ScenarioDelta`; `compare_scenarios` puts several results side by side.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import date
+from typing import Annotated, Literal, Self
+
+import networkx as nx
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from agents.engines.common import dependency_graph
+from agents.engines.forecast import FeatureForecast, Forecast, forecast
+from graph.models import EntityId, Feature, Portfolio
+
+
+class ScenarioError(ValueError):
+    """A scenario that cannot be applied to the portfolio (unknown ids, negative capacity, cycles...)."""
+
+
+class _Change(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class CapacityChange(_Change):
+    """Hires (positive delta) or leave (negative delta) in person-weeks per week, within an optional window.
+
+    Weeks inside the window have their sampled throughput scaled by (capacity + delta) / capacity; a week
+    partly inside is scaled by the share of its days inside. A team with zero planned capacity has no ratio to
+    scale by, so its throughput gets `delta` added instead.
+    """
+
+    kind: Literal["capacity"] = "capacity"
+    team_id: EntityId
+    delta: float
+    start: date | None = Field(default=None, description="First day of the change; None: from the start.")
+    end: date | None = Field(
+        default=None, description="Last day of the change (inclusive); None: open-ended."
+    )
+
+    @model_validator(mode="after")
+    def _window_ordered(self) -> Self:
+        if self.start is not None and self.end is not None and self.end < self.start:
+            raise ValueError(f"capacity change window ends ({self.end}) before it starts ({self.start})")
+        return self
+
+
+class AddScope(_Change):
+    kind: Literal["add_scope"] = "add_scope"
+    features: list[Feature] = Field(min_length=1)
+
+
+class RemoveScope(_Change):
+    """Drop features; dependencies on them and customer requests for them are dropped too."""
+
+    kind: Literal["remove_scope"] = "remove_scope"
+    feature_ids: list[EntityId] = Field(min_length=1)
+
+
+class Reestimate(_Change):
+    """New effort estimates: either all three of low / likely / high, or a factor applied to the current ones."""
+
+    kind: Literal["reestimate"] = "reestimate"
+    feature_id: EntityId
+    effort_low: float | None = Field(default=None, ge=0)
+    effort_likely: float | None = Field(default=None, ge=0)
+    effort_high: float | None = Field(default=None, ge=0)
+    factor: float | None = Field(default=None, gt=0)
+
+    @model_validator(mode="after")
+    def _one_form(self) -> Self:
+        given = [v is not None for v in (self.effort_low, self.effort_likely, self.effort_high)]
+        if self.factor is not None and any(given):
+            raise ValueError("give either a factor or new low/likely/high efforts, not both")
+        if self.factor is None and not all(given):
+            raise ValueError("give a factor or all three of effort_low, effort_likely, effort_high")
+        return self
+
+
+class ShiftStart(_Change):
+    """Nothing starts before `start`: all features, a team's features, or the listed features."""
+
+    kind: Literal["shift_start"] = "shift_start"
+    start: date
+    team_id: EntityId | None = None
+    feature_ids: list[EntityId] = Field(default_factory=list[str])
+
+    @model_validator(mode="after")
+    def _one_target(self) -> Self:
+        if self.team_id is not None and self.feature_ids:
+            raise ValueError("a start shift applies to a team or to features, not both")
+        return self
+
+
+class Reprioritise(_Change):
+    kind: Literal["reprioritise"] = "reprioritise"
+    feature_id: EntityId
+    priority: int | None = Field(ge=0)
+
+
+ScenarioChange = Annotated[
+    CapacityChange | AddScope | RemoveScope | Reestimate | ShiftStart | Reprioritise,
+    Field(discriminator="kind"),
+]
+
+
+class Scenario(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: EntityId
+    name: str = Field(min_length=1)
+    description: str = ""
+    changes: list[ScenarioChange] = Field(default_factory=list[ScenarioChange])
+
+
+@dataclass(frozen=True)
+class PreparedScenario:
+    """A validated scenario: the rewritten portfolio plus the timing changes the simulation applies."""
+
+    portfolio: Portfolio
+    capacity_changes: tuple[CapacityChange, ...]
+    shift_starts: tuple[ShiftStart, ...]
+
+
+def prepare_scenario(portfolio: Portfolio, scenario: Scenario) -> PreparedScenario:
+    """Validate every change in order against the portfolio as the earlier changes left it; apply the structural ones."""
+    features = {f.id: f for f in portfolio.features}
+    requests = list(portfolio.requests)
+    feedback = list(portfolio.feedback)
+    team_ids = {t.id for t in portfolio.teams}
+    capacity_changes: list[CapacityChange] = []
+    shift_starts: list[ShiftStart] = []
+
+    def require_feature(feature_id: str, change: str) -> Feature:
+        if feature_id not in features:
+            raise ScenarioError(f"{scenario.id}: {change} names unknown feature {feature_id!r}")
+        return features[feature_id]
+
+    def require_team(team_id: str, change: str) -> None:
+        if team_id not in team_ids:
+            raise ScenarioError(f"{scenario.id}: {change} names unknown team {team_id!r}")
+
+    for change in scenario.changes:
+        match change:
+            case CapacityChange():
+                require_team(change.team_id, "capacity change")
+                capacity_changes.append(change)
+            case ShiftStart():
+                if change.team_id is not None:
+                    require_team(change.team_id, "start shift")
+                for feature_id in change.feature_ids:
+                    require_feature(feature_id, "start shift")
+                shift_starts.append(change)
+            case AddScope():
+                _check_new_features(portfolio, change.features, features, team_ids, scenario.id)
+                features.update((f.id, f) for f in change.features)
+            case RemoveScope():
+                removed = set(change.feature_ids)
+                for feature_id in change.feature_ids:
+                    require_feature(feature_id, "scope removal")
+                features = {
+                    f.id: _with(f, depends_on=[d for d in f.depends_on if d not in removed])
+                    if removed.intersection(f.depends_on)
+                    else f
+                    for f in features.values()
+                    if f.id not in removed
+                }
+                requests = [r for r in requests if r.feature_id not in removed]
+                feedback = [
+                    fb.model_copy(update={"feature_id": None}) if fb.feature_id in removed else fb
+                    for fb in feedback
+                ]
+            case Reestimate():
+                feature = require_feature(change.feature_id, "re-estimate")
+                if change.factor is not None:
+                    low, likely, high = (
+                        feature.effort_low * change.factor,
+                        feature.effort_likely * change.factor,
+                        feature.effort_high * change.factor,
+                    )
+                else:
+                    low, likely, high = change.effort_low, change.effort_likely, change.effort_high
+                try:
+                    features[feature.id] = _with(
+                        feature, effort_low=low, effort_likely=likely, effort_high=high
+                    )
+                except ValidationError as error:
+                    raise ScenarioError(f"{scenario.id}: re-estimate of {feature.id}: {error}") from error
+            case Reprioritise():
+                feature = require_feature(change.feature_id, "reprioritisation")
+                features[feature.id] = _with(feature, priority=change.priority)
+
+    _check_capacity_stays_non_negative(portfolio, capacity_changes, scenario.id)
+    rewritten = portfolio.model_copy(
+        update={"features": list(features.values()), "requests": requests, "feedback": feedback}
+    )
+    if not nx.is_directed_acyclic_graph(dependency_graph(rewritten)):
+        raise ScenarioError(f"{scenario.id}: the changes create a dependency cycle")
+    return PreparedScenario(rewritten, tuple(capacity_changes), tuple(shift_starts))
+
+
+def apply_scenario(portfolio: Portfolio, scenario: Scenario) -> Portfolio:
+    """The portfolio after the scenario's structural changes (scope, effort, priority); the input is untouched.
+
+    Timing changes (capacity, start shifts) are validated here too but only the forecast applies them.
+    """
+    return prepare_scenario(portfolio, scenario).portfolio
+
+
+def _with(feature: Feature, **changes: object) -> Feature:
+    """A copy of `feature` with `changes`, re-validated (model_copy alone would skip the validators)."""
+    return Feature.model_validate({**feature.model_dump(), **changes})
+
+
+def _check_new_features(
+    portfolio: Portfolio,
+    new_features: list[Feature],
+    existing: dict[str, Feature],
+    team_ids: set[str],
+    scenario_id: str,
+) -> None:
+    new_ids = [f.id for f in new_features]
+    clashes = sorted({i for i in new_ids if i in existing} | {i for i in new_ids if new_ids.count(i) > 1})
+    if clashes:
+        raise ScenarioError(f"{scenario_id}: added features reuse existing ids {clashes}")
+    known_features = set(existing) | set(new_ids)
+    product_ids = {p.id for p in portfolio.products}
+    objective_ids = {o.id for o in portfolio.objectives}
+    release_ids = {r.id for r in portfolio.releases}
+    for feature in new_features:
+        problems: list[str] = []
+        if feature.team_id is not None and feature.team_id not in team_ids:
+            problems.append(f"unknown team {feature.team_id!r}")
+        if feature.product_id not in product_ids:
+            problems.append(f"unknown product {feature.product_id!r}")
+        problems += [f"unknown prerequisite {d!r}" for d in feature.depends_on if d not in known_features]
+        problems += [f"unknown objective {o!r}" for o in feature.objective_ids if o not in objective_ids]
+        if feature.release_id is not None and feature.release_id not in release_ids:
+            problems.append(f"unknown release {feature.release_id!r}")
+        if problems:
+            raise ScenarioError(f"{scenario_id}: added feature {feature.id}: {'; '.join(problems)}")
+
+
+def _check_capacity_stays_non_negative(
+    portfolio: Portfolio, changes: list[CapacityChange], scenario_id: str
+) -> None:
+    """Capacity plus the deltas in force on any day must stay >= 0; the worst day is one where a window opens."""
+    capacity = {t.id: t.capacity for t in portfolio.teams}
+    by_team: defaultdict[str, list[CapacityChange]] = defaultdict(list)
+    for change in changes:
+        by_team[change.team_id].append(change)
+    for team_id, team_changes in by_team.items():
+        for opening in team_changes:
+            day = opening.start or date.min
+            in_force = sum(
+                c.delta
+                for c in team_changes
+                if (c.start or date.min) <= day and (c.end is None or day <= c.end)
+            )
+            if capacity[team_id] + in_force < -1e-9:
+                raise ScenarioError(
+                    f"{scenario_id}: capacity of team {team_id} would be {capacity[team_id] + in_force:g} "
+                    f"person-weeks/week from {day if opening.start else 'the start'} (below zero)"
+                )
+
+
+# --- Scenario results and comparisons ------------------------------------------------------------------
+
+
+class FeatureDelta(BaseModel):
+    """How one feature's forecast moved. Shifts are in days, positive = later; None when a side is beyond the horizon."""
+
+    model_config = ConfigDict(frozen=True)
+
+    feature_id: str
+    baseline_p50: date | None
+    scenario_p50: date | None
+    baseline_p85: date | None
+    scenario_p85: date | None
+    p50_shift_days: int | None
+    p85_shift_days: int | None
+    on_time_probability_change: float | None
+    beyond_horizon_probability_change: float
+
+    @property
+    def magnitude(self) -> float:
+        """Size of the move for ranking: a P85 crossing the horizon counts as infinite."""
+        if (self.baseline_p85 is None) != (self.scenario_p85 is None):
+            return float("inf")
+        return max(
+            abs(self.p85_shift_days or 0),
+            abs(self.p50_shift_days or 0),
+            # A probability move of 0.01 ranks like a one-day shift.
+            100 * abs(self.on_time_probability_change or 0.0),
+            100 * abs(self.beyond_horizon_probability_change),
+        )
+
+
+class ScenarioDelta(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    feature_changes: list[FeatureDelta] = Field(description="Only features that moved, biggest move first.")
+    added_feature_ids: list[str]
+    removed_feature_ids: list[str]
+    arr_at_risk_before: float
+    arr_at_risk_after: float
+    arr_at_risk_change: float
+    customers_newly_at_risk: list[str]
+    customers_no_longer_at_risk: list[str]
+    arr_weighted_on_time_before: float
+    arr_weighted_on_time_after: float
+    arr_weighted_on_time_change: float
+
+
+class ScenarioResult(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    scenario: Scenario
+    forecast: Forecast
+    delta: ScenarioDelta
+
+
+def simulate_scenario(
+    portfolio: Portfolio,
+    scenario: Scenario,
+    *,
+    as_of: date,
+    trials: int = 10_000,
+    seed: int = 0,
+    horizon_weeks: int = 260,
+    baseline: Forecast | None = None,
+) -> ScenarioResult:
+    """Forecast the scenario and its delta against the baseline (forecast here when not given, same seed)."""
+    if baseline is None:
+        baseline = forecast(portfolio, as_of=as_of, trials=trials, seed=seed, horizon_weeks=horizon_weeks)
+    elif (baseline.as_of, baseline.trials, baseline.seed, baseline.horizon_weeks, baseline.scenario_id) != (
+        as_of,
+        trials,
+        seed,
+        horizon_weeks,
+        None,
+    ):
+        raise ScenarioError(
+            "the baseline must be the unchanged portfolio forecast with the same as_of, trials, seed and horizon"
+        )
+    result = forecast(
+        portfolio, as_of=as_of, scenario=scenario, trials=trials, seed=seed, horizon_weeks=horizon_weeks
+    )
+    return ScenarioResult(scenario=scenario, forecast=result, delta=forecast_delta(baseline, result))
+
+
+def forecast_delta(baseline: Forecast, changed: Forecast) -> ScenarioDelta:
+    """What moved between two forecasts of the same portfolio (same seed, so unchanged inputs give zero moves)."""
+    before = {f.feature_id: f for f in baseline.features}
+    after = {f.feature_id: f for f in changed.features}
+    moves = [
+        delta
+        for feature_id in before.keys() & after.keys()
+        if (delta := _feature_delta(before[feature_id], after[feature_id])).magnitude > 0
+    ]
+    moves.sort(key=lambda d: (-d.magnitude, d.feature_id))
+    at_risk_before = {c.customer_id for c in baseline.customers_at_risk}
+    at_risk_after = {c.customer_id for c in changed.customers_at_risk}
+    return ScenarioDelta(
+        feature_changes=moves,
+        added_feature_ids=sorted(after.keys() - before.keys()),
+        removed_feature_ids=sorted(before.keys() - after.keys()),
+        arr_at_risk_before=baseline.arr_at_risk,
+        arr_at_risk_after=changed.arr_at_risk,
+        arr_at_risk_change=changed.arr_at_risk - baseline.arr_at_risk,
+        customers_newly_at_risk=sorted(at_risk_after - at_risk_before),
+        customers_no_longer_at_risk=sorted(at_risk_before - at_risk_after),
+        arr_weighted_on_time_before=baseline.arr_weighted_on_time,
+        arr_weighted_on_time_after=changed.arr_weighted_on_time,
+        arr_weighted_on_time_change=changed.arr_weighted_on_time - baseline.arr_weighted_on_time,
+    )
+
+
+def _feature_delta(before: FeatureForecast, after: FeatureForecast) -> FeatureDelta:
+    def shift(old: date | None, new: date | None) -> int | None:
+        return None if old is None or new is None else (new - old).days
+
+    on_time_change = (
+        None
+        if before.on_time_probability is None or after.on_time_probability is None
+        else after.on_time_probability - before.on_time_probability
+    )
+    return FeatureDelta(
+        feature_id=before.feature_id,
+        baseline_p50=before.p50,
+        scenario_p50=after.p50,
+        baseline_p85=before.p85,
+        scenario_p85=after.p85,
+        p50_shift_days=shift(before.p50, after.p50),
+        p85_shift_days=shift(before.p85, after.p85),
+        on_time_probability_change=on_time_change,
+        beyond_horizon_probability_change=after.beyond_horizon_probability
+        - before.beyond_horizon_probability,
+    )
+
+
+class ComparisonRow(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    scenario_id: str
+    name: str
+    arr_at_risk: float
+    arr_weighted_on_time: float
+    late_features: int = Field(description="Open features with a target date whose P85 falls after it.")
+    customers_at_risk: int
+    biggest_movers: list[FeatureDelta] = Field(
+        description="Up to three largest feature moves vs the baseline."
+    )
+
+
+class ScenarioComparison(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    rows: list[ComparisonRow] = Field(
+        description="The baseline first, then the scenarios in the order given."
+    )
+    lowest_arr_at_risk: str
+    highest_arr_weighted_on_time: str
+
+
+BASELINE_ROW_ID = "baseline"
+
+
+def late_feature_count(result: Forecast) -> int:
+    """Open features with a target date whose P85 is after it (a P85 beyond the horizon is late)."""
+    return sum(
+        1 for f in result.features if f.target_date is not None and (f.p85 is None or f.p85 > f.target_date)
+    )
+
+
+def compare_scenarios(
+    baseline: Forecast, results: list[ScenarioResult], *, movers: int = 3
+) -> ScenarioComparison:
+    """Side-by-side rows for the baseline and each scenario; ties go to the earlier row."""
+    if not results:
+        raise ScenarioError("compare_scenarios needs at least one scenario result besides the baseline")
+    for result in results:
+        run = result.forecast
+        if (run.as_of, run.trials, run.seed, run.horizon_weeks) != (
+            baseline.as_of,
+            baseline.trials,
+            baseline.seed,
+            baseline.horizon_weeks,
+        ):
+            raise ScenarioError(f"scenario {result.scenario.id} was not simulated against this baseline")
+    rows = [
+        ComparisonRow(
+            scenario_id=BASELINE_ROW_ID,
+            name="Baseline",
+            arr_at_risk=baseline.arr_at_risk,
+            arr_weighted_on_time=baseline.arr_weighted_on_time,
+            late_features=late_feature_count(baseline),
+            customers_at_risk=len(baseline.customers_at_risk),
+            biggest_movers=[],
+        )
+    ]
+    rows += [
+        ComparisonRow(
+            scenario_id=result.scenario.id,
+            name=result.scenario.name,
+            arr_at_risk=result.forecast.arr_at_risk,
+            arr_weighted_on_time=result.forecast.arr_weighted_on_time,
+            late_features=late_feature_count(result.forecast),
+            customers_at_risk=len(result.forecast.customers_at_risk),
+            biggest_movers=forecast_delta(baseline, result.forecast).feature_changes[:movers],
+        )
+        for result in results
+    ]
+    return ScenarioComparison(
+        rows=rows,
+        lowest_arr_at_risk=min(rows, key=lambda r: r.arr_at_risk).scenario_id,
+        highest_arr_weighted_on_time=max(rows, key=lambda r: r.arr_weighted_on_time).scenario_id,
+    )

@@ -1,0 +1,241 @@
+"""The scenario simulation agent: what happens to delivery dates and ARR at risk under each scenario?"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+from pydantic import BaseModel, Field
+from pydantic_ai import Agent, ModelRetry, RunContext
+from pydantic_ai.capabilities import AbstractCapability
+from pydantic_ai.models import Model
+from pydantic_ai.toolsets import FunctionToolset
+from pydantic_ai.usage import UsageLimits
+
+from agents import engine_runs, summaries
+from agents._common import (
+    SHARED_INSTRUCTIONS,
+    AnalysisOutput,
+    Finding,
+    PlannedCall,
+    ToolResults,
+    UsageReport,
+    baseline_forecast_tool,
+    load_portfolio,
+    money,
+    offline_plan,
+    overview_tool,
+    percent,
+    run_usage_limits,
+    validate_evidence,
+)
+from agents.deps import AnalysisDeps
+from agents.engines.forecast import Forecast
+from agents.engines.scenarios import (
+    Scenario,
+    ScenarioComparison,
+    ScenarioError,
+    ScenarioResult,
+    compare_scenarios,
+)
+from agents.model_config import OFFLINE_DISCLAIMER, build_model, is_offline, model_spec
+from agents.snapshots import snapshots
+from graph.models import Portfolio
+
+SCENARIO_AGENT_NAME = "lodestar_scenario"
+SCENARIO_TOOLSET_ID = "scenario_tools"
+
+
+class ScenarioAnalysis(AnalysisOutput):
+    preferred_scenario_id: str | None = Field(
+        default=None,
+        description="The requested scenario you recommend, by its scenario_id; None for the baseline.",
+    )
+
+
+class ScenarioSet(BaseModel):
+    scenario_count: int
+    baseline_arr_at_risk: float
+    baseline_arr_weighted_on_time: float
+    scenarios: list[summaries.ScenarioBrief]
+    lowest_arr_at_risk_scenario_id: str | None
+    highest_on_time_scenario_id: str | None
+
+
+class ScenarioReport(BaseModel):
+    """The scenario run's result: the agent's analysis beside the engines' numbers."""
+
+    snapshot_id: str
+    model_name: str
+    offline: bool
+    analysis: ScenarioAnalysis
+    baseline: Forecast
+    results: list[ScenarioResult]
+    comparison: ScenarioComparison | None
+    usage: UsageReport
+
+
+INSTRUCTIONS = f"""{SHARED_INSTRUCTIONS}
+Your job: compare the requested delivery scenarios with the baseline forecast. Call portfolio_overview,
+baseline_forecast and simulate_requested_scenarios; use simulate_scenario only for an extra what-if.
+Say how each scenario moves P85 dates, on-time odds and ARR at risk, and which scenario you prefer."""
+
+
+async def _simulate_requested_scenarios(ctx: RunContext[AnalysisDeps]) -> ScenarioSet:
+    """Simulate every scenario in the request against the baseline (same seed) and compare them."""
+    portfolio = await load_portfolio(ctx)
+    deps = ctx.deps
+    baseline, results = await asyncio.to_thread(_baseline_and_results, portfolio, deps)
+    briefs = [summaries.scenario_brief(result, top_n=deps.top_n) for result in results]
+    comparison = compare_scenarios(baseline, results) if results else None
+    return ScenarioSet(
+        scenario_count=len(results),
+        baseline_arr_at_risk=round(baseline.arr_at_risk, 2),
+        baseline_arr_weighted_on_time=round(baseline.arr_weighted_on_time, 4),
+        scenarios=briefs,
+        lowest_arr_at_risk_scenario_id=None if comparison is None else comparison.lowest_arr_at_risk,
+        highest_on_time_scenario_id=None if comparison is None else comparison.highest_arr_weighted_on_time,
+    )
+
+
+async def _simulate_scenario(ctx: RunContext[AnalysisDeps], scenario: Scenario) -> summaries.ScenarioBrief:
+    """Simulate one what-if scenario (capacity, scope, re-estimate, start shift, priority changes)."""
+    portfolio = await load_portfolio(ctx)
+    try:
+        result = await asyncio.to_thread(engine_runs.scenario_result, portfolio, ctx.deps, scenario)
+    except ScenarioError as error:
+        raise ModelRetry(f"invalid scenario: {error}") from error
+    return summaries.scenario_brief(result, top_n=ctx.deps.top_n)
+
+
+def _baseline_and_results(portfolio: Portfolio, deps: AnalysisDeps) -> tuple[Forecast, list[ScenarioResult]]:
+    baseline = engine_runs.baseline_forecast(portfolio, deps)
+    return baseline, [engine_runs.scenario_result(portfolio, deps, s) for s in deps.scenarios]
+
+
+def scenario_toolset() -> FunctionToolset[AnalysisDeps]:
+    toolset = FunctionToolset[AnalysisDeps](id=SCENARIO_TOOLSET_ID)
+    toolset.add_function(overview_tool, name="portfolio_overview")
+    toolset.add_function(baseline_forecast_tool, name="baseline_forecast")
+    toolset.add_function(_simulate_requested_scenarios, name="simulate_requested_scenarios")
+    toolset.add_function(_simulate_scenario, name="simulate_scenario")
+    return toolset
+
+
+def _write_offline_analysis(results: ToolResults) -> dict[str, object]:
+    overview = results["portfolio_overview"][0]
+    baseline = results["baseline_forecast"][0]
+    scenario_set = results["simulate_requested_scenarios"][0]
+    baseline_ids = (
+        [c["customer_id"] for c in baseline["customers_at_risk"][:3]]
+        or [f["feature_id"] for f in baseline["least_likely_on_time"][:3]]
+        or [t["team_id"] for t in overview["teams"][:3]]
+    )
+    findings = [
+        Finding(
+            statement=(
+                f"Baseline over {baseline['trials']:,} trials: {percent(baseline['arr_weighted_on_time'])} of "
+                f"requesting ARR is delivered before renewal; {money(baseline['arr_at_risk'])} ARR at risk "
+                f"across {baseline['customers_at_risk_count']} customers."
+            ),
+            evidence_ids=baseline_ids,
+        )
+    ]
+    for brief in scenario_set["scenarios"]:
+        moves = brief["biggest_moves"]
+        direction = (
+            "up" if brief["arr_at_risk_change"] > 0 else "down" if brief["arr_at_risk_change"] < 0 else "flat"
+        )
+        statement = (
+            f"Scenario '{brief['name']}': ARR at risk {money(brief['arr_at_risk_before'])} -> "
+            f"{money(brief['arr_at_risk_after'])} ({direction} {money(brief['arr_at_risk_change'])}); "
+            f"ARR-weighted on-time {percent(brief['arr_weighted_on_time_before'])} -> "
+            f"{percent(brief['arr_weighted_on_time_after'])}; {brief['features_moved']} features move"
+        )
+        if moves and moves[0]["p85_shift_days"] is not None:
+            top = moves[0]
+            later = "later" if top["p85_shift_days"] > 0 else "earlier"
+            statement += f", the most {top['feature_id']} by {abs(top['p85_shift_days'])} days {later} at P85"
+        ids = [m["feature_id"] for m in moves[:3]] + brief["newly_at_risk_customer_ids"][:3]
+        findings.append(Finding(statement=statement + ".", evidence_ids=ids or baseline_ids))
+    preferred = scenario_set["lowest_arr_at_risk_scenario_id"]
+    if preferred in (None, "baseline"):
+        recommendation = "Keep the baseline plan: no requested scenario lowers ARR at risk."
+        preferred = None
+    else:
+        name = next(b["name"] for b in scenario_set["scenarios"] if b["scenario_id"] == preferred)
+        recommendation = f"Prefer scenario '{name}': it leaves the least ARR at risk."
+    return ScenarioAnalysis(
+        headline=(
+            f"Scenarios compared with the baseline: {scenario_set['scenario_count']}. {OFFLINE_DISCLAIMER}"
+        ),
+        findings=findings[:8],
+        recommendation=recommendation,
+        preferred_scenario_id=preferred,
+    ).model_dump()
+
+
+OFFLINE_PLAN = offline_plan(
+    [
+        PlannedCall("portfolio_overview"),
+        PlannedCall("baseline_forecast"),
+        PlannedCall("simulate_requested_scenarios"),
+    ],
+    _write_offline_analysis,
+)
+
+
+def build_scenario_agent(
+    model: Model | None = None, capabilities: Sequence[AbstractCapability[AnalysisDeps]] = ()
+) -> Agent[AnalysisDeps, ScenarioAnalysis]:
+    """The agent on `model` (default: `LODESTAR_MODEL`, else the offline model); `capabilities` add
+    e.g. Temporal durability."""
+    agent = Agent[AnalysisDeps, ScenarioAnalysis](
+        model or build_model(model_spec(), OFFLINE_PLAN),
+        name=SCENARIO_AGENT_NAME,
+        deps_type=AnalysisDeps,
+        output_type=ScenarioAnalysis,
+        instructions=INSTRUCTIONS,
+        toolsets=[scenario_toolset()],
+        retries=2,
+        capabilities=list(capabilities),
+    )
+
+    @agent.output_validator
+    def _check(ctx: RunContext[AnalysisDeps], output: ScenarioAnalysis) -> ScenarioAnalysis:  # pyright: ignore[reportUnusedFunction]
+        requested = {s.id for s in ctx.deps.scenarios}
+        if output.preferred_scenario_id is not None and output.preferred_scenario_id not in requested:
+            raise ModelRetry(f"preferred_scenario_id must be one of {sorted(requested)} or null")
+        return validate_evidence(ctx, output)
+
+    return agent
+
+
+def scenario_prompt(deps: AnalysisDeps) -> str:
+    names = ", ".join(f"{s.id} ({s.name})" for s in deps.scenarios) or "none"
+    return f"Compare these scenarios with the baseline as of {deps.as_of.isoformat()}: {names}."
+
+
+async def run_scenario_analysis(
+    deps: AnalysisDeps,
+    *,
+    agent: Agent[AnalysisDeps, ScenarioAnalysis] | None = None,
+    usage_limits: UsageLimits | None = None,
+) -> ScenarioReport:
+    """Run the agent, then attach the engines' full results (the same cached computations its tools used)."""
+    agent = agent or build_scenario_agent()
+    result = await agent.run(scenario_prompt(deps), deps=deps, usage_limits=run_usage_limits(usage_limits))
+    portfolio = await snapshots.get(deps.snapshot_id)
+    baseline, results = await asyncio.to_thread(_baseline_and_results, portfolio, deps)
+    model = agent.model
+    assert isinstance(model, Model)
+    return ScenarioReport(
+        snapshot_id=deps.snapshot_id,
+        model_name=model.model_name,
+        offline=is_offline(model),
+        analysis=result.output,
+        baseline=baseline,
+        results=results,
+        comparison=compare_scenarios(baseline, results) if results else None,
+        usage=UsageReport.of(result.usage),
+    )

@@ -1,0 +1,152 @@
+"""API keys and roles.
+
+A key reads `lsk_<key id>_<secret>`. The graph keeps the key id, its role, a random per-key salt and
+HMAC-SHA256(salt, secret), never the secret: a stolen graph does not yield working keys. Clients send
+the key as `Authorization: Bearer <key>` or `X-API-Key: <key>` (or, over a WebSocket, as `apiKey` in
+the `connection_init` payload).
+
+Roles are ordered, each including the ones below it:
+viewer (read) < planner (start and cancel runs) < approver (approve or reject roadmaps)
+< admin (import portfolios, manage schedules).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+
+from graph.api_queries import ApiQueries, StoredApiKey
+
+KEY_PREFIX = "lsk"
+_KEY_PATTERN = re.compile(r"^lsk_([0-9a-f]{16})_([A-Za-z0-9_-]{20,100})$")
+
+
+class Role(StrEnum):
+    VIEWER = "viewer"
+    PLANNER = "planner"
+    APPROVER = "approver"
+    ADMIN = "admin"
+
+    @property
+    def rank(self) -> int:
+        return _RANKS[self]
+
+    def includes(self, other: Role) -> bool:
+        """Whether this role may do what `other` may."""
+        return self.rank >= other.rank
+
+
+_RANKS: dict[Role, int] = {role: rank for rank, role in enumerate(Role)}
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: the key's id, its name and its role."""
+
+    key_id: str
+    name: str
+    role: Role
+
+
+@dataclass(frozen=True)
+class IssuedApiKey:
+    """A newly made key. `secret_key` is shown once and stored nowhere."""
+
+    key_id: str
+    name: str
+    role: Role
+    secret_key: str
+
+
+def _digest(salt: str, secret: str) -> str:
+    return hmac.new(bytes.fromhex(salt), secret.encode(), hashlib.sha256).hexdigest()
+
+
+def new_api_key(name: str, role: Role) -> tuple[IssuedApiKey, StoredApiKey]:
+    """A fresh key: what to hand to its holder, and what to store."""
+    key_id = secrets.token_hex(8)
+    secret = secrets.token_urlsafe(32)
+    salt = secrets.token_hex(16)
+    issued = IssuedApiKey(key_id=key_id, name=name, role=role, secret_key=f"{KEY_PREFIX}_{key_id}_{secret}")
+    stored = StoredApiKey(
+        id=key_id,
+        name=name,
+        role=role.value,
+        salt=salt,
+        digest=_digest(salt, secret),
+        created_at=datetime.now(UTC).isoformat(),
+    )
+    return issued, stored
+
+
+async def create_api_key(queries: ApiQueries, name: str, role: Role) -> IssuedApiKey:
+    issued, stored = new_api_key(name, role)
+    await queries.create_api_key(stored)
+    return issued
+
+
+def parse_presented_key(header_value: str | None) -> str | None:
+    """The key in an `Authorization: Bearer ...` value or a bare key; None if there is none."""
+    if header_value is None:
+        return None
+    value = header_value.strip()
+    scheme, _, rest = value.partition(" ")
+    if rest and scheme.lower() == "bearer":
+        value = rest.strip()
+    return value or None
+
+
+def verify(stored: StoredApiKey, secret: str) -> bool:
+    return hmac.compare_digest(stored.digest, _digest(stored.salt, secret))
+
+
+class InvalidApiKeyError(Exception):
+    """A key was presented, but it is malformed, unknown, revoked or wrong."""
+
+
+class ApiKeyAuthenticator:
+    """Checks presented keys against the graph, remembering good ones for `cache_seconds`.
+
+    The cache is keyed by a SHA-256 of the presented key, so the process never holds the key itself
+    beyond the request. A revoked key keeps working for at most `cache_seconds`.
+    """
+
+    def __init__(self, queries: ApiQueries, *, cache_seconds: float = 30.0) -> None:
+        self._queries = queries
+        self._cache_seconds = cache_seconds
+        self._cache: dict[str, tuple[Principal, float]] = {}
+
+    async def authenticate(self, presented: str | None) -> Principal | None:
+        """The caller for a presented key; None when no key was presented.
+
+        Raises `InvalidApiKeyError` for a key that does not check out.
+        """
+        if presented is None:
+            return None
+        fingerprint = hashlib.sha256(presented.encode()).hexdigest()
+        cached = self._cache.get(fingerprint)
+        now = time.monotonic()
+        if cached is not None and cached[1] > now:
+            return cached[0]
+        match = _KEY_PATTERN.match(presented)
+        if match is None:
+            raise InvalidApiKeyError("malformed API key")
+        key_id, secret = match.groups()
+        stored = await self._queries.api_key(key_id)
+        if stored is None or stored.revoked_at is not None or not verify(stored, secret):
+            self._cache.pop(fingerprint, None)
+            raise InvalidApiKeyError("unknown or revoked API key")
+        principal = Principal(key_id=stored.id, name=stored.name, role=Role(stored.role))
+        if self._cache_seconds > 0:
+            self._cache[fingerprint] = (principal, now + self._cache_seconds)
+        return principal
+
+    def forget(self) -> None:
+        """Drop every remembered key (e.g. after revoking one)."""
+        self._cache.clear()

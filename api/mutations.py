@@ -1,0 +1,723 @@
+"""Mutations. Each returns a union of its payload and the error types a client can act on
+(`ValidationErrors`, `NotFound`, `InvalidState`, `PermissionDenied`), not only top-level errors.
+
+Roles: planner starts and cancels runs; approver approves or rejects roadmap drafts; admin imports
+portfolios and manages the review schedule (see `api.permissions`).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from datetime import date
+from typing import Annotated, Any
+
+import strawberry
+from pydantic import BaseModel, ValidationError
+from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from agents.engines.scenarios import (
+    CapacityChange,
+    Reestimate,
+    RemoveScope,
+    Reprioritise,
+    Scenario,
+    ShiftStart,
+)
+from api.permissions import IsAdmin, IsApprover, IsPlanner, PermissionDenied, typed_permission
+from api.results import RoadmapVersion, roadmap_version_by_id
+from api.runs import Run, RunKind, run_by_id, temporal
+from api.schedules import MIN_INTERVAL_SECONDS, SCHEDULE_ID, ReviewSchedule, ReviewScheduleInput, describe
+from api.schedules import create as create_schedule
+from api.types import Info
+from graph.loaders import parse_json
+from graph.store import ImportSummary
+from graph.validation import PortfolioValidationError
+from workflows import client as runs_client
+from workflows import schedules
+from workflows.client import RunState
+from workflows.models import (
+    PortfolioReviewRequest,
+    RiskAssessmentRequest,
+    RoadmapDraftingRequest,
+    ScenarioSimulationRequest,
+)
+
+# -- error types -------------------------------------------------------------------------------------
+
+
+@strawberry.type(description="One problem with the input, and where it is.")
+class ValidationIssue:
+    location: str = strawberry.field(
+        description="Where: `features[3].effort_low` in an imported document, `input.trials` in arguments."
+    )
+    message: str
+    collection: str | None = None
+    row: int | None = None
+    field: str | None = None
+
+
+@strawberry.type(description="The input was refused; nothing was changed.")
+class ValidationErrors:
+    message: str
+    issues: list[ValidationIssue]
+
+
+@strawberry.type(description="No such run (or result, or schedule).")
+class NotFound:
+    message: str
+    id: strawberry.ID
+
+
+@strawberry.type(description="The target exists but is not in a state that allows this.")
+class InvalidState:
+    message: str
+
+
+class InputProblems(Exception):
+    """Issues collected while checking mutation arguments."""
+
+    def __init__(self, issues: Sequence[ValidationIssue]) -> None:
+        super().__init__(f"{len(issues)} problem(s)")
+        self.issues = list(issues)
+
+    def result(self) -> ValidationErrors:
+        count = len(self.issues)
+        return ValidationErrors(
+            message=f"{count} problem{'s' if count != 1 else ''} with the input", issues=self.issues
+        )
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.capitalize() for part in rest)
+
+
+def _path(prefix: str, loc: Sequence[int | str]) -> str:
+    path = prefix
+    for part in loc:
+        path += f"[{part}]" if isinstance(part, int) else f".{_camel(str(part))}"
+    return path
+
+
+def _issues_of(error: ValidationError, prefix: str) -> list[ValidationIssue]:
+    return [
+        ValidationIssue(location=_path(prefix, detail["loc"]), message=detail["msg"])
+        for detail in error.errors()
+    ]
+
+
+def _build(model: type[BaseModel], prefix: str, issues: list[ValidationIssue], **values: Any) -> Any:
+    try:
+        return model(**values)
+    except ValidationError as error:
+        issues += _issues_of(error, prefix)
+        return None
+
+
+# -- inputs --------------------------------------------------------------------------------------------
+
+
+@strawberry.input(description="Settings every analysis accepts.")
+class AnalysisOptions:
+    as_of: date | None = strawberry.field(
+        default=None, description="Analysis date; default: the day the run starts."
+    )
+    seed: int = 0
+    trials: int = strawberry.field(default=10_000, description="Monte Carlo trials, 100 to 100,000.")
+    horizon_weeks: int = 260
+    top_n: int = 8
+
+
+def _options(options: AnalysisOptions | None) -> dict[str, Any]:
+    chosen = options or AnalysisOptions()
+    return {
+        "as_of": chosen.as_of,
+        "seed": chosen.seed,
+        "trials": chosen.trials,
+        "horizon_weeks": chosen.horizon_weeks,
+        "top_n": chosen.top_n,
+    }
+
+
+@strawberry.input(description="Change a team's capacity (person-weeks per week), optionally for a period.")
+class CapacityChangeInput:
+    team_id: strawberry.ID
+    delta: float
+    start: date | None = None
+    end: date | None = None
+
+
+@strawberry.input(description="Take features out of scope.")
+class RemoveScopeInput:
+    feature_ids: list[strawberry.ID]
+
+
+@strawberry.input(description="New estimates: all of low / likely / high, or a factor on the current ones.")
+class ReestimateInput:
+    feature_id: strawberry.ID
+    effort_low: float | None = None
+    effort_likely: float | None = None
+    effort_high: float | None = None
+    factor: float | None = None
+
+
+@strawberry.input(description="Nothing starts before `start`: all features, a team's, or the listed ones.")
+class ShiftStartInput:
+    start: date
+    team_id: strawberry.ID | None = None
+    feature_ids: list[strawberry.ID] = strawberry.field(default_factory=list)
+
+
+@strawberry.input(description="Give a feature a new priority (lower goes first); null clears it.")
+class ReprioritiseInput:
+    feature_id: strawberry.ID
+    priority: int | None
+
+
+@strawberry.input(one_of=True, description="Exactly one change.")
+class ScenarioChangeInput:
+    capacity: CapacityChangeInput | None = strawberry.UNSET
+    remove_scope: RemoveScopeInput | None = strawberry.UNSET
+    reestimate: ReestimateInput | None = strawberry.UNSET
+    shift_start: ShiftStartInput | None = strawberry.UNSET
+    reprioritise: ReprioritiseInput | None = strawberry.UNSET
+
+
+@strawberry.input(description="A named what-if: changes applied to the portfolio before simulating.")
+class ScenarioInput:
+    id: strawberry.ID
+    name: str
+    description: str = ""
+    changes: list[ScenarioChangeInput]
+
+
+@strawberry.input
+class ScenarioSimulationInput:
+    scenarios: list[ScenarioInput]
+    options: AnalysisOptions | None = None
+
+
+@strawberry.input(description="Force a feature into a quarter (1-based).")
+class PinInput:
+    feature_id: strawberry.ID
+    quarter: int
+
+
+@strawberry.input
+class RoadmapDraftInput:
+    quarters: int = 4
+    pins: list[PinInput] = strawberry.field(default_factory=list)
+    exclusions: list[strawberry.ID] = strawberry.field(default_factory=list)
+    planner_time_limit_seconds: float = 10.0
+    review_timeout_seconds: float = strawberry.field(
+        default=7 * 24 * 3600.0, description="How long the draft waits for a review before it expires."
+    )
+    options: AnalysisOptions | None = None
+
+
+@strawberry.input
+class RiskAssessmentInput:
+    risk_horizon_weeks: int = 26
+    options: AnalysisOptions | None = None
+
+
+# -- payloads ------------------------------------------------------------------------------------------
+
+
+@strawberry.type(description="Changes of one node label or relationship type.")
+class ChangeCount:
+    type: str
+    created: int
+    updated: int
+    deleted: int
+    unchanged: int
+
+
+@strawberry.type(description="The portfolio was written to the graph.")
+class PortfolioImported:
+    changed: bool
+    nodes: list[ChangeCount]
+    relationships: list[ChangeCount]
+    transactions: int
+    single_transaction: bool
+    seconds: float
+
+    @classmethod
+    def of(cls, summary: ImportSummary) -> PortfolioImported:
+        def counts(groups: dict[str, Any]) -> list[ChangeCount]:
+            return [
+                ChangeCount(
+                    type=name,
+                    created=changes.created,
+                    updated=changes.updated,
+                    deleted=changes.deleted,
+                    unchanged=changes.unchanged,
+                )
+                for name, changes in sorted(groups.items())
+            ]
+
+        return cls(
+            changed=summary.changed,
+            nodes=counts(summary.nodes),
+            relationships=counts(summary.relationships),
+            transactions=summary.transactions,
+            single_transaction=summary.single_transaction,
+            seconds=summary.seconds,
+        )
+
+
+@strawberry.type(description="The run was started.")
+class RunStarted:
+    run: Run
+
+
+@strawberry.type(description="The draft was reviewed: published as the current roadmap, or rejected.")
+class RoadmapReviewed:
+    run: Run
+    version: RoadmapVersion | None
+
+
+@strawberry.type(description="Cancellation was requested; the run stops at its next step.")
+class RunCancelled:
+    run: Run
+
+
+@strawberry.type(description="The review schedule as it now stands.")
+class ReviewScheduleSet:
+    schedule: ReviewSchedule
+
+
+@strawberry.type(description="The schedule was deleted; reviews it started stay.")
+class ReviewScheduleDeleted:
+    id: strawberry.ID
+
+
+ImportPortfolioResult = Annotated[
+    PortfolioImported | ValidationErrors | PermissionDenied, strawberry.union("ImportPortfolioResult")
+]
+StartRunResult = Annotated[
+    RunStarted | ValidationErrors | PermissionDenied, strawberry.union("StartRunResult")
+]
+ReviewRoadmapResult = Annotated[
+    RoadmapReviewed | NotFound | InvalidState | ValidationErrors | PermissionDenied,
+    strawberry.union("ReviewRoadmapResult"),
+]
+CancelRunResult = Annotated[
+    RunCancelled | NotFound | InvalidState | PermissionDenied, strawberry.union("CancelRunResult")
+]
+ScheduleResult = Annotated[
+    ReviewScheduleSet | NotFound | InvalidState | ValidationErrors | PermissionDenied,
+    strawberry.union("ScheduleResult"),
+]
+DeleteScheduleResult = Annotated[
+    ReviewScheduleDeleted | NotFound | PermissionDenied, strawberry.union("DeleteScheduleResult")
+]
+
+
+# -- checks against the graph --------------------------------------------------------------------------
+
+
+async def _require_existing(
+    info: Info, kind: str, references: Sequence[tuple[str, str]], issues: list[ValidationIssue]
+) -> None:
+    """Add an issue for each (location, id) whose node does not exist; one batched lookup per kind."""
+    loader = info.context.loaders.team if kind == "team" else info.context.loaders.feature
+    found = await loader.load_many([node_id for _, node_id in references])
+    for (location, node_id), node in zip(references, found, strict=True):
+        if node is None:
+            issues.append(ValidationIssue(location=location, message=f"no {kind} with id {node_id!r}"))
+
+
+async def _scenarios(info: Info, inputs: list[ScenarioInput]) -> list[Scenario]:
+    issues: list[ValidationIssue] = []
+    teams: list[tuple[str, str]] = []
+    features: list[tuple[str, str]] = []
+    scenarios: list[Scenario] = []
+    if not inputs:
+        raise InputProblems(
+            [ValidationIssue(location="input.scenarios", message="give at least one scenario")]
+        )
+    for i, given in enumerate(inputs):
+        at = f"input.scenarios[{i}]"
+        changes: list[Any] = []
+        for j, change in enumerate(given.changes):
+            where = f"{at}.changes[{j}]"
+            if change.capacity:
+                teams.append((f"{where}.capacity.teamId", change.capacity.team_id))
+                changes.append(
+                    _build(
+                        CapacityChange,
+                        f"{where}.capacity",
+                        issues,
+                        team_id=change.capacity.team_id,
+                        delta=change.capacity.delta,
+                        start=change.capacity.start,
+                        end=change.capacity.end,
+                    )
+                )
+            elif change.remove_scope:
+                features += [
+                    (f"{where}.removeScope.featureIds[{k}]", fid)
+                    for k, fid in enumerate(change.remove_scope.feature_ids)
+                ]
+                changes.append(
+                    _build(
+                        RemoveScope,
+                        f"{where}.removeScope",
+                        issues,
+                        feature_ids=change.remove_scope.feature_ids,
+                    )
+                )
+            elif change.reestimate:
+                features.append((f"{where}.reestimate.featureId", change.reestimate.feature_id))
+                changes.append(
+                    _build(
+                        Reestimate,
+                        f"{where}.reestimate",
+                        issues,
+                        feature_id=change.reestimate.feature_id,
+                        effort_low=change.reestimate.effort_low,
+                        effort_likely=change.reestimate.effort_likely,
+                        effort_high=change.reestimate.effort_high,
+                        factor=change.reestimate.factor,
+                    )
+                )
+            elif change.shift_start:
+                if change.shift_start.team_id is not None:
+                    teams.append((f"{where}.shiftStart.teamId", change.shift_start.team_id))
+                features += [
+                    (f"{where}.shiftStart.featureIds[{k}]", fid)
+                    for k, fid in enumerate(change.shift_start.feature_ids)
+                ]
+                changes.append(
+                    _build(
+                        ShiftStart,
+                        f"{where}.shiftStart",
+                        issues,
+                        start=change.shift_start.start,
+                        team_id=change.shift_start.team_id,
+                        feature_ids=change.shift_start.feature_ids,
+                    )
+                )
+            elif change.reprioritise:
+                features.append((f"{where}.reprioritise.featureId", change.reprioritise.feature_id))
+                changes.append(
+                    _build(
+                        Reprioritise,
+                        f"{where}.reprioritise",
+                        issues,
+                        feature_id=change.reprioritise.feature_id,
+                        priority=change.reprioritise.priority,
+                    )
+                )
+        if all(change is not None for change in changes):
+            scenario = _build(
+                Scenario,
+                at,
+                issues,
+                id=given.id,
+                name=given.name,
+                description=given.description,
+                changes=changes,
+            )
+            if scenario is not None:
+                scenarios.append(scenario)
+    ids = [scenario.id for scenario in scenarios]
+    for i, scenario_id in enumerate(ids):
+        if scenario_id in ids[:i]:
+            issues.append(
+                ValidationIssue(location=f"input.scenarios[{i}].id", message=f"duplicate id {scenario_id!r}")
+            )
+    await _require_existing(info, "team", teams, issues)
+    await _require_existing(info, "feature", features, issues)
+    if issues:
+        raise InputProblems(issues)
+    return scenarios
+
+
+def _request(model: type[BaseModel], **values: Any) -> Any:
+    issues: list[ValidationIssue] = []
+    built = _build(model, "input", issues, **values)
+    if issues:
+        raise InputProblems(issues)
+    return built
+
+
+async def _started(client: Client, workflow_id: str) -> RunStarted:
+    run = await run_by_id(client, workflow_id)
+    assert run is not None, "Temporal does not know the run it just started"
+    return RunStarted(run=run)
+
+
+def _reviewer(info: Info) -> str:
+    principal = info.context.principal
+    assert principal is not None, "the permission check lets no anonymous caller through"
+    return principal.name
+
+
+_SAFE_UPDATE_MESSAGE = re.compile(r"^[\w\s().,;:'`!?<>=/-]{1,300}$")
+
+
+async def _review(info: Info, run_id: str, comment: str, *, approve: bool) -> Any:
+    client = temporal(info)
+    run = await run_by_id(client, run_id)
+    if run is None:
+        return NotFound(message=f"no run with id {run_id!r}", id=strawberry.ID(run_id))
+    if run.kind is not RunKind.ROADMAP_DRAFTING:
+        return InvalidState(message=f"run {run_id!r} is a {run.kind.name.lower()} run, not a roadmap draft")
+    if run.state is not RunState.RUNNING:
+        return InvalidState(message=f"run {run_id!r} is {run.state.value}; its draft no longer awaits review")
+    if len(comment) > 4_000:
+        return ValidationErrors(
+            message="1 problem with the input",
+            issues=[ValidationIssue(location="comment", message="at most 4000 characters")],
+        )
+    review = runs_client.approve_roadmap if approve else runs_client.reject_roadmap
+    try:
+        await review(client, run_id, reviewer=_reviewer(info), comment=comment)
+    except WorkflowUpdateFailedError as error:
+        cause = error.cause
+        detail = str(getattr(cause, "message", "") or cause or "")
+        if not _SAFE_UPDATE_MESSAGE.match(detail):
+            detail = "the draft cannot be reviewed now"
+        return InvalidState(message=detail)
+    refreshed = await run_by_id(client, run_id)
+    return RoadmapReviewed(run=refreshed or run, version=await roadmap_version_by_id(info, run_id))
+
+
+# -- the mutation root ---------------------------------------------------------------------------------
+
+
+@strawberry.type
+class Mutation:
+    @strawberry.mutation(
+        extensions=[typed_permission(IsAdmin)],
+        description="Validate a portfolio JSON document and write it to the graph; an invalid one writes nothing.",
+    )
+    async def import_portfolio(self, info: Info, document: str) -> ImportPortfolioResult:
+        limit = info.context.settings.max_import_bytes
+        if len(document.encode()) > limit:
+            return ValidationErrors(
+                message="the document is too large",
+                issues=[ValidationIssue(location="document", message=f"at most {limit} bytes")],
+            )
+        try:
+            portfolio = parse_json(document)
+            summary = await info.context.services.store.import_portfolio(portfolio)
+        except PortfolioValidationError as error:
+            issues = [
+                ValidationIssue(
+                    location=issue.location,
+                    message=issue.message,
+                    collection=issue.collection,
+                    row=issue.row,
+                    field=issue.field,
+                )
+                for issue in error.issues
+            ]
+            return InputProblems(issues).result()
+        return PortfolioImported.of(summary)
+
+    @strawberry.mutation(
+        extensions=[typed_permission(IsPlanner)],
+        description="Start a scenario simulation against the baseline forecast; returns the run.",
+    )
+    async def start_scenario_simulation(self, info: Info, input: ScenarioSimulationInput) -> StartRunResult:
+        client = temporal(info)
+        try:
+            scenarios = await _scenarios(info, input.scenarios)
+            request = _request(ScenarioSimulationRequest, scenarios=scenarios, **_options(input.options))
+        except InputProblems as problems:
+            return problems.result()
+        workflow_id = await runs_client.start_scenario_simulation(
+            client, request, task_queue=info.context.services.task_queue
+        )
+        return await _started(client, workflow_id)
+
+    @strawberry.mutation(
+        extensions=[typed_permission(IsPlanner)],
+        description="Start drafting a roadmap; the draft then waits for approval. Returns the run.",
+    )
+    async def start_roadmap_draft(self, info: Info, input: RoadmapDraftInput | None = None) -> StartRunResult:
+        client = temporal(info)
+        given = input or RoadmapDraftInput()
+        issues: list[ValidationIssue] = []
+        for k, pin in enumerate(given.pins):
+            if not 1 <= pin.quarter <= given.quarters:
+                issues.append(
+                    ValidationIssue(
+                        location=f"input.pins[{k}].quarter", message=f"must be between 1 and {given.quarters}"
+                    )
+                )
+        await _require_existing(
+            info,
+            "feature",
+            [(f"input.pins[{k}].featureId", pin.feature_id) for k, pin in enumerate(given.pins)]
+            + [(f"input.exclusions[{k}]", fid) for k, fid in enumerate(given.exclusions)],
+            issues,
+        )
+        try:
+            if issues:
+                raise InputProblems(issues)
+            request = _request(
+                RoadmapDraftingRequest,
+                quarters=given.quarters,
+                pins={pin.feature_id: pin.quarter - 1 for pin in given.pins},
+                exclusions=list(given.exclusions),
+                planner_time_limit_s=given.planner_time_limit_seconds,
+                review_timeout_seconds=given.review_timeout_seconds,
+                **_options(given.options),
+            )
+        except InputProblems as problems:
+            return problems.result()
+        workflow_id = await runs_client.start_roadmap_drafting(
+            client, request, task_queue=info.context.services.task_queue
+        )
+        return await _started(client, workflow_id)
+
+    @strawberry.mutation(
+        extensions=[typed_permission(IsPlanner)],
+        description="Start a risk assessment; returns the run.",
+    )
+    async def start_risk_assessment(
+        self, info: Info, input: RiskAssessmentInput | None = None
+    ) -> StartRunResult:
+        client = temporal(info)
+        given = input or RiskAssessmentInput()
+        try:
+            request = _request(
+                RiskAssessmentRequest, risk_horizon_weeks=given.risk_horizon_weeks, **_options(given.options)
+            )
+        except InputProblems as problems:
+            return problems.result()
+        workflow_id = await runs_client.start_risk_assessment(
+            client, request, task_queue=info.context.services.task_queue
+        )
+        return await _started(client, workflow_id)
+
+    @strawberry.mutation(
+        extensions=[typed_permission(IsApprover)],
+        description="Approve the draft a roadmap run waits with: it becomes the current roadmap.",
+    )
+    async def approve_roadmap(
+        self, info: Info, run_id: strawberry.ID, comment: str = ""
+    ) -> ReviewRoadmapResult:
+        return await _review(info, run_id, comment, approve=True)
+
+    @strawberry.mutation(
+        extensions=[typed_permission(IsApprover)],
+        description="Reject the draft a roadmap run waits with.",
+    )
+    async def reject_roadmap(
+        self, info: Info, run_id: strawberry.ID, comment: str = ""
+    ) -> ReviewRoadmapResult:
+        return await _review(info, run_id, comment, approve=False)
+
+    @strawberry.mutation(
+        extensions=[typed_permission(IsPlanner)],
+        description="Ask a running run to stop; it leaves no partial result behind.",
+    )
+    async def cancel_run(self, info: Info, id: strawberry.ID) -> CancelRunResult:
+        client = temporal(info)
+        run = await run_by_id(client, id)
+        if run is None:
+            return NotFound(message=f"no run with id {id!r}", id=id)
+        if run.state is not RunState.RUNNING:
+            return InvalidState(message=f"run {id!r} is {run.state.value}, not running")
+        try:
+            await runs_client.cancel_run(client, id)
+        except RPCError as error:
+            if error.status is RPCStatusCode.NOT_FOUND:
+                return InvalidState(message=f"run {id!r} is no longer running")
+            raise
+        return RunCancelled(run=run)
+
+    @strawberry.mutation(
+        extensions=[typed_permission(IsAdmin)],
+        description="Create the schedule that runs portfolio reviews (weekly unless told otherwise).",
+    )
+    async def create_review_schedule(self, info: Info, input: ReviewScheduleInput) -> ScheduleResult:
+        client = temporal(info)
+        issues: list[ValidationIssue] = []
+        if not SCHEDULE_ID.match(input.id):
+            issues.append(
+                ValidationIssue(location="input.id", message="letters, digits and _ . : - (up to 64)")
+            )
+        if input.every_seconds is not None and input.every_seconds < MIN_INTERVAL_SECONDS:
+            issues.append(
+                ValidationIssue(
+                    location="input.everySeconds", message=f"at least {MIN_INTERVAL_SECONDS:g} seconds"
+                )
+            )
+        if len(input.cron_expressions) > 10 or any(len(cron) > 100 for cron in input.cron_expressions):
+            issues.append(
+                ValidationIssue(location="input.cronExpressions", message="at most 10, of 100 characters")
+            )
+        if len(input.note) > 500:
+            issues.append(ValidationIssue(location="input.note", message="at most 500 characters"))
+        try:
+            if issues:
+                raise InputProblems(issues)
+            request = _request(
+                PortfolioReviewRequest,
+                risk_horizon_weeks=input.risk_horizon_weeks,
+                as_of=input.as_of,
+                trials=input.trials,
+                seed=input.seed,
+            )
+        except InputProblems as problems:
+            return problems.result()
+        created = await create_schedule(
+            client, input, task_queue=info.context.services.task_queue, request=request
+        )
+        if isinstance(created, str):
+            return InvalidState(message=created)
+        return ReviewScheduleSet(schedule=created)
+
+    @strawberry.mutation(extensions=[typed_permission(IsAdmin)], description="Pause the review schedule.")
+    async def pause_review_schedule(
+        self, info: Info, id: strawberry.ID, note: str = "paused"
+    ) -> ScheduleResult:
+        client = temporal(info)
+        if await describe(client, id) is None:
+            return NotFound(message=f"no schedule with id {id!r}", id=id)
+        return ReviewScheduleSet(
+            schedule=ReviewSchedule.of(await schedules.pause_review_schedule(client, id, note=note[:500]))
+        )
+
+    @strawberry.mutation(
+        extensions=[typed_permission(IsAdmin)], description="Resume a paused review schedule."
+    )
+    async def unpause_review_schedule(
+        self, info: Info, id: strawberry.ID, note: str = "unpaused"
+    ) -> ScheduleResult:
+        client = temporal(info)
+        if await describe(client, id) is None:
+            return NotFound(message=f"no schedule with id {id!r}", id=id)
+        return ReviewScheduleSet(
+            schedule=ReviewSchedule.of(await schedules.unpause_review_schedule(client, id, note=note[:500]))
+        )
+
+    @strawberry.mutation(
+        extensions=[typed_permission(IsAdmin)],
+        description="Start a review now, outside the schedule's times (skipped while one is running).",
+    )
+    async def trigger_review_schedule(self, info: Info, id: strawberry.ID) -> ScheduleResult:
+        client = temporal(info)
+        if await describe(client, id) is None:
+            return NotFound(message=f"no schedule with id {id!r}", id=id)
+        await schedules.trigger_review_schedule(client, id)
+        triggered = await describe(client, id)
+        if triggered is None:
+            return NotFound(message=f"no schedule with id {id!r}", id=id)
+        return ReviewScheduleSet(schedule=triggered)
+
+    @strawberry.mutation(extensions=[typed_permission(IsAdmin)], description="Delete the review schedule.")
+    async def delete_review_schedule(self, info: Info, id: strawberry.ID) -> DeleteScheduleResult:
+        client = temporal(info)
+        if await describe(client, id) is None:
+            return NotFound(message=f"no schedule with id {id!r}", id=id)
+        await schedules.delete_review_schedule(client, id)
+        return ReviewScheduleDeleted(id=id)

@@ -1,0 +1,738 @@
+"""Results of the durable runs, read from their result nodes in the graph (`graph.results`).
+
+Each result node holds its full report (engine output and the agent's analysis) as compressed JSON;
+`ResultReader` parses it once per result and keeps the parsed report (reports never change once
+written; only a roadmap version's lifecycle fields do, and those are read from the node each time).
+Every id a result mentions resolves to the graph node through the request's DataLoaders.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Annotated, Any
+
+import strawberry
+
+from agents.engines.forecast import FeatureForecast as EngineFeatureForecast
+from agents.engines.forecast import Forecast as EngineForecast
+from agents.engines.risk import Risk as EngineRisk
+from agents.engines.risk import RiskKind
+from agents.engines.roadmap import RoadmapItem as EngineRoadmapItem
+from agents.engines.roadmap import RoadmapPlan
+from agents.engines.scenarios import FeatureDelta as EngineFeatureDelta
+from agents.engines.scenarios import ScenarioResult
+from agents.engines.scoring import ScoreBreakdown as EngineScoreBreakdown
+from agents.risk_agent import RiskAssessmentReport
+from agents.roadmap_agent import RoadmapReport
+from agents.scenario_agent import ScenarioReport
+from api.result_reader import ResultReader
+from api.types import Customer, Entity, Feature, Info, Team, entity_by_id, features_by_ids
+from graph.results import RoadmapStatus, StoredResult
+from graph.schema import NodeLabel
+from workflows.models import PortfolioReviewOutcome
+
+strawberry.enum(RiskKind, description="What kind of delivery or revenue risk.")
+strawberry.enum(RoadmapStatus, description="draft -> published | rejected | expired | cancelled.")
+
+
+@strawberry.enum(description="Where a roadmap item sits: a confident commitment or an exploration.")
+class RoadmapItemKind(StrEnum):
+    COMMITMENT = "commitment"
+    EXPLORATION = "exploration"
+
+
+# -- shared pieces -----------------------------------------------------------------------------------
+
+
+@strawberry.type(description="One claim of an analysis and the graph nodes that back it.")
+class Finding:
+    statement: str
+    evidence_ids: list[strawberry.ID]
+
+    @strawberry.field(
+        description="The evidence ids resolved to graph nodes; ids no longer in the graph are left out."
+    )
+    async def evidence(self, info: Info) -> list[Entity]:
+        return await entities(info, self.evidence_ids)
+
+
+async def entities(info: Info, ids: list[str] | list[strawberry.ID]) -> list[Entity]:
+    found = await asyncio.gather(*(entity_by_id(info, node_id) for node_id in ids))
+    return [entity for entity in found if entity is not None]
+
+
+@strawberry.interface(description="A stored result of a run; its id is the id of the run that produced it.")
+class AnalysisResult:
+    id: strawberry.ID
+    run_id: str = strawberry.field(description="The Temporal run id within the workflow id.")
+    snapshot_id: str = strawberry.field(description="Content hash of the portfolio the run analysed.")
+    as_of: date
+    recorded_at: datetime
+    model_name: str
+    offline: bool = strawberry.field(
+        description="True when the deterministic offline planner wrote the analysis."
+    )
+    headline: str
+    cited_ids: list[strawberry.ID]
+
+    @strawberry.field(description="The graph nodes the result cites.")
+    async def cited(self, info: Info) -> list[Entity]:
+        return await entities(info, self.cited_ids)
+
+
+def _meta(stored: StoredResult) -> dict[str, Any]:
+    return {
+        "id": strawberry.ID(stored.id),
+        "run_id": stored.run_id,
+        "snapshot_id": stored.snapshot_id,
+        "as_of": stored.as_of,
+        "recorded_at": stored.recorded_at,
+        "model_name": stored.model_name,
+        "offline": stored.offline,
+        "headline": stored.headline,
+        "cited_ids": [strawberry.ID(node_id) for node_id in stored.cited_ids],
+    }
+
+
+def _findings(analysis: Any) -> list[Finding]:
+    return [
+        Finding(statement=item.statement, evidence_ids=[strawberry.ID(i) for i in item.evidence_ids])
+        for item in analysis.findings
+    ]
+
+
+async def _feature(info: Info, feature_id: str) -> Feature | None:
+    found = await info.context.loaders.feature.load(feature_id)
+    return Feature.of(found) if found is not None else None
+
+
+async def _team(info: Info, team_id: str | None) -> Team | None:
+    if team_id is None:
+        return None
+    found = await info.context.loaders.team.load(team_id)
+    return Team.of(found) if found is not None else None
+
+
+async def _customer(info: Info, customer_id: str) -> Customer | None:
+    found = await info.context.loaders.customer.load(customer_id)
+    return Customer.of(found) if found is not None else None
+
+
+# -- forecasts and scenarios -------------------------------------------------------------------------
+
+
+@strawberry.type(
+    description="When a feature is likely done: P50 / P85 / P95 completion dates over the trials."
+)
+class FeatureForecast:
+    feature_id: strawberry.ID
+    team_id: strawberry.ID | None
+    p50: date | None = strawberry.field(description="Null: not done within the horizon in half the trials.")
+    p85: date | None
+    p95: date | None
+    target_date: date | None
+    on_time_probability: float | None
+    beyond_horizon_probability: float
+    unscheduled: bool = strawberry.field(description="Never starts: unowned, or depends on unowned work.")
+
+    @classmethod
+    def of(cls, item: EngineFeatureForecast) -> FeatureForecast:
+        return cls(
+            feature_id=strawberry.ID(item.feature_id),
+            team_id=strawberry.ID(item.team_id) if item.team_id is not None else None,
+            p50=item.p50,
+            p85=item.p85,
+            p95=item.p95,
+            target_date=item.target_date,
+            on_time_probability=item.on_time_probability,
+            beyond_horizon_probability=item.beyond_horizon_probability,
+            unscheduled=item.unscheduled,
+        )
+
+    @strawberry.field
+    async def feature(self, info: Info) -> Feature | None:
+        return await _feature(info, self.feature_id)
+
+
+@strawberry.type(description="A customer whose requested work is likely (P85) done after their renewal.")
+class CustomerAtRisk:
+    customer_id: strawberry.ID
+    arr: float
+    renewal_date: date
+    latest_p85: date
+    late_feature_ids: list[strawberry.ID]
+
+    @strawberry.field
+    async def customer(self, info: Info) -> Customer | None:
+        return await _customer(info, self.customer_id)
+
+    @strawberry.field
+    async def late_features(self, info: Info) -> list[Feature]:
+        return await features_by_ids(info, list(self.late_feature_ids))
+
+
+@strawberry.type(description="A Monte Carlo delivery forecast of the open features.")
+class Forecast:
+    as_of: date
+    trials: int
+    seed: int
+    horizon_weeks: int
+    arr_at_risk: float = strawberry.field(description="ARR of the customers at risk (P85 after renewal).")
+    arr_weighted_on_time: float
+    features: list[FeatureForecast] = strawberry.field(description="Open features in delivery order.")
+    customers_at_risk: list[CustomerAtRisk]
+    unscheduled_feature_ids: list[strawberry.ID]
+
+    @classmethod
+    def of(cls, forecast: EngineForecast) -> Forecast:
+        return cls(
+            as_of=forecast.as_of,
+            trials=forecast.trials,
+            seed=forecast.seed,
+            horizon_weeks=forecast.horizon_weeks,
+            arr_at_risk=forecast.arr_at_risk,
+            arr_weighted_on_time=forecast.arr_weighted_on_time,
+            features=[FeatureForecast.of(item) for item in forecast.features],
+            customers_at_risk=[
+                CustomerAtRisk(
+                    customer_id=strawberry.ID(c.customer_id),
+                    arr=c.arr,
+                    renewal_date=c.renewal_date,
+                    latest_p85=c.latest_p85,
+                    late_feature_ids=[strawberry.ID(i) for i in c.late_feature_ids],
+                )
+                for c in forecast.customers_at_risk
+            ],
+            unscheduled_feature_ids=[strawberry.ID(i) for i in forecast.unscheduled_feature_ids],
+        )
+
+
+@strawberry.type(description="How one feature's forecast moves under a scenario.")
+class FeatureDelta:
+    feature_id: strawberry.ID
+    baseline_p50: date | None
+    scenario_p50: date | None
+    baseline_p85: date | None
+    scenario_p85: date | None
+    p50_shift_days: int | None
+    p85_shift_days: int | None
+    on_time_probability_change: float | None
+    beyond_horizon_probability_change: float
+
+    @classmethod
+    def of(cls, delta: EngineFeatureDelta) -> FeatureDelta:
+        return cls(
+            feature_id=strawberry.ID(delta.feature_id),
+            baseline_p50=delta.baseline_p50,
+            scenario_p50=delta.scenario_p50,
+            baseline_p85=delta.baseline_p85,
+            scenario_p85=delta.scenario_p85,
+            p50_shift_days=delta.p50_shift_days,
+            p85_shift_days=delta.p85_shift_days,
+            on_time_probability_change=delta.on_time_probability_change,
+            beyond_horizon_probability_change=delta.beyond_horizon_probability_change,
+        )
+
+    @strawberry.field
+    async def feature(self, info: Info) -> Feature | None:
+        return await _feature(info, self.feature_id)
+
+
+@strawberry.type(description="One simulated scenario against the baseline.")
+class ScenarioOutcome:
+    id: strawberry.ID
+    name: str
+    description: str
+    forecast: Forecast
+    feature_changes: list[FeatureDelta] = strawberry.field(
+        description="Features that moved, biggest move first."
+    )
+    added_feature_ids: list[strawberry.ID]
+    removed_feature_ids: list[strawberry.ID]
+    arr_at_risk_before: float
+    arr_at_risk_after: float
+    arr_at_risk_change: float
+    arr_weighted_on_time_before: float
+    arr_weighted_on_time_after: float
+    arr_weighted_on_time_change: float
+    customers_newly_at_risk: list[strawberry.ID]
+    customers_no_longer_at_risk: list[strawberry.ID]
+
+    @classmethod
+    def of(cls, result: ScenarioResult) -> ScenarioOutcome:
+        delta = result.delta
+        return cls(
+            id=strawberry.ID(result.scenario.id),
+            name=result.scenario.name,
+            description=result.scenario.description,
+            forecast=Forecast.of(result.forecast),
+            feature_changes=[FeatureDelta.of(item) for item in delta.feature_changes],
+            added_feature_ids=[strawberry.ID(i) for i in delta.added_feature_ids],
+            removed_feature_ids=[strawberry.ID(i) for i in delta.removed_feature_ids],
+            arr_at_risk_before=delta.arr_at_risk_before,
+            arr_at_risk_after=delta.arr_at_risk_after,
+            arr_at_risk_change=delta.arr_at_risk_change,
+            arr_weighted_on_time_before=delta.arr_weighted_on_time_before,
+            arr_weighted_on_time_after=delta.arr_weighted_on_time_after,
+            arr_weighted_on_time_change=delta.arr_weighted_on_time_change,
+            customers_newly_at_risk=[strawberry.ID(i) for i in delta.customers_newly_at_risk],
+            customers_no_longer_at_risk=[strawberry.ID(i) for i in delta.customers_no_longer_at_risk],
+        )
+
+
+@strawberry.type(description="A scenario simulation: the baseline forecast, each scenario and its deltas.")
+class ScenarioAnalysis(AnalysisResult):
+    recommendation: str
+    findings: list[Finding]
+    preferred_scenario_id: strawberry.ID | None
+    baseline: Forecast
+    scenarios: list[ScenarioOutcome]
+
+    @classmethod
+    def of(cls, stored: StoredResult, report: ScenarioReport) -> ScenarioAnalysis:
+        preferred = report.analysis.preferred_scenario_id
+        return cls(
+            **_meta(stored),
+            recommendation=report.analysis.recommendation,
+            findings=_findings(report.analysis),
+            preferred_scenario_id=strawberry.ID(preferred) if preferred is not None else None,
+            baseline=Forecast.of(report.baseline),
+            scenarios=[ScenarioOutcome.of(result) for result in report.results],
+        )
+
+
+# -- roadmaps ----------------------------------------------------------------------------------------
+
+
+@strawberry.type(description="One input of a score.")
+class ScoreInput:
+    name: str
+    value: float | None
+
+
+@strawberry.type(description="A score, the formula that produced it and its inputs.")
+class ScoreBreakdown:
+    score: float
+    formula: str
+    inputs: list[ScoreInput]
+
+    @classmethod
+    def of(cls, breakdown: EngineScoreBreakdown) -> ScoreBreakdown:
+        return cls(
+            score=breakdown.score,
+            formula=breakdown.formula,
+            inputs=[ScoreInput(name=name, value=value) for name, value in sorted(breakdown.inputs.items())],
+        )
+
+
+@strawberry.type(description="Why a feature is worth what the planner says: RICE, WSJF and demand.")
+class FeatureScores:
+    method: str
+    value: float = strawberry.field(description="What the planner maximised, in [0, 1].")
+    rice: ScoreBreakdown
+    wsjf: ScoreBreakdown
+    demand: ScoreBreakdown
+    value_breakdown: ScoreBreakdown
+
+
+@strawberry.type(description="A feature placed in a quarter of a roadmap.")
+class RoadmapItem:
+    feature_id: strawberry.ID
+    team_id: strawberry.ID
+    quarter: int = strawberry.field(description="0-based quarter index from the roadmap's as-of date.")
+    kind: RoadmapItemKind
+    value: float
+    discounted_value: float
+    effort: float = strawberry.field(
+        description="Remaining likely effort (person-weeks) charged to the quarter."
+    )
+    confidence: float
+    effort_spread: float | None
+    pinned: bool
+    engine_item: strawberry.Private[EngineRoadmapItem]
+
+    @classmethod
+    def of(cls, item: EngineRoadmapItem) -> RoadmapItem:
+        return cls(
+            feature_id=strawberry.ID(item.feature_id),
+            team_id=strawberry.ID(item.team_id),
+            quarter=item.quarter,
+            kind=RoadmapItemKind(item.kind),
+            value=item.value,
+            discounted_value=item.discounted_value,
+            effort=item.effort,
+            confidence=item.confidence,
+            effort_spread=item.effort_spread,
+            pinned=item.pinned,
+            engine_item=item,
+        )
+
+    @strawberry.field
+    def scores(self) -> FeatureScores:
+        scores = self.engine_item.scores
+        return FeatureScores(
+            method=scores.method,
+            value=scores.value,
+            rice=ScoreBreakdown.of(scores.rice),
+            wsjf=ScoreBreakdown.of(scores.wsjf),
+            demand=ScoreBreakdown.of(scores.demand),
+            value_breakdown=ScoreBreakdown.of(scores.value_breakdown),
+        )
+
+    @strawberry.field(description="Why the item is here, from its scores and placement.")
+    def rationale(self) -> str:
+        return rationale(self.engine_item)
+
+    @strawberry.field
+    async def feature(self, info: Info) -> Feature | None:
+        return await _feature(info, self.feature_id)
+
+    @strawberry.field
+    async def team(self, info: Info) -> Team | None:
+        return await _team(info, self.team_id)
+
+
+def rationale(item: EngineRoadmapItem) -> str:
+    scores = item.scores
+    placement = "pinned to" if item.pinned else "placed in"
+    return (
+        f"{item.kind.capitalize()} {placement} quarter {item.quarter + 1}: value {scores.value:.3f} "
+        f"({scores.method}; RICE {scores.rice.score:.3g}, WSJF {scores.wsjf.score:.3g}, "
+        f"demand {scores.demand.score:.3g}), {item.effort:.1f} person-weeks for team {item.team_id}, "
+        f"confidence {item.confidence:.2f}."
+    )
+
+
+@strawberry.type(description="A team's capacity use in one quarter.")
+class TeamCapacityUse:
+    team_id: strawberry.ID
+    used: float
+    available: float
+
+    @strawberry.field
+    async def team(self, info: Info) -> Team | None:
+        return await _team(info, self.team_id)
+
+
+@strawberry.type(description="One quarter of a roadmap.")
+class RoadmapQuarter:
+    index: int
+    start: date
+    end: date
+    commitments: list[RoadmapItem]
+    explorations: list[RoadmapItem]
+    capacity: list[TeamCapacityUse]
+
+
+@strawberry.type(description="A feature the roadmap leaves out, and why.")
+class LeftOutFeature:
+    feature_id: strawberry.ID
+    team_id: strawberry.ID | None
+    reason: str
+    detail: str
+    value: float | None
+
+    @strawberry.field
+    async def feature(self, info: Info) -> Feature | None:
+        return await _feature(info, self.feature_id)
+
+
+@strawberry.type(description="A version of the roadmap: a draft waiting for review, or what became of it.")
+class RoadmapVersion(AnalysisResult):
+    version: int
+    status: RoadmapStatus
+    current: bool = strawberry.field(description="True for the one published roadmap in force.")
+    reviewer: str | None
+    review_comment: str | None
+    decided_at: datetime | None
+    superseded_by: strawberry.ID | None
+    recommendation: str
+    findings: list[Finding]
+    commitment_ids: list[strawberry.ID]
+    exploration_ids: list[strawberry.ID]
+    method: str
+    utilisation: float
+    total_value: float
+    greedy_value: float | None
+    plan: strawberry.Private[RoadmapPlan]
+
+    @classmethod
+    def of(cls, stored: StoredResult, report: RoadmapReport) -> RoadmapVersion:
+        lifecycle = stored.roadmap
+        plan = report.plan
+        return cls(
+            **_meta(stored),
+            version=lifecycle.version if lifecycle is not None else 0,
+            status=lifecycle.status if lifecycle is not None else RoadmapStatus.DRAFT,
+            current=lifecycle.current if lifecycle is not None else False,
+            reviewer=lifecycle.reviewer if lifecycle is not None else None,
+            review_comment=lifecycle.review_comment if lifecycle is not None else None,
+            decided_at=lifecycle.decided_at if lifecycle is not None else None,
+            superseded_by=strawberry.ID(lifecycle.superseded_by)
+            if lifecycle is not None and lifecycle.superseded_by is not None
+            else None,
+            recommendation=report.analysis.recommendation,
+            findings=_findings(report.analysis),
+            commitment_ids=[strawberry.ID(i) for i in report.analysis.commitment_ids],
+            exploration_ids=[strawberry.ID(i) for i in report.analysis.exploration_ids],
+            method=plan.method,
+            utilisation=plan.utilisation,
+            total_value=plan.total_value,
+            greedy_value=plan.greedy_value,
+            plan=plan,
+        )
+
+    @strawberry.field
+    def quarters(self) -> list[RoadmapQuarter]:
+        return [
+            RoadmapQuarter(
+                index=quarter.index,
+                start=quarter.start,
+                end=quarter.end,
+                commitments=[RoadmapItem.of(item) for item in quarter.commitments],
+                explorations=[RoadmapItem.of(item) for item in quarter.explorations],
+                capacity=[
+                    TeamCapacityUse(
+                        team_id=strawberry.ID(use.team_id), used=use.used, available=use.available
+                    )
+                    for use in quarter.capacity
+                ],
+            )
+            for quarter in self.plan.quarters
+        ]
+
+    @strawberry.field(
+        description="Items quarter by quarter, commitments before explorations; optionally one kind, the first n."
+    )
+    def items(self, kind: RoadmapItemKind | None = None, first: int | None = None) -> list[RoadmapItem]:
+        chosen = [item for item in self.plan.items() if kind is None or item.kind == kind.value]
+        if first is not None:
+            chosen = chosen[: max(first, 0)]
+        return [RoadmapItem.of(item) for item in chosen]
+
+    @strawberry.field
+    def left_out(self) -> list[LeftOutFeature]:
+        return [
+            LeftOutFeature(
+                feature_id=strawberry.ID(item.feature_id),
+                team_id=strawberry.ID(item.team_id) if item.team_id is not None else None,
+                reason=item.reason,
+                detail=item.detail,
+                value=item.value,
+            )
+            for item in self.plan.left_out
+        ]
+
+
+# -- risk ----------------------------------------------------------------------------------------------
+
+
+@strawberry.type(description="A delivery or revenue risk, the nodes it concerns and what to do about it.")
+class Risk:
+    kind: RiskKind
+    severity: float = strawberry.field(description="0 (negligible) to 1 (severe).")
+    severity_formula: str
+    title: str
+    detail: str
+    mitigation: str
+    arr_at_stake: float | None
+    affected_ids: list[strawberry.ID]
+
+    @classmethod
+    def of(cls, risk: EngineRisk) -> Risk:
+        return cls(
+            kind=risk.kind,
+            severity=risk.severity,
+            severity_formula=risk.severity_formula,
+            title=risk.title,
+            detail=risk.detail,
+            mitigation=risk.mitigation,
+            arr_at_stake=risk.arr_at_stake,
+            affected_ids=[strawberry.ID(i) for i in risk.affected_ids],
+        )
+
+    @strawberry.field(description="The affected ids resolved to graph nodes.")
+    async def affected(self, info: Info) -> list[Entity]:
+        return await entities(info, self.affected_ids)
+
+
+@strawberry.type(description="Committed work against capacity over the risk horizon.")
+class TeamLoad:
+    team_id: strawberry.ID
+    committed_feature_ids: list[strawberry.ID]
+    committed_effort: float
+    available_effort: float
+    load_ratio: float | None
+
+    @strawberry.field
+    async def team(self, info: Info) -> Team | None:
+        return await _team(info, self.team_id)
+
+
+@strawberry.type(
+    description="A risk assessment: ranked risks, the critical path, team loads and ARR at risk."
+)
+class RiskAssessment(AnalysisResult):
+    recommendation: str
+    findings: list[Finding]
+    priority_kinds: list[RiskKind]
+    horizon_weeks: int
+    arr_at_risk: float
+    total_arr: float
+    critical_path_ids: list[strawberry.ID]
+    critical_path_weeks: float
+    critical_path_end: date | None
+    customers_at_risk: list[CustomerAtRisk]
+    team_loads: list[TeamLoad]
+    all_risks: strawberry.Private[list[Risk]]
+
+    @classmethod
+    def of(cls, stored: StoredResult, report: RiskAssessmentReport) -> RiskAssessment:
+        engine = report.report
+        return cls(
+            **_meta(stored),
+            recommendation=report.analysis.recommendation,
+            findings=_findings(report.analysis),
+            priority_kinds=list(report.analysis.priority_kinds),
+            horizon_weeks=engine.horizon_weeks,
+            arr_at_risk=engine.arr_at_risk,
+            total_arr=engine.total_arr,
+            critical_path_ids=[strawberry.ID(i) for i in engine.critical_path],
+            critical_path_weeks=engine.critical_path_weeks,
+            critical_path_end=engine.critical_path_end,
+            customers_at_risk=[
+                CustomerAtRisk(
+                    customer_id=strawberry.ID(c.customer_id),
+                    arr=c.arr,
+                    renewal_date=c.renewal_date,
+                    latest_p85=c.latest_p85,
+                    late_feature_ids=[strawberry.ID(i) for i in c.late_feature_ids],
+                )
+                for c in engine.customers_at_risk
+            ],
+            team_loads=[
+                TeamLoad(
+                    team_id=strawberry.ID(load.team_id),
+                    committed_feature_ids=[strawberry.ID(i) for i in load.committed_feature_ids],
+                    committed_effort=load.committed_effort,
+                    available_effort=load.available_effort,
+                    load_ratio=load.load_ratio,
+                )
+                for load in engine.team_loads
+            ],
+            all_risks=[Risk.of(risk) for risk in engine.risks],
+        )
+
+    @strawberry.field(description="Risks, most severe first; optionally of one kind and at least a severity.")
+    def risks(
+        self,
+        kind: RiskKind | None = None,
+        min_severity: Annotated[float, strawberry.argument(description="0 to 1.")] = 0.0,
+        first: int | None = None,
+    ) -> list[Risk]:
+        chosen = [
+            r for r in self.all_risks if (kind is None or r.kind is kind) and r.severity >= min_severity
+        ]
+        return chosen[: max(first, 0)] if first is not None else chosen
+
+    @strawberry.field
+    async def critical_path(self, info: Info) -> list[Feature]:
+        return await features_by_ids(info, list(self.critical_path_ids))
+
+
+# -- portfolio reviews -------------------------------------------------------------------------------
+
+
+@strawberry.type(
+    description="A scheduled review: a risk assessment plus a forecast, and what changed since the last one."
+)
+class PortfolioReview(AnalysisResult):
+    risk_assessment_id: strawberry.ID
+    previous_review_id: strawberry.ID | None
+    arr_at_risk: float
+    arr_at_risk_change: float | None
+    arr_weighted_on_time: float
+    arr_weighted_on_time_change: float | None
+    late_feature_count: int
+    risk_count: int
+    new_risks: list[str]
+    resolved_risks: list[str]
+    new_risk_count: int
+    resolved_risk_count: int
+    customers_newly_at_risk: list[strawberry.ID]
+    customers_no_longer_at_risk: list[strawberry.ID]
+
+    @classmethod
+    def of(cls, stored: StoredResult, outcome: PortfolioReviewOutcome) -> PortfolioReview:
+        return cls(
+            **_meta(stored),
+            risk_assessment_id=strawberry.ID(outcome.risk_assessment_id),
+            previous_review_id=strawberry.ID(outcome.previous_review_id)
+            if outcome.previous_review_id is not None
+            else None,
+            arr_at_risk=outcome.arr_at_risk,
+            arr_at_risk_change=outcome.arr_at_risk_change,
+            arr_weighted_on_time=outcome.arr_weighted_on_time,
+            arr_weighted_on_time_change=outcome.arr_weighted_on_time_change,
+            late_feature_count=outcome.late_feature_count,
+            risk_count=outcome.risk_count,
+            new_risks=list(outcome.new_risks),
+            resolved_risks=list(outcome.resolved_risks),
+            new_risk_count=outcome.new_risk_count,
+            resolved_risk_count=outcome.resolved_risk_count,
+            customers_newly_at_risk=[strawberry.ID(i) for i in outcome.customers_newly_at_risk],
+            customers_no_longer_at_risk=[strawberry.ID(i) for i in outcome.customers_no_longer_at_risk],
+        )
+
+    @strawberry.field
+    async def risk_assessment(self, info: Info) -> RiskAssessment | None:
+        return await risk_assessment_by_id(info, self.risk_assessment_id)
+
+    @strawberry.field
+    async def previous_review(self, info: Info) -> PortfolioReview | None:
+        if self.previous_review_id is None:
+            return None
+        return await portfolio_review_by_id(info, self.previous_review_id)
+
+
+RunResult = Annotated[
+    ScenarioAnalysis | RoadmapVersion | RiskAssessment | PortfolioReview,
+    strawberry.union("RunResult", description="What a run stored in the graph."),
+]
+
+
+# -- lookups -----------------------------------------------------------------------------------------
+
+
+def _reader(info: Info) -> ResultReader:
+    return info.context.services.results
+
+
+async def scenario_analysis_by_id(info: Info, result_id: str) -> ScenarioAnalysis | None:
+    found = await _reader(info).read(NodeLabel.SCENARIO_ANALYSIS, result_id)
+    return ScenarioAnalysis.of(*found) if found is not None else None
+
+
+async def roadmap_version_by_id(info: Info, result_id: str) -> RoadmapVersion | None:
+    found = await _reader(info).read(NodeLabel.ROADMAP_VERSION, result_id)
+    return RoadmapVersion.of(*found) if found is not None else None
+
+
+async def risk_assessment_by_id(info: Info, result_id: str) -> RiskAssessment | None:
+    found = await _reader(info).read(NodeLabel.RISK_ASSESSMENT, result_id)
+    return RiskAssessment.of(*found) if found is not None else None
+
+
+async def portfolio_review_by_id(info: Info, result_id: str) -> PortfolioReview | None:
+    found = await _reader(info).read(NodeLabel.PORTFOLIO_REVIEW, result_id)
+    return PortfolioReview.of(*found) if found is not None else None
+
+
+RESULT_BY_LABEL = {
+    NodeLabel.SCENARIO_ANALYSIS: scenario_analysis_by_id,
+    NodeLabel.ROADMAP_VERSION: roadmap_version_by_id,
+    NodeLabel.RISK_ASSESSMENT: risk_assessment_by_id,
+    NodeLabel.PORTFOLIO_REVIEW: portfolio_review_by_id,
+}

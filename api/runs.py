@@ -1,0 +1,181 @@
+"""Runs, read from Temporal through `workflows.client`: state, progress, the result they stored, errors.
+
+A run's id is its workflow id, which is also the id of the result node it writes, so `Run.result`
+links straight to the graph. Progress comes from the workflow's `progress` query, which a worker
+answers; when none answers within `PROGRESS_TIMEOUT_S`, `progress` is null rather than hanging.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime
+from enum import StrEnum
+
+import strawberry
+from temporalio.client import Client, WorkflowFailureError
+from temporalio.exceptions import ApplicationError, CancelledError, TerminatedError
+from temporalio.exceptions import TimeoutError as TemporalTimeoutError
+from temporalio.service import RPCError, RPCStatusCode
+
+from api.errors import ServiceUnavailableError
+from api.results import RESULT_BY_LABEL, RunResult
+from api.types import Info
+from graph.schema import NodeLabel
+from workflows import client as runs_client
+from workflows.client import RunState, RunStatus
+from workflows.models import (
+    REVIEW_WORKFLOW,
+    RISK_WORKFLOW,
+    ROADMAP_WORKFLOW,
+    SCENARIO_WORKFLOW,
+    Stage,
+    WorkflowProgress,
+)
+
+PROGRESS_TIMEOUT_S = 3.0
+MAX_RUN_ID_LENGTH = 255
+MAX_RUNS_LISTED = 100
+
+strawberry.enum(RunState, description="The run's state in Temporal.")
+strawberry.enum(Stage, name="RunStage", description="Where a run is in its work.")
+
+USER_FACING_FAILURES = frozenset(
+    {"SnapshotUnavailable", "RoadmapError", "ScenarioError", "RoadmapStateError", "EmptyPortfolio"}
+)
+"""Application error types whose messages are about the request or the data, safe to show to clients."""
+
+
+@strawberry.enum(description="What a run does; each is a durable Temporal workflow type.")
+class RunKind(StrEnum):
+    SCENARIO_SIMULATION = SCENARIO_WORKFLOW
+    ROADMAP_DRAFTING = ROADMAP_WORKFLOW
+    RISK_ASSESSMENT = RISK_WORKFLOW
+    PORTFOLIO_REVIEW = REVIEW_WORKFLOW
+
+
+RESULT_LABEL: dict[RunKind, NodeLabel] = {
+    RunKind.SCENARIO_SIMULATION: NodeLabel.SCENARIO_ANALYSIS,
+    RunKind.ROADMAP_DRAFTING: NodeLabel.ROADMAP_VERSION,
+    RunKind.RISK_ASSESSMENT: NodeLabel.RISK_ASSESSMENT,
+    RunKind.PORTFOLIO_REVIEW: NodeLabel.PORTFOLIO_REVIEW,
+}
+
+TERMINAL_STAGES = frozenset({Stage.COMPLETED, Stage.CANCELLED, Stage.FAILED})
+
+
+@strawberry.type(description="A run's stage, percent done and latest messages.")
+class RunProgress:
+    stage: Stage
+    percent: int
+    messages: list[str]
+    updated_at: datetime | None
+
+    @classmethod
+    def of(cls, progress: WorkflowProgress) -> RunProgress:
+        return cls(
+            stage=progress.stage,
+            percent=progress.percent,
+            messages=list(progress.messages),
+            updated_at=progress.updated_at,
+        )
+
+
+@strawberry.type(description="Why a run did not complete.")
+class RunError:
+    type: str
+    message: str
+
+
+@strawberry.type(description="A durable run (a Temporal workflow execution).")
+class Run:
+    id: strawberry.ID = strawberry.field(description="The workflow id; also the id of the result it stores.")
+    kind: RunKind
+    state: RunState
+    started_at: datetime | None
+    closed_at: datetime | None
+
+    @classmethod
+    def of(cls, status: RunStatus) -> Run | None:
+        if status.workflow_type not in RunKind._value2member_map_:
+            return None
+        return cls(
+            id=strawberry.ID(status.workflow_id),
+            kind=RunKind(status.workflow_type),
+            state=status.state,
+            started_at=status.started_at,
+            closed_at=status.closed_at,
+        )
+
+    @strawberry.field(description="Null when no worker answers the progress query in time.")
+    async def progress(self, info: Info) -> RunProgress | None:
+        progress = await run_progress(temporal(info), self.id)
+        return RunProgress.of(progress) if progress is not None else None
+
+    @strawberry.field(description="The result the run stored in the graph; null until it has stored one.")
+    async def result(self, info: Info) -> RunResult | None:
+        return await RESULT_BY_LABEL[RESULT_LABEL[self.kind]](info, self.id)
+
+    @strawberry.field(description="Why the run failed, timed out or was stopped; null otherwise.")
+    async def error(self, info: Info) -> RunError | None:
+        if self.state in (RunState.RUNNING, RunState.COMPLETED, RunState.CONTINUED_AS_NEW):
+            return None
+        return await run_error(temporal(info), self.id)
+
+
+def temporal(info: Info) -> Client:
+    client = info.context.services.temporal
+    if client is None:
+        raise ServiceUnavailableError("runs are unavailable: this API is not connected to Temporal")
+    return client
+
+
+async def run_by_id(client: Client, run_id: str) -> Run | None:
+    """The run, or None if Temporal knows no workflow with this id (or it is not a Lodestar run)."""
+    if not run_id.strip() or len(run_id) > MAX_RUN_ID_LENGTH:
+        return None
+    try:
+        status = await runs_client.get_status(client, run_id)
+    except RPCError as error:
+        if error.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.INVALID_ARGUMENT):
+            return None
+        raise
+    return Run.of(status)
+
+
+async def run_progress(client: Client, run_id: str) -> WorkflowProgress | None:
+    try:
+        async with asyncio.timeout(PROGRESS_TIMEOUT_S):
+            return await runs_client.get_progress(client, run_id)
+    except (TimeoutError, RPCError):
+        return None
+
+
+async def run_error(client: Client, run_id: str) -> RunError | None:
+    try:
+        await runs_client.get_result(client, run_id)
+    except WorkflowFailureError as failure:
+        return describe_failure(failure)
+    return None
+
+
+def describe_failure(failure: WorkflowFailureError) -> RunError:
+    """The failure for a client: what happened, with the message only when it is about the request."""
+    cause: BaseException | None = failure.cause
+    while cause is not None:
+        if isinstance(cause, ApplicationError) and cause.type in USER_FACING_FAILURES:
+            return RunError(type=cause.type or "ApplicationError", message=cause.message)
+        if isinstance(cause, CancelledError):
+            return RunError(type="Cancelled", message="the run was cancelled")
+        if isinstance(cause, TerminatedError):
+            return RunError(type="Terminated", message="the run was terminated")
+        if isinstance(cause, TemporalTimeoutError):
+            return RunError(type="Timeout", message="the run timed out")
+        cause = cause.__cause__
+    return RunError(type="Failed", message="the run failed; the server logs have the details")
+
+
+async def list_runs(client: Client, kind: RunKind | None, limit: int) -> list[Run]:
+    statuses = await runs_client.list_runs(
+        client, workflow_type=kind.value if kind is not None else None, limit=limit
+    )
+    return [run for run in (Run.of(status) for status in statuses) if run is not None]

@@ -1,0 +1,121 @@
+"""Running the API: open the graph and Temporal, build the services and serve them with uvicorn.
+
+`lodestar serve` calls `serve()`. The graph is `NEO4J_URI` or the local database; Temporal is
+`TEMPORAL_ADDRESS`/`TEMPORAL_NAMESPACE` or a local dev server (see `workflows.local_temporal`). With
+`with_worker=True` a Temporal worker runs in the same process and event loop: the local default,
+where one process serves the API and does the work.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
+
+import uvicorn
+from starlette.types import ASGIApp
+
+from api.app import create_app
+from api.auth import ApiKeyAuthenticator
+from api.context import ApiServices
+from api.result_reader import ResultReader
+from api.settings import ApiSettings
+from api.telemetry import configure_tracing, record_graph_query
+from graph.api_queries import ApiQueries
+from graph.connection import GraphSettings, open_graph
+from graph.store import GraphStore
+from workflows.client import connect
+from workflows.local_temporal import TemporalSettings, temporal_endpoint
+from workflows.worker import build_worker
+
+logger = logging.getLogger("lodestar.api")
+
+
+async def services_for(store: GraphStore, settings: ApiSettings, **extra: object) -> ApiServices:
+    """Services on an open graph (the API-key constraint is created if missing)."""
+    queries = ApiQueries(store.driver, store.database)
+    await queries.ensure_schema()
+    return ApiServices(
+        queries=queries,
+        store=store,
+        settings=settings,
+        authenticator=ApiKeyAuthenticator(queries, cache_seconds=settings.api_key_cache_s),
+        results=ResultReader(store),
+        **extra,  # pyright: ignore[reportArgumentType]
+    )
+
+
+@asynccontextmanager
+async def open_services(
+    settings: ApiSettings,
+    *,
+    graph_settings: GraphSettings | None = None,
+    temporal_settings: TemporalSettings | None = None,
+    with_worker: bool = False,
+) -> AsyncIterator[ApiServices]:
+    async with AsyncExitStack() as stack:
+        store = await stack.enter_async_context(open_graph(graph_settings))
+        endpoint = await stack.enter_async_context(temporal_endpoint(temporal_settings))
+        client = await connect(endpoint)
+        services = await services_for(store, settings, temporal=client, task_queue=endpoint.task_queue)
+        if with_worker:
+            # The worker's own store reports each statement as a span, so traces reach the graph.
+            worker_store = GraphStore(store.driver, store.database, query_observer=record_graph_query)
+            await stack.enter_async_context(
+                build_worker(client, worker_store, task_queue=endpoint.task_queue)
+            )
+            logger.info("worker polling task queue %s at %s", endpoint.task_queue, endpoint.address)
+        yield services
+
+
+@asynccontextmanager
+async def running_server(
+    app: ASGIApp, *, host: str = "127.0.0.1", port: int = 0, log_level: str = "warning"
+) -> AsyncIterator[str]:
+    """Serve `app` with uvicorn in this event loop; yields the base URL (port 0 picks a free port)."""
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        lifespan="off",
+        log_level=log_level,
+        access_log=False,
+        ws_ping_interval=None,
+    )
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    try:
+        while not server.started:
+            if task.done():
+                task.result()
+                raise RuntimeError("uvicorn stopped before it started")
+            await asyncio.sleep(0.01)
+        bound = server.servers[0].sockets[0].getsockname()
+        yield f"http://{bound[0]}:{bound[1]}"
+    finally:
+        server.should_exit = True
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def serve(
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    settings: ApiSettings | None = None,
+    with_worker: bool = False,
+    on_ready: Callable[[str], None] | None = None,
+) -> None:
+    """Run the API until interrupted (uvicorn handles SIGINT/SIGTERM)."""
+    settings = settings or ApiSettings.from_env()
+    configure_tracing(development=settings.development)
+    async with open_services(settings, with_worker=with_worker) as services:
+        config = uvicorn.Config(
+            create_app(services), host=host, port=port, lifespan="off", log_level="info", access_log=False
+        )
+        server = uvicorn.Server(config)
+        if on_ready is not None:
+            on_ready(f"http://{host}:{port}/graphql")
+        await server.serve()

@@ -1,0 +1,560 @@
+"""The Cypher the GraphQL API needs beyond the read models: cursor pages, batched lookups, API keys.
+
+- Pages (`ApiQueries.page`): keyset pagination ordered by `id`, forward (`id > $after`, ascending)
+  or backward (`id < $before`, descending, reversed on return), one row more than asked for to
+  tell whether another page follows. Filters are null-tolerant parameters, so each label has one
+  statement per direction and the text never depends on user input.
+- Batched lookups (`*_by_ids`, `*_by_feature_ids`, ...): ONE statement per call, `UNWIND $ids`, for
+  the per-request DataLoaders of `api.context`. Every result is keyed by the id asked for.
+- API keys: `ApiKey` nodes holding a salted digest of the secret, never the secret itself
+  (`api.auth` makes and checks them).
+
+Every statement runs in its own managed read (or write) transaction; `ApiQueries.round_trips` counts
+the statements sent, so tests can bound the database work of a GraphQL request. Each statement is
+an OpenTelemetry span (`graph.query <name>`, a no-op until a tracer provider is installed).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date
+from enum import StrEnum
+from typing import Any, Generic, LiteralString, TypeVar, cast
+
+from neo4j import AsyncDriver, AsyncManagedTransaction, Record
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind
+from pydantic import BaseModel, ConfigDict
+
+from graph import queries
+from graph.models import Customer, Feature, Feedback, Objective, Product, Release, Team
+from graph.queries import Query
+from graph.schema import NodeLabel
+from graph.store import stored_properties, stored_value
+
+T = TypeVar("T")
+EntityT = TypeVar("EntityT", bound=BaseModel)
+
+API_KEY_LABEL = "ApiKey"
+"""Not a portfolio label: API keys live beside the portfolio and are never imported or exported."""
+
+_REGISTRY: dict[str, Query] = {}
+
+
+def _define(name: str, text: str) -> Query:
+    if name in _REGISTRY:
+        raise ValueError(f"API query {name!r} is defined twice")
+    query = Query(name=f"api.{name}", text=" ".join(text.split()))
+    _REGISTRY[name] = query
+    return query
+
+
+def all_api_queries() -> tuple[Query, ...]:
+    """Every statement this module defines (the live tests run each at least once)."""
+    return tuple(_REGISTRY.values())
+
+
+# -- pages ------------------------------------------------------------------------------------------
+
+
+class PagedLabel(StrEnum):
+    """The node types the API lists page by page."""
+
+    PRODUCT = NodeLabel.PRODUCT.value
+    FEATURE = NodeLabel.FEATURE.value
+    CUSTOMER = NodeLabel.CUSTOMER.value
+    TEAM = NodeLabel.TEAM.value
+    OBJECTIVE = NodeLabel.OBJECTIVE.value
+
+
+_FEATURE_LINKS = (
+    "[(n)-[:PART_OF]->(p:Product) | p.id] AS product_ids, "
+    "[(t:Team)-[:OWNS]->(n) | t.id] AS team_ids, "
+    "[(n)-[:DEPENDS_ON]->(d:Feature) | d.id] AS depends_on, "
+    "[(n)-[:SUPPORTS]->(o:Objective) | o.id] AS objective_ids, "
+    "[(n)-[:PLANNED_FOR]->(r:Release) | r.id] AS release_ids"
+)
+_CUSTOMER_LINKS = "[(n)-[:USES]->(p:Product) | p.id] AS product_ids"
+_RELEASE_LINKS = "[(n)-[:OF]->(p:Product) | p.id] AS product_ids"
+_FEEDBACK_LINKS = (
+    "[(n)-[:FROM]->(c:Customer) | c.id] AS customer_ids, [(n)-[:ABOUT]->(f:Feature) | f.id] AS feature_ids"
+)
+
+_RETURN_COLUMNS: dict[PagedLabel, str] = {
+    PagedLabel.PRODUCT: "properties(n) AS props",
+    PagedLabel.FEATURE: f"properties(n) AS props, {_FEATURE_LINKS}",
+    PagedLabel.CUSTOMER: f"properties(n) AS props, {_CUSTOMER_LINKS}",
+    PagedLabel.TEAM: "properties(n) AS props",
+    PagedLabel.OBJECTIVE: "properties(n) AS props",
+}
+
+_FILTER_CONDITIONS: dict[PagedLabel, dict[str, str]] = {
+    PagedLabel.PRODUCT: {},
+    PagedLabel.FEATURE: {
+        "status": "n.status = $status",
+        "product": "EXISTS { (n)-[:PART_OF]->(:Product {id: $product}) }",
+        "team": "EXISTS { (:Team {id: $team})-[:OWNS]->(n) }",
+    },
+    PagedLabel.CUSTOMER: {
+        "segment": "n.segment = $segment",
+        "product": "EXISTS { (n)-[:USES]->(:Product {id: $product}) }",
+    },
+    PagedLabel.TEAM: {
+        "product": "EXISTS { (n)-[:OWNS]->(:Feature)-[:PART_OF]->(:Product {id: $product}) }",
+    },
+    PagedLabel.OBJECTIVE: {
+        "product": "EXISTS { (:Product {id: $product})<-[:PART_OF]-(:Feature)-[:SUPPORTS]->(n) }",
+    },
+}
+"""Per label, the filters it accepts: parameter name -> condition. A null parameter disables it."""
+
+
+def filter_names(label: PagedLabel) -> tuple[str, ...]:
+    return tuple(_FILTER_CONDITIONS[label])
+
+
+def _where(label: PagedLabel, cursor_condition: str | None) -> str:
+    conditions = [cursor_condition] if cursor_condition else []
+    conditions += [
+        f"(${name} IS NULL OR {condition})" for name, condition in _FILTER_CONDITIONS[label].items()
+    ]
+    return f"WHERE {' AND '.join(conditions)}" if conditions else ""
+
+
+def _page_query(label: PagedLabel, *, backward: bool) -> Query:
+    cursor = "($before IS NULL OR n.id < $before)" if backward else "($after IS NULL OR n.id > $after)"
+    order = "DESC" if backward else "ASC"
+    return _define(
+        f"page.{label.value}.{'backward' if backward else 'forward'}",
+        f"MATCH (n:{label.value}) {_where(label, cursor)} "
+        f"WITH n ORDER BY n.id {order} LIMIT $limit RETURN {_RETURN_COLUMNS[label]}",
+    )
+
+
+def _count_query(label: PagedLabel) -> Query:
+    return _define(
+        f"count.{label.value}", f"MATCH (n:{label.value}) {_where(label, None)} RETURN count(n) AS total"
+    )
+
+
+PAGE_FORWARD: dict[PagedLabel, Query] = {label: _page_query(label, backward=False) for label in PagedLabel}
+PAGE_BACKWARD: dict[PagedLabel, Query] = {label: _page_query(label, backward=True) for label in PagedLabel}
+COUNT: dict[PagedLabel, Query] = {label: _count_query(label) for label in PagedLabel}
+
+
+@dataclass(frozen=True)
+class PageRequest:
+    """Keyset page bounds: `limit` items after `after` (forward) or before `before` (backward)."""
+
+    limit: int
+    after: str | None = None
+    before: str | None = None
+    backward: bool = False
+
+    def __post_init__(self) -> None:
+        if self.limit < 0:
+            raise ValueError("limit must not be negative")
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    """One page, in ascending id order."""
+
+    items: list[T]
+    has_next_page: bool
+    has_previous_page: bool
+
+
+# -- batched lookups ---------------------------------------------------------------------------------
+
+
+def _by_ids(label: NodeLabel, columns: str) -> Query:
+    return _define(
+        f"by_ids.{label.value}",
+        f"UNWIND $ids AS id MATCH (n:{label.value} {{id: id}}) RETURN n.id AS key, {columns}",
+    )
+
+
+PRODUCTS_BY_IDS = _by_ids(NodeLabel.PRODUCT, "properties(n) AS props")
+TEAMS_BY_IDS = _by_ids(NodeLabel.TEAM, "properties(n) AS props")
+FEATURES_BY_IDS = _by_ids(NodeLabel.FEATURE, f"properties(n) AS props, {_FEATURE_LINKS}")
+CUSTOMERS_BY_IDS = _by_ids(NodeLabel.CUSTOMER, f"properties(n) AS props, {_CUSTOMER_LINKS}")
+OBJECTIVES_BY_IDS = _by_ids(NodeLabel.OBJECTIVE, "properties(n) AS props")
+RELEASES_BY_IDS = _by_ids(NodeLabel.RELEASE, f"properties(n) AS props, {_RELEASE_LINKS}")
+FEEDBACK_BY_IDS = _by_ids(NodeLabel.FEEDBACK, f"properties(n) AS props, {_FEEDBACK_LINKS}")
+
+LABELS_BY_IDS = _define(
+    "labels_by_ids",
+    " UNION ALL ".join(
+        f"UNWIND $ids AS id MATCH (n:{label.value} {{id: id}}) RETURN n.id AS key, '{label.value}' AS label"
+        for label in (
+            NodeLabel.PRODUCT,
+            NodeLabel.FEATURE,
+            NodeLabel.CUSTOMER,
+            NodeLabel.TEAM,
+            NodeLabel.OBJECTIVE,
+            NodeLabel.RELEASE,
+            NodeLabel.FEEDBACK,
+        )
+    ),
+)
+"""Which portfolio label each id has, in one statement (one index lookup per label and id)."""
+
+REQUESTS_BY_FEATURE_IDS = _define(
+    "requests_by_feature_ids",
+    "UNWIND $ids AS id MATCH (c:Customer)-[r:REQUESTS]->(f:Feature {id: id}) "
+    "RETURN f.id AS key, c.id AS customer_id, r.weight AS weight, r.requested_at AS requested_at",
+)
+REQUESTS_BY_CUSTOMER_IDS = _define(
+    "requests_by_customer_ids",
+    "UNWIND $ids AS id MATCH (c:Customer {id: id})-[r:REQUESTS]->(f:Feature) "
+    "RETURN c.id AS key, f.id AS feature_id, r.weight AS weight, r.requested_at AS requested_at",
+)
+OWNED_FEATURE_IDS_BY_TEAM_IDS = _define(
+    "owned_feature_ids_by_team_ids",
+    "UNWIND $ids AS id MATCH (t:Team {id: id})-[:OWNS]->(f:Feature) RETURN t.id AS key, f.id AS member",
+)
+FEATURE_IDS_BY_PRODUCT_IDS = _define(
+    "feature_ids_by_product_ids",
+    "UNWIND $ids AS id MATCH (f:Feature)-[:PART_OF]->(p:Product {id: id}) RETURN p.id AS key, f.id AS member",
+)
+DEPENDENT_IDS_BY_FEATURE_IDS = _define(
+    "dependent_ids_by_feature_ids",
+    "UNWIND $ids AS id MATCH (d:Feature)-[:DEPENDS_ON]->(f:Feature {id: id}) RETURN f.id AS key, d.id AS member",
+)
+FEATURE_IDS_BY_OBJECTIVE_IDS = _define(
+    "feature_ids_by_objective_ids",
+    "UNWIND $ids AS id MATCH (f:Feature)-[:SUPPORTS]->(o:Objective {id: id}) RETURN o.id AS key, f.id AS member",
+)
+FEEDBACK_IDS_BY_FEATURE_IDS = _define(
+    "feedback_ids_by_feature_ids",
+    "UNWIND $ids AS id MATCH (n:Feedback)-[:ABOUT]->(f:Feature {id: id}) RETURN f.id AS key, n.id AS member",
+)
+
+
+class FeatureDemandFigures(BaseModel):
+    """Demand on one feature: how many customers asked, and their ARR times the request weight."""
+
+    model_config = ConfigDict(frozen=True)
+
+    feature_id: str
+    request_count: int
+    arr_weighted_demand: float
+
+
+class RequestLink(BaseModel):
+    """One Customer-[:REQUESTS]->Feature edge seen from either end."""
+
+    model_config = ConfigDict(frozen=True)
+
+    customer_id: str
+    feature_id: str
+    weight: float
+    requested_at: date | None = None
+
+
+# -- API keys ----------------------------------------------------------------------------------------
+
+API_KEY_CONSTRAINT = _define(
+    "api_key.constraint",
+    f"CREATE CONSTRAINT apikey_id_unique IF NOT EXISTS FOR (n:{API_KEY_LABEL}) REQUIRE n.id IS UNIQUE",
+)
+CREATE_API_KEY = _define("api_key.create", f"CREATE (k:{API_KEY_LABEL}) SET k = $props")
+API_KEY_BY_ID = _define(
+    "api_key.by_id", f"MATCH (k:{API_KEY_LABEL} {{id: $id}}) RETURN properties(k) AS props"
+)
+LIST_API_KEYS = _define("api_key.list", f"MATCH (k:{API_KEY_LABEL}) RETURN properties(k) AS props")
+REVOKE_API_KEY = _define(
+    "api_key.revoke",
+    f"MATCH (k:{API_KEY_LABEL} {{id: $id}}) WHERE k.revoked_at IS NULL SET k.revoked_at = $at RETURN k.id AS id",
+)
+
+
+class StoredApiKey(BaseModel):
+    """An API key as stored: the salted digest of its secret and the role it grants; never the secret."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    name: str
+    role: str
+    salt: str
+    digest: str
+    created_at: str
+    """ISO 8601 timestamp (UTC)."""
+    revoked_at: str | None = None
+
+
+# -- running statements ------------------------------------------------------------------------------
+
+
+def _only(values: Sequence[str]) -> str | None:
+    return values[0] if values else None
+
+
+def _model(model: type[EntityT], props: Mapping[str, Any], **links: Any) -> EntityT:
+    fields = model.model_fields
+    values = {name: value for name, value in stored_properties(props).items() if name in fields}
+    return model(**values, **links)
+
+
+def feature_from_record(record: Record) -> Feature:
+    product_id = _only(record["product_ids"])
+    if product_id is None:
+        raise ValueError(f"feature {record['props'].get('id')!r} has no PART_OF relationship in the graph")
+    return _model(
+        Feature,
+        record["props"],
+        product_id=product_id,
+        team_id=_only(record["team_ids"]),
+        depends_on=sorted(record["depends_on"]),
+        objective_ids=sorted(record["objective_ids"]),
+        release_id=_only(record["release_ids"]),
+    )
+
+
+def customer_from_record(record: Record) -> Customer:
+    return _model(Customer, record["props"], product_ids=sorted(record["product_ids"]))
+
+
+_PAGE_ENTITY: dict[PagedLabel, Callable[[Record], BaseModel]] = {
+    PagedLabel.PRODUCT: lambda record: _model(Product, record["props"]),
+    PagedLabel.FEATURE: feature_from_record,
+    PagedLabel.CUSTOMER: customer_from_record,
+    PagedLabel.TEAM: lambda record: _model(Team, record["props"]),
+    PagedLabel.OBJECTIVE: lambda record: _model(Objective, record["props"]),
+}
+
+QueryObserver = Callable[[Query], None]
+_tracer = trace.get_tracer("lodestar.graph")
+
+
+class ApiQueries:
+    """The API's statements on one database of an async driver; `round_trips` counts statements sent."""
+
+    def __init__(
+        self, driver: AsyncDriver, database: str = "neo4j", *, observer: QueryObserver | None = None
+    ) -> None:
+        self.driver = driver
+        self.database = database
+        self.round_trips = 0
+        self._observer = observer
+
+    async def _fetch(self, query: Query, **params: Any) -> list[Record]:
+        return await self._send(query, params, write=False)
+
+    async def _write(self, query: Query, **params: Any) -> list[Record]:
+        return await self._send(query, params, write=True)
+
+    async def _send(self, query: Query, params: dict[str, Any], *, write: bool) -> list[Record]:
+        self.round_trips += 1
+        if self._observer is not None:
+            self._observer(query)
+
+        async def work(tx: AsyncManagedTransaction) -> list[Record]:
+            result = await tx.run(cast(LiteralString, query.text), params)
+            return [record async for record in result]
+
+        attributes = {
+            "db.system.name": "neo4j",
+            "db.namespace": self.database,
+            "db.operation.name": query.name,
+        }
+        with _tracer.start_as_current_span(
+            f"graph.query {query.name}", kind=SpanKind.CLIENT, attributes=attributes
+        ):
+            async with self.driver.session(database=self.database) as session:
+                if write:
+                    return await session.execute_write(work)
+                return await session.execute_read(work)
+
+    async def ensure_schema(self) -> None:
+        """The uniqueness constraint on API key ids (idempotent)."""
+        await self._write(API_KEY_CONSTRAINT)
+
+    # -- pages --------------------------------------------------------------------------------------
+
+    async def page(
+        self, label: PagedLabel, request: PageRequest, filters: Mapping[str, str | None] | None = None
+    ) -> Page[Any]:
+        """A page of `label` nodes (graph.models entities, ascending by id) under `filters`."""
+        params = self._filter_params(label, filters)
+        if request.backward:
+            records = await self._fetch(
+                PAGE_BACKWARD[label], before=request.before, limit=request.limit + 1, **params
+            )
+            records.reverse()
+            more = len(records) > request.limit
+            kept = records[1:] if more else records
+            has_next, has_previous = request.before is not None, more
+        else:
+            records = await self._fetch(
+                PAGE_FORWARD[label], after=request.after, limit=request.limit + 1, **params
+            )
+            more = len(records) > request.limit
+            kept = records[: request.limit]
+            has_next, has_previous = more, request.after is not None
+        build = _PAGE_ENTITY[label]
+        return Page(
+            items=[build(record) for record in kept], has_next_page=has_next, has_previous_page=has_previous
+        )
+
+    async def count(self, label: PagedLabel, filters: Mapping[str, str | None] | None = None) -> int:
+        records = await self._fetch(COUNT[label], **self._filter_params(label, filters))
+        return int(records[0]["total"]) if records else 0
+
+    @staticmethod
+    def _filter_params(label: PagedLabel, filters: Mapping[str, str | None] | None) -> dict[str, str | None]:
+        given = dict(filters or {})
+        unknown = set(given) - set(_FILTER_CONDITIONS[label])
+        if unknown:
+            raise ValueError(f"{label.value} pages cannot be filtered by {', '.join(sorted(unknown))}")
+        return {name: given.get(name) for name in _FILTER_CONDITIONS[label]}
+
+    # -- entities by id -----------------------------------------------------------------------------
+
+    async def _entities(
+        self, query: Query, ids: Iterable[str], build: Callable[[Record], EntityT]
+    ) -> dict[str, EntityT]:
+        wanted = sorted(set(ids))
+        if not wanted:
+            return {}
+        return {record["key"]: build(record) for record in await self._fetch(query, ids=wanted)}
+
+    async def products_by_ids(self, ids: Iterable[str]) -> dict[str, Product]:
+        return await self._entities(PRODUCTS_BY_IDS, ids, lambda record: _model(Product, record["props"]))
+
+    async def teams_by_ids(self, ids: Iterable[str]) -> dict[str, Team]:
+        return await self._entities(TEAMS_BY_IDS, ids, lambda record: _model(Team, record["props"]))
+
+    async def features_by_ids(self, ids: Iterable[str]) -> dict[str, Feature]:
+        return await self._entities(FEATURES_BY_IDS, ids, feature_from_record)
+
+    async def customers_by_ids(self, ids: Iterable[str]) -> dict[str, Customer]:
+        return await self._entities(CUSTOMERS_BY_IDS, ids, customer_from_record)
+
+    async def objectives_by_ids(self, ids: Iterable[str]) -> dict[str, Objective]:
+        return await self._entities(OBJECTIVES_BY_IDS, ids, lambda record: _model(Objective, record["props"]))
+
+    async def releases_by_ids(self, ids: Iterable[str]) -> dict[str, Release]:
+        return await self._entities(
+            RELEASES_BY_IDS,
+            ids,
+            lambda record: _model(Release, record["props"], product_id=_only(record["product_ids"])),
+        )
+
+    async def feedback_by_ids(self, ids: Iterable[str]) -> dict[str, Feedback]:
+        def build(record: Record) -> Feedback:
+            return _model(
+                Feedback,
+                record["props"],
+                customer_id=_only(record["customer_ids"]),
+                feature_id=_only(record["feature_ids"]),
+            )
+
+        return await self._entities(FEEDBACK_BY_IDS, ids, build)
+
+    async def labels_by_ids(self, ids: Iterable[str]) -> dict[str, NodeLabel]:
+        """The portfolio label of each id present in the graph; absent ids are left out."""
+        wanted = sorted(set(ids))
+        if not wanted:
+            return {}
+        records = await self._fetch(LABELS_BY_IDS, ids=wanted)
+        return {record["key"]: NodeLabel(record["label"]) for record in records}
+
+    # -- relationships by id ------------------------------------------------------------------------
+
+    async def _members(self, query: Query, ids: Iterable[str]) -> dict[str, list[str]]:
+        wanted = sorted(set(ids))
+        grouped: dict[str, list[str]] = {key: [] for key in wanted}
+        if wanted:
+            for record in await self._fetch(query, ids=wanted):
+                grouped[record["key"]].append(record["member"])
+        return {key: sorted(members) for key, members in grouped.items()}
+
+    async def owned_feature_ids_by_team_ids(self, ids: Iterable[str]) -> dict[str, list[str]]:
+        return await self._members(OWNED_FEATURE_IDS_BY_TEAM_IDS, ids)
+
+    async def feature_ids_by_product_ids(self, ids: Iterable[str]) -> dict[str, list[str]]:
+        return await self._members(FEATURE_IDS_BY_PRODUCT_IDS, ids)
+
+    async def dependent_ids_by_feature_ids(self, ids: Iterable[str]) -> dict[str, list[str]]:
+        """Features that depend on each given feature (the reverse of Feature.depends_on)."""
+        return await self._members(DEPENDENT_IDS_BY_FEATURE_IDS, ids)
+
+    async def feature_ids_by_objective_ids(self, ids: Iterable[str]) -> dict[str, list[str]]:
+        return await self._members(FEATURE_IDS_BY_OBJECTIVE_IDS, ids)
+
+    async def feedback_ids_by_feature_ids(self, ids: Iterable[str]) -> dict[str, list[str]]:
+        return await self._members(FEEDBACK_IDS_BY_FEATURE_IDS, ids)
+
+    async def demand_by_feature_ids(self, ids: Iterable[str]) -> dict[str, FeatureDemandFigures]:
+        """Request count and ARR-weighted demand of each given feature that exists."""
+        wanted = sorted(set(ids))
+        if not wanted:
+            return {}
+        records = await self._fetch(queries.FEATURE_DEMAND_SELECTED, ids=wanted)
+        return {
+            record["id"]: FeatureDemandFigures(
+                feature_id=record["id"],
+                request_count=int(record["request_count"]),
+                arr_weighted_demand=float(record["arr_weighted"] or 0.0),
+            )
+            for record in records
+        }
+
+    async def _requests(
+        self, query: Query, ids: Iterable[str], link: Callable[[Record], RequestLink]
+    ) -> dict[str, list[RequestLink]]:
+        wanted = sorted(set(ids))
+        grouped: dict[str, list[RequestLink]] = {key: [] for key in wanted}
+        if wanted:
+            for record in await self._fetch(query, ids=wanted):
+                grouped[record["key"]].append(link(record))
+        return grouped
+
+    async def requests_by_feature_ids(self, ids: Iterable[str]) -> dict[str, list[RequestLink]]:
+        """Each feature's requests, sorted by customer id."""
+
+        def link(record: Record) -> RequestLink:
+            return RequestLink(
+                customer_id=record["customer_id"],
+                feature_id=record["key"],
+                weight=float(record["weight"]),
+                requested_at=stored_value(record["requested_at"]),
+            )
+
+        found = await self._requests(REQUESTS_BY_FEATURE_IDS, ids, link)
+        return {key: sorted(links, key=lambda item: item.customer_id) for key, links in found.items()}
+
+    async def requests_by_customer_ids(self, ids: Iterable[str]) -> dict[str, list[RequestLink]]:
+        """Each customer's requests, sorted by feature id."""
+
+        def link(record: Record) -> RequestLink:
+            return RequestLink(
+                customer_id=record["key"],
+                feature_id=record["feature_id"],
+                weight=float(record["weight"]),
+                requested_at=stored_value(record["requested_at"]),
+            )
+
+        found = await self._requests(REQUESTS_BY_CUSTOMER_IDS, ids, link)
+        return {key: sorted(links, key=lambda item: item.feature_id) for key, links in found.items()}
+
+    # -- API keys -----------------------------------------------------------------------------------
+
+    async def create_api_key(self, key: StoredApiKey) -> None:
+        await self._write(CREATE_API_KEY, props=key.model_dump(exclude_none=True))
+
+    async def api_key(self, key_id: str) -> StoredApiKey | None:
+        records = await self._fetch(API_KEY_BY_ID, id=key_id)
+        return StoredApiKey.model_validate(dict(records[0]["props"])) if records else None
+
+    async def api_keys(self) -> list[StoredApiKey]:
+        records = await self._fetch(LIST_API_KEYS)
+        return sorted((StoredApiKey.model_validate(dict(r["props"])) for r in records), key=lambda k: k.id)
+
+    async def revoke_api_key(self, key_id: str, at: str) -> bool:
+        """Mark the key revoked; False if there is no such live key."""
+        return bool(await self._write(REVOKE_API_KEY, id=key_id, at=at))

@@ -1,0 +1,294 @@
+"""Every Cypher statement Lodestar runs, in one place, each registered under a unique name.
+
+Rules: user data only ever travels as `$parameters`; the only names interpolated into the text
+are labels, relationship types and property names from the allow-lists in `graph.schema`. The
+statements keep to the subset ArcadeDB and Neo4j 5 both run: no APOC, no procedures beyond
+`SHOW`, no map-valued properties.
+
+`all_queries()` lists every statement; the live test suite runs each at least once.
+
+Patterns start from the node that is already bound or found through the `id` index, e.g.
+`(n)<-[:OWNS]-(t:Team)` rather than `(t:Team)-[:OWNS]->(n)`: ArcadeDB plans the second form as
+a scan of every Team (measured: 8.6 s instead of 0.1 s for 2,000 features).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from graph.schema import (
+    CONSTRAINED_LABELS,
+    NODE_PROPERTIES,
+    PORTFOLIO_LABELS,
+    PROPERTY_INDEXES,
+    RELATIONSHIPS,
+    NodeLabel,
+    PropertyIndex,
+    RelationshipSpec,
+    RelType,
+    constraint_name,
+)
+
+
+@dataclass(frozen=True)
+class Query:
+    name: str
+    text: str
+
+
+_REGISTRY: dict[str, Query] = {}
+
+
+def _define(name: str, text: str) -> Query:
+    if name in _REGISTRY:
+        raise ValueError(f"query {name!r} is defined twice")
+    query = Query(name=name, text=" ".join(text.split()))
+    _REGISTRY[name] = query
+    return query
+
+
+def all_queries() -> tuple[Query, ...]:
+    return tuple(_REGISTRY.values())
+
+
+RELATIONSHIP_PROPERTIES: dict[RelType, tuple[str, ...]] = {RelType.REQUESTS: ("weight", "requested_at")}
+"""Properties carried by relationships; types not listed carry none."""
+
+
+def _inline_properties(rel_type: RelType, source: str) -> str:
+    names = RELATIONSHIP_PROPERTIES.get(rel_type, ())
+    if not names:
+        return ""
+    return " {" + ", ".join(f"{name}: {source}.{name}" for name in names) + "}"
+
+
+# -- schema ------------------------------------------------------------------------------------
+
+
+def _constraint(label: NodeLabel) -> Query:
+    return _define(
+        f"schema.constraint.{label.value}",
+        f"CREATE CONSTRAINT {constraint_name(label)} IF NOT EXISTS FOR (n:{label.value}) REQUIRE n.id IS UNIQUE",
+    )
+
+
+def _index(index: PropertyIndex) -> Query:
+    return _define(
+        f"schema.index.{index.name}",
+        f"CREATE INDEX {index.name} IF NOT EXISTS FOR (n:{index.label.value}) ON (n.{index.property_name})",
+    )
+
+
+CREATE_CONSTRAINT: dict[NodeLabel, Query] = {label: _constraint(label) for label in CONSTRAINED_LABELS}
+CREATE_INDEX: dict[str, Query] = {index.name: _index(index) for index in PROPERTY_INDEXES}
+SCHEMA_STATEMENTS: tuple[Query, ...] = (*CREATE_CONSTRAINT.values(), *CREATE_INDEX.values())
+
+SHOW_CONSTRAINTS = _define("schema.show_constraints", "SHOW CONSTRAINTS YIELD name RETURN name")
+SHOW_INDEXES = _define("schema.show_indexes", "SHOW INDEXES YIELD name RETURN name")
+
+# -- import: current state ---------------------------------------------------------------------
+# $ids: the ids of the imported entities of that label. A relationship belongs to its owner
+# endpoint (see graph.schema.RelationshipSpec), so its state is read from the owner's side.
+
+NODE_STATE: dict[NodeLabel, Query] = {
+    label: _define(
+        f"import.node_state.{label.value}",
+        f"UNWIND $ids AS id MATCH (n:{label.value} {{id: id}}) RETURN n.id AS id, properties(n) AS props",
+    )
+    for label in PORTFOLIO_LABELS
+}
+
+
+def _relationship_state(spec: RelationshipSpec) -> Query:
+    """One record per owner found: {owner: id, links: [[other id, properties], ...]}.
+
+    One record per owner rather than per relationship: the driver decodes records one by one,
+    and a list per owner reads 500k requests about 4x faster.
+    """
+    if spec.owner_is_start:
+        owner, link = f"(a:{spec.start.value} {{id: id}})", f"(a)-[r:{spec.type.value}]->(b:{spec.end.value})"
+    else:
+        owner, link = f"(a:{spec.end.value} {{id: id}})", f"(a)<-[r:{spec.type.value}]-(b:{spec.start.value})"
+    return _define(
+        f"import.relationship_state.{spec.type.value}",
+        f"UNWIND $ids AS id MATCH {owner} RETURN a.id AS owner, [{link} | [b.id, properties(r)]] AS links",
+    )
+
+
+RELATIONSHIP_STATE: dict[RelType, Query] = {spec.type: _relationship_state(spec) for spec in RELATIONSHIPS}
+
+# -- import: writes ----------------------------------------------------------------------------
+# $rows for nodes: property maps with the id; SET n = row also removes properties the row lacks.
+
+
+def _create_nodes(label: NodeLabel) -> Query:
+    """Properties inline in the CREATE (null ones are not stored): measured 1.3-1.6x the speed of SET n = row."""
+    properties = ", ".join(f"{name}: row.{name}" for name in NODE_PROPERTIES[label])
+    return _define(
+        f"import.create_nodes.{label.value}", f"UNWIND $rows AS row CREATE (n:{label.value} {{{properties}}})"
+    )
+
+
+CREATE_NODES: dict[NodeLabel, Query] = {label: _create_nodes(label) for label in PORTFOLIO_LABELS}
+UPDATE_NODES: dict[NodeLabel, Query] = {
+    label: _define(
+        f"import.update_nodes.{label.value}",
+        f"UNWIND $rows AS row MATCH (n:{label.value} {{id: row.id}}) SET n = row",
+    )
+    for label in PORTFOLIO_LABELS
+}
+
+
+def _create_relationships(spec: RelationshipSpec) -> Query:
+    """$groups: [{key: end id, rows: [{start: id, <properties>}]}]; one end-node lookup per group."""
+    return _define(
+        f"import.create_relationships.{spec.type.value}",
+        f"UNWIND $groups AS g MATCH (b:{spec.end.value} {{id: g.key}}) "
+        f"UNWIND g.rows AS row MATCH (a:{spec.start.value} {{id: row.start}}) "
+        f"CREATE (a)-[:{spec.type.value}{_inline_properties(spec.type, 'row')}]->(b)",
+    )
+
+
+def _update_relationships(spec: RelationshipSpec) -> Query:
+    assignments = ", ".join(f"r.{name} = row.{name}" for name in RELATIONSHIP_PROPERTIES[spec.type])
+    return _define(
+        f"import.update_relationships.{spec.type.value}",
+        f"UNWIND $rows AS row MATCH (a:{spec.start.value} {{id: row.start}})"
+        f"-[r:{spec.type.value}]->(b:{spec.end.value} {{id: row.end}}) SET {assignments}",
+    )
+
+
+def _delete_relationships(spec: RelationshipSpec) -> Query:
+    return _define(
+        f"import.delete_relationships.{spec.type.value}",
+        f"UNWIND $rows AS row MATCH (a:{spec.start.value} {{id: row.start}})"
+        f"-[r:{spec.type.value}]->(b:{spec.end.value} {{id: row.end}}) DELETE r",
+    )
+
+
+CREATE_RELATIONSHIPS: dict[RelType, Query] = {
+    spec.type: _create_relationships(spec) for spec in RELATIONSHIPS
+}
+UPDATE_RELATIONSHIPS: dict[RelType, Query] = {
+    spec.type: _update_relationships(spec) for spec in RELATIONSHIPS if spec.type in RELATIONSHIP_PROPERTIES
+}
+"""Only for types with properties: the others have nothing to update."""
+DELETE_RELATIONSHIPS: dict[RelType, Query] = {
+    spec.type: _delete_relationships(spec) for spec in RELATIONSHIPS
+}
+
+# -- the naive baseline (benchmark only): MERGE every node and relationship, no diff ------------
+
+MERGE_NODES: dict[NodeLabel, Query] = {
+    label: _define(
+        f"baseline.merge_nodes.{label.value}",
+        f"UNWIND $rows AS row MERGE (n:{label.value} {{id: row.id}}) SET n = row",
+    )
+    for label in PORTFOLIO_LABELS
+}
+MERGE_RELATIONSHIPS: dict[RelType, Query] = {
+    spec.type: _define(
+        f"baseline.merge_relationships.{spec.type.value}",
+        f"UNWIND $rows AS row MATCH (a:{spec.start.value} {{id: row.start}}) "
+        f"MATCH (b:{spec.end.value} {{id: row.end}}) MERGE (a)-[r:{spec.type.value}]->(b)"
+        + (
+            " SET " + ", ".join(f"r.{name} = row.{name}" for name in RELATIONSHIP_PROPERTIES[spec.type])
+            if spec.type in RELATIONSHIP_PROPERTIES
+            else ""
+        ),
+    )
+    for spec in RELATIONSHIPS
+}
+
+# -- maintenance ---------------------------------------------------------------------------------
+
+DELETE_RELATIONSHIP_BATCH = _define(
+    "clear.relationships", "MATCH ()-[r]->() WITH r LIMIT $limit DELETE r RETURN count(*) AS deleted"
+)
+DELETE_NODE_BATCH = _define(
+    "clear.nodes", "MATCH (n) WITH n LIMIT $limit DETACH DELETE n RETURN count(*) AS deleted"
+)
+
+COUNT_NODES: dict[NodeLabel, Query] = {
+    label: _define(f"count.nodes.{label.value}", f"MATCH (n:{label.value}) RETURN count(n) AS count")
+    for label in CONSTRAINED_LABELS
+}
+COUNT_RELATIONSHIPS: dict[RelType, Query] = {
+    rel_type: _define(
+        f"count.relationships.{rel_type.value}", f"MATCH ()-[r:{rel_type.value}]->() RETURN count(r) AS count"
+    )
+    for rel_type in RelType
+}
+FIND_IDS: dict[NodeLabel, Query] = {
+    label: _define(
+        f"find_ids.{label.value}", f"UNWIND $ids AS id MATCH (n:{label.value} {{id: id}}) RETURN n.id AS id"
+    )
+    for label in CONSTRAINED_LABELS
+}
+
+# -- whole-portfolio snapshot: one streaming query per entity type --------------------------------
+
+_FEATURE_LINKS = (
+    "[(n)-[:PART_OF]->(p:Product) | p.id] AS product_ids, "
+    "[(n)<-[:OWNS]-(t:Team) | t.id] AS team_ids, "
+    "[(n)-[:DEPENDS_ON]->(d:Feature) | d.id] AS depends_on, "
+    "[(n)-[:SUPPORTS]->(o:Objective) | o.id] AS objective_ids, "
+    "[(n)-[:PLANNED_FOR]->(r:Release) | r.id] AS release_ids"
+)
+
+SNAPSHOT_PRODUCTS = _define("snapshot.products", "MATCH (n:Product) RETURN properties(n) AS props")
+SNAPSHOT_TEAMS = _define("snapshot.teams", "MATCH (n:Team) RETURN properties(n) AS props")
+SNAPSHOT_FEATURES = _define(
+    "snapshot.features", f"MATCH (n:Feature) RETURN properties(n) AS props, {_FEATURE_LINKS}"
+)
+SNAPSHOT_CUSTOMERS = _define(
+    "snapshot.customers",
+    "MATCH (n:Customer) RETURN properties(n) AS props, [(n)-[:USES]->(p:Product) | p.id] AS product_ids",
+)
+SNAPSHOT_OBJECTIVES = _define("snapshot.objectives", "MATCH (n:Objective) RETURN properties(n) AS props")
+SNAPSHOT_RELEASES = _define(
+    "snapshot.releases",
+    "MATCH (n:Release) RETURN properties(n) AS props, [(n)-[:OF]->(p:Product) | p.id] AS product_ids",
+)
+SNAPSHOT_REQUESTS = _define(
+    "snapshot.requests",
+    "MATCH (f:Feature) RETURN f.id AS feature_id, "
+    "[(f)<-[r:REQUESTS]-(c:Customer) | [c.id, r.weight, r.requested_at]] AS requests",
+)
+"""Grouped by feature: measured 4-6x faster than one record per request."""
+SNAPSHOT_FEEDBACK = _define(
+    "snapshot.feedback",
+    "MATCH (n:Feedback) RETURN properties(n) AS props, "
+    "[(n)-[:FROM]->(c:Customer) | c.id] AS customer_ids, [(n)-[:ABOUT]->(f:Feature) | f.id] AS feature_ids",
+)
+
+# -- read models ---------------------------------------------------------------------------------
+
+PRODUCT_FEATURES = _define(
+    "read.product_features",
+    "MATCH (:Product {id: $product_id})<-[:PART_OF]-(n:Feature) "
+    f"RETURN properties(n) AS props, {_FEATURE_LINKS}, [(n)<-[:OWNS]-(t:Team) | t.name] AS team_names",
+)
+TEAM_CAPACITY = _define(
+    "read.team_capacity",
+    "MATCH (t:Team {id: $team_id}) RETURN properties(t) AS props, "
+    "[(t)-[:OWNS]->(f:Feature) | [f.id, f.status, f.effort_likely, f.progress]] AS owned",
+)
+FEATURE_DEMAND_ALL = _define(
+    "read.feature_demand.all",
+    "MATCH (f:Feature) OPTIONAL MATCH (f)<-[r:REQUESTS]-(c:Customer) "
+    "RETURN f.id AS id, f.name AS name, count(r) AS request_count, "
+    "sum(coalesce(c.arr, 0.0) * coalesce(r.weight, 0.0)) AS arr_weighted",
+)
+FEATURE_DEMAND_SELECTED = _define(
+    "read.feature_demand.selected",
+    "UNWIND $ids AS id MATCH (f:Feature {id: id}) OPTIONAL MATCH (f)<-[r:REQUESTS]-(c:Customer) "
+    "RETURN f.id AS id, f.name AS name, count(r) AS request_count, "
+    "sum(coalesce(c.arr, 0.0) * coalesce(r.weight, 0.0)) AS arr_weighted",
+)
+CUSTOMERS_AFFECTED = _define(
+    "read.customers_affected",
+    "UNWIND $ids AS id MATCH (f:Feature {id: id})<-[:REQUESTS]-(c:Customer) "
+    "WITH c, collect(DISTINCT f.id) AS requested "
+    "RETURN properties(c) AS props, [(c)-[:USES]->(p:Product) | p.id] AS product_ids, requested",
+)

@@ -1,0 +1,721 @@
+"""`GraphStore`: the portfolio graph behind an async Neo4j driver — schema, import, clear, read models.
+
+Import semantics (`GraphStore.import_portfolio`):
+- The document is checked first: every field against its model's rules again (a model built with
+  `model_construct` skipped them), then the integrity rules (`graph.validation.ensure_valid`).
+  If anything is invalid, `PortfolioValidationError` lists it all and nothing is written.
+- The document is authoritative for the entities it contains and nothing else. Each imported
+  node's properties become exactly those of the document (properties it no longer has are
+  removed). Each relationship belongs to one endpoint, its *owner* (`graph.schema.RELATIONSHIPS`:
+  the entity whose field states it, e.g. Feature.depends_on owns DEPENDS_ON, Feature.team_id owns
+  Team-[:OWNS]->Feature, the requests of a customer own its REQUESTS). For every imported owner,
+  its relationships of that type become exactly those the document states: missing ones are
+  created, changed properties updated, and ones the document no longer states deleted. Entities
+  the document does not contain, and the relationships they own, are left as they are; nothing
+  is ever deleted because a document leaves it out (use `clear()` for a fresh start).
+- Re-importing the same document changes nothing (the summary reports everything unchanged).
+- The store reads the current state, diffs it against the document in Python, and writes only
+  the difference: new nodes with CREATE, new relationships with plain CREATE after MATCH on the
+  indexed `id` (grouped by end node), changed ones with SET, stale relationships with DELETE.
+  No MERGE on the write path.
+- Atomicity: a document of up to `single_transaction_rows` rows (nodes + relationships) is read,
+  diffed and written in ONE write transaction: it is applied entirely or not at all. A larger one
+  is written in batches of at most `batch_size` rows, one transaction each (stale relationships
+  first, then nodes, then new relationships); if that fails part-way, the graph holds part of
+  the changes, and running the same import again completes it: the diff is recomputed from the
+  graph, so nothing is written twice.
+- Id lists (Feature.depends_on, objective_ids, Customer.product_ids) are relationships, which
+  have no order: the snapshot returns them, and every collection, sorted by id; compare it with
+  `normalise_portfolio(document)`.
+- Imports through one store run one at a time; two processes importing overlapping documents
+  into the same graph at the same moment are not supported.
+- `write_concurrency` > 1 runs the batches of a phase on that many sessions at once. On ArcadeDB
+  this was no faster on 2 cores (concurrent edge writes conflict on shared pages and are retried),
+  so the default is 1.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any, LiteralString, TypeVar, cast
+
+from neo4j import AsyncDriver, AsyncManagedTransaction, AsyncResult, Record
+from neo4j.exceptions import ConstraintError
+from pydantic import BaseModel, Field, TypeAdapter, ValidationError
+
+from graph import queries
+from graph.models import ENTITY_COLLECTIONS, Portfolio
+from graph.queries import Query
+from graph.read_models import ReadModels, stored_properties
+from graph.read_models import stored_value as stored_value  # re-exported: graph.api_queries uses it
+from graph.schema import (
+    NODE_PROPERTIES,
+    PORTFOLIO_LABELS,
+    RELATIONSHIPS,
+    NodeLabel,
+    RelationshipSpec,
+    RelType,
+)
+from graph.validation import (
+    DOCUMENT_SOURCE,
+    PortfolioValidationError,
+    ValidationIssue,
+    ensure_valid,
+    integrity_issues,
+)
+
+T = TypeVar("T")
+
+SINGLE_TRANSACTION_ROWS = 5_000
+DEFAULT_BATCH_SIZE = 10_000
+_STATE_READ_CHUNK = 20_000
+_CLEAR_BATCH = 10_000
+_CONFLICT_ATTEMPTS = 3
+
+
+def _entity_list_adapter(collection: str) -> TypeAdapter[list[Any]]:
+    annotation = Portfolio.model_fields[collection].annotation  # e.g. list[Feature]
+    assert annotation is not None
+    return TypeAdapter(annotation)
+
+
+_ENTITY_LIST_ADAPTERS = {collection: _entity_list_adapter(collection) for collection in ENTITY_COLLECTIONS}
+
+
+_COLLECTION_OF: dict[NodeLabel, str] = {
+    NodeLabel.PRODUCT: "products",
+    NodeLabel.TEAM: "teams",
+    NodeLabel.FEATURE: "features",
+    NodeLabel.CUSTOMER: "customers",
+    NodeLabel.OBJECTIVE: "objectives",
+    NodeLabel.RELEASE: "releases",
+    NodeLabel.FEEDBACK: "feedback",
+}
+
+Properties = dict[str, Any]
+Pair = tuple[str, str]
+
+
+class GraphImportError(RuntimeError):
+    """The graph did not accept a write the way the import planned it (e.g. an endpoint vanished)."""
+
+
+class EntityChanges(BaseModel):
+    created: int = 0
+    updated: int = 0
+    deleted: int = 0
+    unchanged: int = 0
+
+    @property
+    def written(self) -> int:
+        return self.created + self.updated + self.deleted
+
+
+class ImportSummary(BaseModel):
+    """What an import did, per node label and per relationship type."""
+
+    nodes: dict[str, EntityChanges] = Field(default_factory=dict[str, EntityChanges])
+    relationships: dict[str, EntityChanges] = Field(default_factory=dict[str, EntityChanges])
+    transactions: int = 0
+    single_transaction: bool = True
+    seconds: float = 0.0
+    phase_seconds: dict[str, float] = Field(default_factory=dict[str, float])
+    """Wall time per phase: validate, read_state, plan, delete_relationships, nodes, relationships.
+    `seconds` is the whole call, validation included."""
+
+    def total(self, kind: str) -> EntityChanges:
+        """Sum over labels (`kind="nodes"`) or relationship types (`kind="relationships"`)."""
+        groups: dict[str, EntityChanges] = getattr(self, kind)
+        return EntityChanges(
+            created=sum(c.created for c in groups.values()),
+            updated=sum(c.updated for c in groups.values()),
+            deleted=sum(c.deleted for c in groups.values()),
+            unchanged=sum(c.unchanged for c in groups.values()),
+        )
+
+    @property
+    def changed(self) -> bool:
+        return self.total("nodes").written + self.total("relationships").written > 0
+
+
+class PhaseTimer:
+    """Wall-clock seconds spent per named phase."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    @contextmanager
+    def phase(self, name: str) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - started
+
+
+def field_issues(portfolio: Portfolio) -> list[ValidationIssue]:
+    """Field rules re-checked on every entity: a model built with `model_construct` skipped them."""
+    issues: list[ValidationIssue] = []
+    for collection in ENTITY_COLLECTIONS:
+        entities: list[BaseModel] = getattr(portfolio, collection)
+        try:
+            _ENTITY_LIST_ADAPTERS[collection].validate_python([entity.__dict__ for entity in entities])
+        except ValidationError as error:
+            for details in error.errors(include_url=False):
+                row, *path = details["loc"]
+                field_name = ".".join(str(part) for part in path) or None
+                issues.append(
+                    ValidationIssue(
+                        source=DOCUMENT_SOURCE,
+                        collection=collection,
+                        row=int(row),
+                        field=field_name,
+                        message=f"{field_name or 'item'}: {details['msg']}",
+                    )
+                )
+    return issues
+
+
+def check_portfolio(portfolio: Portfolio) -> None:
+    """Raise `PortfolioValidationError` listing every field and integrity problem, if there is any."""
+    issues = field_issues(portfolio)
+    if issues:
+        raise PortfolioValidationError([*issues, *integrity_issues(portfolio)])
+    ensure_valid(portfolio)
+
+
+# -- desired state: the document as node and relationship rows ------------------------------------
+
+
+def _property_value(value: Any) -> Any:
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, list):
+        return [_property_value(item) for item in cast(list[Any], value)]
+    return value
+
+
+def node_properties(label: NodeLabel, entity: BaseModel) -> Properties:
+    """The properties stored on the node of `entity`; None values are not stored."""
+    properties: Properties = {}
+    for name in NODE_PROPERTIES[label]:
+        value = getattr(entity, name)
+        if value is not None:
+            properties[name] = _property_value(value)
+    return properties
+
+
+def _relationship_pairs(portfolio: Portfolio) -> dict[RelType, dict[Pair, Properties]]:
+    pairs: dict[RelType, dict[Pair, Properties]] = {spec.type: {} for spec in RELATIONSHIPS}
+    for feature in portfolio.features:
+        pairs[RelType.PART_OF][(feature.id, feature.product_id)] = {}
+        if feature.team_id is not None:
+            pairs[RelType.OWNS][(feature.team_id, feature.id)] = {}
+        for prerequisite in feature.depends_on:
+            pairs[RelType.DEPENDS_ON][(feature.id, prerequisite)] = {}
+        for objective_id in feature.objective_ids:
+            pairs[RelType.SUPPORTS][(feature.id, objective_id)] = {}
+        if feature.release_id is not None:
+            pairs[RelType.PLANNED_FOR][(feature.id, feature.release_id)] = {}
+    for customer in portfolio.customers:
+        for product_id in customer.product_ids:
+            pairs[RelType.USES][(customer.id, product_id)] = {}
+    for request in portfolio.requests:
+        properties: Properties = {"weight": request.weight}
+        if request.requested_at is not None:
+            properties["requested_at"] = request.requested_at
+        pairs[RelType.REQUESTS][(request.customer_id, request.feature_id)] = properties
+    for item in portfolio.feedback:
+        pairs[RelType.FROM][(item.id, item.customer_id)] = {}
+        if item.feature_id is not None:
+            pairs[RelType.ABOUT][(item.id, item.feature_id)] = {}
+    for release in portfolio.releases:
+        if release.product_id is not None:
+            pairs[RelType.OF][(release.id, release.product_id)] = {}
+    return pairs
+
+
+@dataclass
+class DesiredState:
+    """The graph a document asks for: node properties by label, relationship properties by type."""
+
+    nodes: dict[NodeLabel, dict[str, Properties]]
+    relationships: dict[RelType, dict[Pair, Properties]]
+
+    @classmethod
+    def of(cls, portfolio: Portfolio) -> DesiredState:
+        nodes = {
+            label: {
+                entity.id: node_properties(label, entity)
+                for entity in getattr(portfolio, _COLLECTION_OF[label])
+            }
+            for label in PORTFOLIO_LABELS
+        }
+        return cls(nodes=nodes, relationships=_relationship_pairs(portfolio))
+
+    def owner_ids(self, spec: RelationshipSpec) -> list[str]:
+        return list(self.nodes[spec.owner])
+
+    @property
+    def rows(self) -> int:
+        return sum(map(len, self.nodes.values())) + sum(map(len, self.relationships.values()))
+
+
+@dataclass
+class CurrentState:
+    """What the graph holds now for the document's entities (owner side for relationships)."""
+
+    nodes: dict[NodeLabel, dict[str, Properties]] = field(
+        default_factory=dict[NodeLabel, dict[str, Properties]]
+    )
+    relationships: dict[RelType, dict[Pair, list[Properties]]] = field(
+        default_factory=dict[RelType, dict[Pair, list[Properties]]]
+    )
+
+
+@dataclass
+class ImportPlan:
+    """The writes that turn the current state into the desired one."""
+
+    node_creates: dict[NodeLabel, list[Properties]] = field(default_factory=dict[NodeLabel, list[Properties]])
+    node_updates: dict[NodeLabel, list[Properties]] = field(default_factory=dict[NodeLabel, list[Properties]])
+    relationship_creates: dict[RelType, list[Properties]] = field(
+        default_factory=dict[RelType, list[Properties]]
+    )
+    relationship_updates: dict[RelType, list[Properties]] = field(
+        default_factory=dict[RelType, list[Properties]]
+    )
+    relationship_deletes: dict[RelType, list[Properties]] = field(
+        default_factory=dict[RelType, list[Properties]]
+    )
+    summary: ImportSummary = field(default_factory=ImportSummary)
+
+    @property
+    def writes(self) -> int:
+        return sum(
+            len(rows)
+            for group in (
+                self.node_creates,
+                self.node_updates,
+                self.relationship_creates,
+                self.relationship_updates,
+                self.relationship_deletes,
+            )
+            for rows in group.values()
+        )
+
+
+def plan_import(desired: DesiredState, current: CurrentState) -> ImportPlan:
+    """Diff the document against the graph.
+
+    Relationship rows are `{start, end, <properties>}`; delete rows also carry `copies`, the number
+    of parallel relationships the pattern deletes (parallel duplicates are deleted and created once).
+    """
+    plan = ImportPlan()
+    for label in PORTFOLIO_LABELS:
+        node_changes = EntityChanges()
+        existing = current.nodes.get(label, {})
+        node_creates: list[Properties] = []
+        node_updates: list[Properties] = []
+        for node_id, properties in desired.nodes[label].items():
+            if node_id not in existing:
+                node_creates.append(properties)
+            elif existing[node_id] != properties:
+                node_updates.append(properties)
+            else:
+                node_changes.unchanged += 1
+        node_changes.created, node_changes.updated = len(node_creates), len(node_updates)
+        plan.node_creates[label], plan.node_updates[label] = node_creates, node_updates
+        plan.summary.nodes[label.value] = node_changes
+    for spec in RELATIONSHIPS:
+        changes = EntityChanges()
+        existing_pairs = current.relationships.get(spec.type, {})
+        wanted = desired.relationships[spec.type]
+        creates: list[Properties] = []
+        updates: list[Properties] = []
+        deletes: list[Properties] = []
+        for (start, end), properties in wanted.items():
+            row = {"start": start, "end": end, **properties}
+            found = existing_pairs.get((start, end), [])
+            if not found:
+                creates.append(row)
+                changes.created += 1
+            elif len(found) > 1:
+                deletes.append({"start": start, "end": end, "copies": len(found)})
+                creates.append(row)
+                changes.updated += 1
+            elif found[0] != properties:
+                updates.append(row)
+                changes.updated += 1
+            else:
+                changes.unchanged += 1
+        for (start, end), found in existing_pairs.items():
+            if (start, end) not in wanted:
+                deletes.append({"start": start, "end": end, "copies": len(found)})
+                changes.deleted += len(found)
+        plan.relationship_creates[spec.type] = creates
+        plan.relationship_updates[spec.type] = updates
+        plan.relationship_deletes[spec.type] = deletes
+        plan.summary.relationships[spec.type.value] = changes
+    return plan
+
+
+def group_by_end(rows: Sequence[Properties], batch_size: int) -> Iterator[list[Properties]]:
+    """Relationship rows as batches of `{key: end id, rows: [...]}` groups, at most `batch_size` rows each.
+
+    Grouping lets the CREATE look up each end node once per group instead of once per row. Groups
+    come in end-id order and rows in start-id order, so the index lookups walk the keys in order.
+    """
+    by_end: defaultdict[str, list[Properties]] = defaultdict(list)
+    for row in sorted(rows, key=lambda row: (row["end"], row["start"])):
+        by_end[row["end"]].append({key: value for key, value in row.items() if key != "end"})
+    batch: list[Properties] = []
+    size = 0
+    for end_id in sorted(by_end):
+        members = by_end[end_id]
+        for start in range(0, len(members), batch_size):
+            chunk = members[start : start + batch_size]
+            if size + len(chunk) > batch_size and batch:
+                yield batch
+                batch, size = [], 0
+            batch.append({"key": end_id, "rows": chunk})
+            size += len(chunk)
+    if batch:
+        yield batch
+
+
+def _chunks(rows: Sequence[T], size: int) -> Iterator[Sequence[T]]:
+    for start in range(0, len(rows), size):
+        yield rows[start : start + size]
+
+
+def normalise_portfolio(portfolio: Portfolio) -> Portfolio:
+    """The portfolio with every collection sorted by id (requests by customer, then feature) and
+    every id list sorted: the order `portfolio_snapshot()` returns, so the two compare equal."""
+
+    def by_id(items: Sequence[Any]) -> list[Any]:
+        return sorted(items, key=lambda item: item.id)
+
+    return Portfolio(
+        products=by_id(portfolio.products),
+        teams=by_id(portfolio.teams),
+        features=[
+            f.model_copy(
+                update={"depends_on": sorted(f.depends_on), "objective_ids": sorted(f.objective_ids)}
+            )
+            for f in by_id(portfolio.features)
+        ],
+        customers=[
+            c.model_copy(update={"product_ids": sorted(c.product_ids)}) for c in by_id(portfolio.customers)
+        ],
+        objectives=by_id(portfolio.objectives),
+        releases=by_id(portfolio.releases),
+        requests=sorted(portfolio.requests, key=lambda r: (r.customer_id, r.feature_id)),
+        feedback=by_id(portfolio.feedback),
+    )
+
+
+# -- the store ------------------------------------------------------------------------------------
+
+
+QueryObserver = Callable[[Query], None]
+UnitOfWork = Callable[[AsyncManagedTransaction], Awaitable[None]]
+
+
+class GraphStore(ReadModels):
+    """The portfolio graph on one database of an async driver. Managed transactions only."""
+
+    def __init__(
+        self,
+        driver: AsyncDriver,
+        database: str = "neo4j",
+        *,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        single_transaction_rows: int = SINGLE_TRANSACTION_ROWS,
+        write_concurrency: int = 1,
+        query_observer: QueryObserver | None = None,
+    ) -> None:
+        if batch_size < 1 or write_concurrency < 1:
+            raise ValueError("batch_size and write_concurrency must be at least 1")
+        self.driver = driver
+        self.database = database
+        self.batch_size = batch_size
+        self.single_transaction_rows = single_transaction_rows
+        self.write_concurrency = write_concurrency
+        self._query_observer = query_observer
+        self._import_lock = asyncio.Lock()
+
+    # -- plumbing ---------------------------------------------------------------------------------
+
+    async def _run(self, tx: AsyncManagedTransaction, query: Query, **params: Any) -> AsyncResult:
+        if self._query_observer is not None:
+            self._query_observer(query)
+        return await tx.run(cast(LiteralString, query.text), params)
+
+    async def _read(self, work: Callable[[AsyncManagedTransaction], Awaitable[T]]) -> T:
+        async with self.driver.session(database=self.database) as session:
+            return await session.execute_read(work)
+
+    async def _write(self, work: Callable[[AsyncManagedTransaction], Awaitable[T]]) -> T:
+        async with self.driver.session(database=self.database) as session:
+            return await session.execute_write(work)
+
+    # -- schema -----------------------------------------------------------------------------------
+
+    async def ensure_schema(self) -> None:
+        """Create the uniqueness constraints and indexes that are missing (idempotent)."""
+        async with self.driver.session(database=self.database) as session:
+            for statement in queries.SCHEMA_STATEMENTS:
+
+                async def work(tx: AsyncManagedTransaction, statement: Query = statement) -> None:
+                    await (await self._run(tx, statement)).consume()
+
+                await session.execute_write(work)
+
+    async def schema_names(self) -> set[str]:
+        """Names of the constraints and indexes the database reports."""
+        constraints = await self._fetch(queries.SHOW_CONSTRAINTS)
+        indexes = await self._fetch(queries.SHOW_INDEXES)
+        return {record["name"] for record in constraints} | {record["name"] for record in indexes}
+
+    # -- import -----------------------------------------------------------------------------------
+
+    async def import_portfolio(self, portfolio: Portfolio) -> ImportSummary:
+        """Validate, diff against the graph and write the difference; see the module docstring.
+
+        Raises `PortfolioValidationError` (and writes nothing) if a field breaks its model's rules
+        (possible with `model_construct`) or an integrity rule is broken (`ensure_valid`).
+        """
+        started = time.perf_counter()
+        check_portfolio(portfolio)
+        desired = DesiredState.of(portfolio)
+        validated = time.perf_counter() - started
+        async with self._import_lock:
+            attempt = 1
+            while True:
+                try:
+                    if desired.rows <= self.single_transaction_rows:
+                        summary = await self._import_in_one_transaction(desired)
+                    else:
+                        summary = await self._import_in_batches(desired)
+                except ConstraintError:
+                    # A node this import planned to create appeared meanwhile (a concurrent writer):
+                    # nothing of the failed transaction stays; re-read the state and plan again.
+                    if attempt == _CONFLICT_ATTEMPTS:
+                        raise
+                    attempt += 1
+                    continue
+                summary.phase_seconds = {"validate": validated, **summary.phase_seconds}
+                summary.seconds = time.perf_counter() - started
+                return summary
+
+    async def _import_in_one_transaction(self, desired: DesiredState) -> ImportSummary:
+        async def work(tx: AsyncManagedTransaction) -> ImportPlan:
+            timer = PhaseTimer()  # a fresh one per attempt: execute_write may retry
+            with timer.phase("read_state"):
+                current = await self._read_state(tx, desired, self._fetch_in)
+            with timer.phase("plan"):
+                plan = plan_import(desired, current)
+
+            async def in_this_transaction(units: Sequence[UnitOfWork]) -> None:
+                for unit in units:
+                    await unit(tx)
+
+            await self._apply(plan, in_this_transaction, timer)
+            plan.summary.phase_seconds = timer.seconds
+            return plan
+
+        plan = await self._write(work)
+        plan.summary.transactions = 1
+        plan.summary.single_transaction = True
+        return plan.summary
+
+    async def _import_in_batches(self, desired: DesiredState) -> ImportSummary:
+        timer = PhaseTimer()
+        with timer.phase("read_state"):
+            nonempty = await self._nonempty_types()
+
+            async def fetch(_: AsyncManagedTransaction | None, query: Query, **params: Any) -> list[Record]:
+                return await self._fetch(query, **params)
+
+            current = await self._read_state(None, desired, fetch, nonempty)
+        with timer.phase("plan"):
+            plan = plan_import(desired, current)
+        transactions = 0
+
+        async def each_in_own_transaction(units: Sequence[UnitOfWork]) -> None:
+            """Independent units, run by `write_concurrency` sessions side by side."""
+            nonlocal transactions
+            pending = iter(units)
+
+            async def worker() -> None:
+                nonlocal transactions
+                async with self.driver.session(database=self.database) as session:
+                    for unit in pending:
+                        await session.execute_write(unit)
+                        transactions += 1
+
+            workers = min(self.write_concurrency, len(units))
+            if workers <= 1:
+                await worker()
+                return
+            try:
+                async with asyncio.TaskGroup() as group:
+                    for _ in range(workers):
+                        group.create_task(worker())
+            except BaseExceptionGroup as failures:
+                raise failures.exceptions[0] from None  # the others were cancelled because of it
+
+        await self._apply(plan, each_in_own_transaction, timer)
+        plan.summary.phase_seconds = timer.seconds
+        plan.summary.transactions = transactions
+        plan.summary.single_transaction = False
+        return plan.summary
+
+    async def _nonempty_types(self) -> set[str]:
+        """Labels and relationship types present in the graph: the state of the others need not be read."""
+        counts = await self.counts()
+        return {name for name, count in counts.items() if count > 0}
+
+    async def _read_state(
+        self,
+        tx: AsyncManagedTransaction | None,
+        desired: DesiredState,
+        fetch: Callable[..., Awaitable[list[Record]]],
+        nonempty: set[str] | None = None,
+    ) -> CurrentState:
+        state = CurrentState()
+        for label in PORTFOLIO_LABELS:
+            ids = list(desired.nodes[label])
+            found: dict[str, Properties] = {}
+            if ids and (nonempty is None or label.value in nonempty):
+                for chunk in _chunks(ids, _STATE_READ_CHUNK):
+                    for record in await fetch(tx, queries.NODE_STATE[label], ids=list(chunk)):
+                        found[record["id"]] = stored_properties(record["props"])
+            state.nodes[label] = found
+        for spec in RELATIONSHIPS:
+            ids = desired.owner_ids(spec)
+            pairs: dict[Pair, list[Properties]] = defaultdict(list)
+            if ids and (nonempty is None or spec.type.value in nonempty):
+                for chunk in _chunks(ids, _STATE_READ_CHUNK):
+                    for record in await fetch(tx, queries.RELATIONSHIP_STATE[spec.type], ids=list(chunk)):
+                        owner = record["owner"]
+                        for other, properties in record["links"]:
+                            pair = (owner, other) if spec.owner_is_start else (other, owner)
+                            pairs[pair].append(stored_properties(properties))
+            state.relationships[spec.type] = dict(pairs)
+        return state
+
+    async def _apply(
+        self,
+        plan: ImportPlan,
+        execute: Callable[[Sequence[UnitOfWork]], Awaitable[None]],
+        timer: PhaseTimer,
+    ) -> None:
+        """Run the plan's writes phase by phase: stale relationships, nodes, then new relationships.
+
+        `execute` runs a list of independent units of work, in the caller's transaction or each in
+        a transaction of its own. Units within a phase touch disjoint rows; phases run in order.
+        """
+        size = self.batch_size
+        with timer.phase("delete_relationships"):
+            units: list[UnitOfWork] = []
+            for spec in RELATIONSHIPS:
+                query = queries.DELETE_RELATIONSHIPS[spec.type]
+                for chunk in _chunks(plan.relationship_deletes[spec.type], size):
+                    expected = sum(row["copies"] for row in chunk)
+                    units.append(
+                        self._checked_write(query, "relationships_deleted", expected, rows=list(chunk))
+                    )
+            await execute(units)
+        with timer.phase("nodes"):
+            for label in PORTFOLIO_LABELS:
+                units = [
+                    self._checked_write(
+                        queries.CREATE_NODES[label], "nodes_created", len(chunk), rows=list(chunk)
+                    )
+                    for chunk in _chunks(plan.node_creates[label], size)
+                ]
+                units += [
+                    self._checked_write(queries.UPDATE_NODES[label], None, 0, rows=list(chunk))
+                    for chunk in _chunks(plan.node_updates[label], size)
+                ]
+                await execute(units)
+        with timer.phase("relationships"):
+            for spec in RELATIONSHIPS:
+                query = queries.CREATE_RELATIONSHIPS[spec.type]
+                units = [
+                    self._checked_write(
+                        query,
+                        "relationships_created",
+                        sum(len(group["rows"]) for group in groups),
+                        groups=groups,
+                    )
+                    for groups in group_by_end(plan.relationship_creates[spec.type], size)
+                ]
+                updates = plan.relationship_updates[spec.type]
+                if updates:
+                    update = queries.UPDATE_RELATIONSHIPS[spec.type]
+                    units += [
+                        self._checked_write(update, None, 0, rows=list(chunk))
+                        for chunk in _chunks(updates, size)
+                    ]
+                await execute(units)
+
+    def _checked_write(self, query: Query, counter: str | None, expected: int, **params: Any) -> UnitOfWork:
+        """A unit of work running `query` and checking that the graph reports `expected` `counter`s."""
+
+        async def work(tx: AsyncManagedTransaction) -> None:
+            summary = await (await self._run(tx, query, **params)).consume()
+            if counter is not None and (done := getattr(summary.counters, counter)) != expected:
+                raise GraphImportError(
+                    f"{query.name}: planned {expected} {counter}, the graph reports {done}"
+                )
+
+        return work
+
+    # -- maintenance ------------------------------------------------------------------------------
+
+    async def clear(self) -> None:
+        """Delete every relationship, then every node, in batches (one transaction per batch)."""
+        for query in (queries.DELETE_RELATIONSHIP_BATCH, queries.DELETE_NODE_BATCH):
+            while True:
+
+                async def work(tx: AsyncManagedTransaction, query: Query = query) -> int:
+                    record = await (await self._run(tx, query, limit=_CLEAR_BATCH)).single(strict=True)
+                    return int(record["deleted"])
+
+                if await self._write(work) == 0:
+                    break
+
+    async def merge_portfolio_naive(self, portfolio: Portfolio) -> dict[str, float]:
+        """The baseline the benchmark compares against: MERGE every node and relationship, no diff.
+
+        Returns the wall seconds spent on nodes and on relationships.
+        """
+        check_portfolio(portfolio)
+        desired = DesiredState.of(portfolio)
+        size = self.batch_size
+        timer = PhaseTimer()
+        with timer.phase("nodes"):
+            for label in PORTFOLIO_LABELS:
+                for chunk in _chunks(list(desired.nodes[label].values()), size):
+                    await self._write(
+                        self._checked_write(queries.MERGE_NODES[label], None, 0, rows=list(chunk))
+                    )
+        with timer.phase("relationships"):
+            for spec in RELATIONSHIPS:
+                rows = [
+                    {"start": s, "end": e, **props}
+                    for (s, e), props in desired.relationships[spec.type].items()
+                ]
+                for chunk in _chunks(rows, size):
+                    query = queries.MERGE_RELATIONSHIPS[spec.type]
+                    await self._write(self._checked_write(query, None, 0, rows=list(chunk)))
+        return timer.seconds

@@ -1,0 +1,125 @@
+"""`runProgress` over graphql-transport-ws, against the app served by real uvicorn on loopback."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+import pytest_asyncio
+from temporalio.client import Client
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
+
+from api.app import create_app
+from api.auth import Role
+from api.server import running_server
+from api.settings import ApiMode, ApiSettings
+from tests.api.conftest import AS_OF, ApiGraph, make_services, running_worker
+
+pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
+
+PROTOCOL = "graphql-transport-ws"
+PROGRESS = """
+subscription($id: ID!) {
+  runProgress(id: $id) { runId kind state stage percent messages done }
+}
+"""
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def served(api_graph: ApiGraph, api_temporal_client: Client) -> AsyncIterator[str]:
+    async with running_worker(api_temporal_client, api_graph.store) as task_queue:
+        settings = ApiSettings(mode=ApiMode.DEVELOPMENT, progress_poll_s=0.1)
+        app = create_app(
+            make_services(api_graph, settings, temporal=api_temporal_client, task_queue=task_queue)
+        )
+        async with running_server(app) as url:
+            yield url
+
+
+async def receive(socket: ClientConnection) -> dict[str, Any]:
+    return json.loads(await socket.recv())
+
+
+async def open_session(url: str, payload: dict[str, Any]) -> ClientConnection:
+    socket = await connect(url.replace("http://", "ws://") + "/graphql", subprotocols=[PROTOCOL])  # type: ignore[list-item]
+    await socket.send(json.dumps({"type": "connection_init", "payload": payload}))
+    return socket
+
+
+async def test_run_progress_streams_until_the_run_ends(served: str, api_graph: ApiGraph) -> None:
+    async with httpx.AsyncClient(base_url=served) as http:
+        response = await http.post(
+            "/graphql",
+            json={
+                "query": "mutation($o: AnalysisOptions) { startRiskAssessment(input: {options: $o}) "
+                "{ ... on RunStarted { run { id } } } }",
+                "variables": {"o": {"asOf": AS_OF.isoformat(), "trials": 500, "seed": 1}},
+            },
+            headers={"Authorization": f"Bearer {api_graph.keys[Role.PLANNER]}"},
+        )
+    assert response.status_code == 200, response.text
+    run_id = response.json()["data"]["startRiskAssessment"]["run"]["id"]
+
+    socket = await open_session(served, {"apiKey": api_graph.keys[Role.VIEWER]})
+    async with socket:
+        assert socket.subprotocol == PROTOCOL
+        assert await receive(socket) == {"type": "connection_ack"}
+        await socket.send(
+            json.dumps(
+                {"id": "1", "type": "subscribe", "payload": {"query": PROGRESS, "variables": {"id": run_id}}}
+            )
+        )
+        events: list[dict[str, Any]] = []
+        while True:
+            message = await receive(socket)
+            if message["type"] == "complete":
+                break
+            assert message["type"] == "next", message
+            assert "errors" not in message["payload"], message
+            events.append(message["payload"]["data"]["runProgress"])
+    assert events, "at least the first state is sent"
+    assert all(e["runId"] == run_id and e["kind"] == "RISK_ASSESSMENT" for e in events)
+    assert [e["done"] for e in events] == [False] * (len(events) - 1) + [True]
+    final = events[-1]
+    assert final["state"] == "COMPLETED" and final["stage"] == "COMPLETED" and final["percent"] == 100
+    running = [e["percent"] for e in events if e["state"] == "RUNNING"]
+    assert running == sorted(running)  # percent never goes back
+    changes = {(e["state"], e["stage"], e["percent"], tuple(e["messages"])) for e in events}
+    assert len(changes) == len(events)  # an event only when something changed
+
+
+async def test_a_bad_key_is_refused_and_no_key_cannot_subscribe(served: str) -> None:
+    socket = await open_session(served, {"apiKey": "lsk_0000000000000000_" + "x" * 43})
+    async with socket:
+        with pytest.raises(ConnectionClosed) as closed:
+            await socket.recv()
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 4403
+
+    socket = await open_session(served, {})
+    async with socket:
+        assert await receive(socket) == {"type": "connection_ack"}
+        await socket.send(
+            json.dumps(
+                {"id": "1", "type": "subscribe", "payload": {"query": PROGRESS, "variables": {"id": "x"}}}
+            )
+        )
+        message = await receive(socket)
+        errors = message["payload"] if message["type"] == "error" else message["payload"]["errors"]
+        assert errors[0]["extensions"]["code"] == "FORBIDDEN"
+
+
+async def test_queries_over_real_http(served: str, api_graph: ApiGraph) -> None:
+    async with httpx.AsyncClient(base_url=served) as http:
+        response = await http.post(
+            "/graphql",
+            json={"query": '{ feature(id: "f-2") { owner { name } demand { requestCount } } }'},
+            headers={"X-API-Key": api_graph.keys[Role.VIEWER]},
+        )
+        assert response.json() == {
+            "data": {"feature": {"owner": {"name": "Core"}, "demand": {"requestCount": 2}}}
+        }
+        assert response.headers["content-type"] == "application/json"

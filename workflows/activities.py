@@ -1,0 +1,546 @@
+"""The workflows' own activities: load a snapshot, precompute engine results, persist results to the graph.
+
+`LodestarActivities` holds the worker's `GraphStore`; its bound methods are the activities (names below
+are durable contracts). The agents' model requests and tool calls are activities too, registered by
+`PydanticAIPlugin` from `workflows.durable_agents`.
+
+Engine work (Monte Carlo forecast, roadmap MILP, risk assessment) runs in a thread while the activity
+heartbeats from the event loop, so Temporal can tell a long computation from a dead worker. Results
+land in this process's `agents.engine_runs` cache: the agent's tool activities, which usually run on the
+same worker, then find them there. Engines are deterministic for a snapshot and settings, so a worker
+that has not seen them recomputes the same numbers.
+
+Errors that no retry can fix (an empty graph, a snapshot the graph no longer holds, a scenario or pin
+the engines refuse, a roadmap version in the wrong state) are raised as non-retryable
+`ApplicationError`s whose `type` names them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from agents import engine_runs
+from agents.deps import AnalysisDeps
+from agents.engines.forecast import Forecast
+from agents.engines.risk import Risk, RiskReport
+from agents.engines.roadmap import RoadmapError
+from agents.engines.scenarios import ScenarioError, ScenarioResult, compare_scenarios, late_feature_count
+from agents.model_config import OFFLINE_MODEL_NAME
+from agents.risk_agent import RiskAssessmentReport
+from agents.roadmap_agent import RoadmapReport
+from agents.scenario_agent import ScenarioReport
+from agents.snapshots import SnapshotRegistry, SnapshotUnavailableError, snapshots
+from graph.models import Portfolio
+from graph.results import (
+    FigureValue,
+    ResultStateError,
+    ResultStore,
+    ResultWrite,
+    RoadmapStatus,
+    StoredResult,
+)
+from graph.schema import NodeLabel
+from graph.store import GraphStore
+from workflows.models import (
+    OFFLINE_MODEL_KEY,
+    ForecastFigures,
+    PersistPortfolioReview,
+    PersistRiskAssessment,
+    PersistRoadmapDraft,
+    PersistScenarioAnalysis,
+    PortfolioReviewOutcome,
+    PrecomputeJob,
+    PrecomputeKind,
+    PrecomputeReport,
+    RiskAssessmentOutcome,
+    RiskHeadline,
+    RoadmapDecisionRecord,
+    RoadmapDraftOutcome,
+    RunIdentity,
+    ScenarioFigures,
+    ScenarioSimulationOutcome,
+    SnapshotRef,
+    SnapshotRequest,
+)
+
+T = TypeVar("T")
+
+HEARTBEAT_INTERVAL_SECONDS = 1.0
+TREND_LIST_LIMIT = 10
+
+
+def model_name_of(model: str) -> str:
+    return OFFLINE_MODEL_NAME if model == OFFLINE_MODEL_KEY else model
+
+
+def _non_retryable(error: Exception, error_type: str) -> ApplicationError:
+    return ApplicationError(str(error), type=error_type, non_retryable=True)
+
+
+async def run_heartbeating(
+    compute: Callable[[], T], *, interval: float = HEARTBEAT_INTERVAL_SECONDS
+) -> tuple[T, int]:
+    """Run `compute` in a thread, heartbeating every `interval` seconds until it returns; (result, heartbeats).
+
+    If the activity is cancelled the thread cannot be stopped: it finishes in the background and its
+    result (which lands in the engine cache) is dropped.
+    """
+    started = time.perf_counter()
+    work = asyncio.ensure_future(asyncio.to_thread(compute))
+    work.add_done_callback(lambda done: done.cancelled() or done.exception())
+    heartbeats = 0
+    while True:
+        done, _ = await asyncio.wait({work}, timeout=interval)
+        if done:
+            return work.result(), heartbeats
+        heartbeats += 1
+        activity.heartbeat({"seconds": round(time.perf_counter() - started, 1)})
+
+
+def risk_key(risk: Risk) -> str:
+    """A risk's identity across reviews: its kind and the ids it concerns (titles carry changing figures)."""
+    return f"{risk.kind.value}:{'|'.join(sorted(risk.affected_ids))}"
+
+
+def forecast_figures(forecast: Forecast) -> ForecastFigures:
+    return ForecastFigures(
+        trials=forecast.trials,
+        arr_at_risk=round(forecast.arr_at_risk, 2),
+        arr_weighted_on_time=round(forecast.arr_weighted_on_time, 4),
+        late_feature_count=late_feature_count(forecast),
+        customers_at_risk_ids=sorted(c.customer_id for c in forecast.customers_at_risk),
+        unscheduled_feature_count=len(forecast.unscheduled_feature_ids),
+    )
+
+
+def _scenario_results(portfolio: Portfolio, deps: AnalysisDeps) -> tuple[Forecast, list[ScenarioResult]]:
+    baseline = engine_runs.baseline_forecast(portfolio, deps)
+    return baseline, [engine_runs.scenario_result(portfolio, deps, scenario) for scenario in deps.scenarios]
+
+
+def _precompute(kind: PrecomputeKind, portfolio: Portfolio, deps: AnalysisDeps) -> object:
+    match kind:
+        case PrecomputeKind.FORECAST:
+            return engine_runs.baseline_forecast(portfolio, deps)
+        case PrecomputeKind.SCENARIOS:
+            return _scenario_results(portfolio, deps)
+        case PrecomputeKind.ROADMAP:
+            return engine_runs.roadmap_plan(portfolio, deps)
+        case PrecomputeKind.RISK:
+            return engine_runs.risk_report(portfolio, deps)
+
+
+def _write(
+    run: RunIdentity,
+    deps: AnalysisDeps,
+    *,
+    model_name: str,
+    offline: bool,
+    headline: str,
+    figures: dict[str, FigureValue],
+    cited_ids: Sequence[str],
+    report_json: str,
+) -> ResultWrite:
+    return ResultWrite(
+        id=run.workflow_id,
+        run_id=run.run_id,
+        workflow_type=run.workflow_type,
+        snapshot_id=deps.snapshot_id,
+        as_of=deps.as_of,
+        recorded_at=run.recorded_at,
+        model_name=model_name,
+        offline=offline,
+        headline=headline,
+        figures=figures,
+        cited_ids=list(cited_ids),
+        report_json=report_json,
+    )
+
+
+def roadmap_outcome(stored: StoredResult, report: RoadmapReport) -> RoadmapDraftOutcome:
+    assert stored.roadmap is not None
+    return RoadmapDraftOutcome(
+        workflow_id=stored.id,
+        snapshot_id=report.snapshot_id,
+        as_of=stored.as_of,
+        model_name=report.model_name,
+        offline=report.offline,
+        headline=report.analysis.headline,
+        recommendation=report.analysis.recommendation,
+        version=stored.roadmap.version,
+        status=stored.roadmap.status,
+        current=stored.roadmap.current,
+        commitment_count=sum(len(q.commitments) for q in report.plan.quarters),
+        exploration_count=sum(len(q.explorations) for q in report.plan.quarters),
+        left_out_count=len(report.plan.left_out),
+        total_value=round(report.plan.total_value, 4),
+        usage=report.usage,
+    )
+
+
+class LodestarActivities:
+    """The activities, bound to one worker's graph store and snapshot registry."""
+
+    def __init__(
+        self,
+        store: GraphStore,
+        *,
+        registry: SnapshotRegistry = snapshots,
+        heartbeat_interval: float = HEARTBEAT_INTERVAL_SECONDS,
+    ) -> None:
+        self.store = store
+        self.results = ResultStore(store)
+        self.registry = registry
+        self.heartbeat_interval = heartbeat_interval
+
+    def all(self) -> list[Callable[..., Any]]:
+        """Every activity, for `Worker(activities=...)`."""
+        return [
+            self.load_snapshot,
+            self.precompute_engines,
+            self.forecast_baseline,
+            self.persist_scenario_analysis,
+            self.persist_risk_assessment,
+            self.store_roadmap_draft,
+            self.decide_roadmap,
+            self.persist_portfolio_review,
+        ]
+
+    async def _portfolio(self, deps: AnalysisDeps) -> Portfolio:
+        try:
+            return await self.registry.get(deps.snapshot_id)
+        except SnapshotUnavailableError as error:
+            raise _non_retryable(error, "SnapshotUnavailable") from error
+
+    async def _heartbeating(self, compute: Callable[[], T]) -> tuple[T, int]:
+        try:
+            return await run_heartbeating(compute, interval=self.heartbeat_interval)
+        except RoadmapError as error:
+            raise _non_retryable(error, "RoadmapError") from error
+        except ScenarioError as error:
+            raise _non_retryable(error, "ScenarioError") from error
+
+    @activity.defn(name="load_snapshot")
+    async def load_snapshot(self, request: SnapshotRequest) -> SnapshotRef:
+        """Read the portfolio from the graph into this worker's registry; return its id and size."""
+        portfolio = await self.store.portfolio_snapshot()
+        if not portfolio.features:
+            raise ApplicationError(
+                "the graph holds no portfolio features", type="EmptyPortfolio", non_retryable=True
+            )
+        snapshot_id = self.registry.put(portfolio)
+        return SnapshotRef(snapshot_id=snapshot_id, counts=portfolio.counts(), as_of=request.as_of)
+
+    @activity.defn(name="precompute_engines")
+    async def precompute_engines(self, job: PrecomputeJob) -> PrecomputeReport:
+        """Run the engine computation the agent's tools will need, heartbeating, into the engine cache."""
+        portfolio = await self._portfolio(job.deps)
+        started = time.perf_counter()
+        _, heartbeats = await self._heartbeating(lambda: _precompute(job.kind, portfolio, job.deps))
+        return PrecomputeReport(
+            kind=job.kind, seconds=round(time.perf_counter() - started, 3), heartbeats=heartbeats
+        )
+
+    @activity.defn(name="forecast_baseline")
+    async def forecast_baseline(self, deps: AnalysisDeps) -> ForecastFigures:
+        """The baseline Monte Carlo forecast's headline figures (heartbeating)."""
+        portfolio = await self._portfolio(deps)
+        forecast, _ = await self._heartbeating(lambda: engine_runs.baseline_forecast(portfolio, deps))
+        return forecast_figures(forecast)
+
+    @activity.defn(name="persist_scenario_analysis")
+    async def persist_scenario_analysis(self, job: PersistScenarioAnalysis) -> ScenarioSimulationOutcome:
+        """Assemble the scenario report (engine results + analysis) and write it, once, to the graph."""
+        portfolio = await self._portfolio(job.deps)
+        (baseline, results), _ = await self._heartbeating(lambda: _scenario_results(portfolio, job.deps))
+        analysis = job.analysis
+        report = ScenarioReport(
+            snapshot_id=job.deps.snapshot_id,
+            model_name=model_name_of(job.model),
+            offline=job.model == OFFLINE_MODEL_KEY,
+            analysis=analysis,
+            baseline=baseline,
+            results=results,
+            comparison=compare_scenarios(baseline, results) if results else None,
+            usage=job.usage,
+        )
+        figures = [
+            ScenarioFigures(
+                scenario_id=result.scenario.id,
+                name=result.scenario.name,
+                arr_at_risk_after=round(result.delta.arr_at_risk_after, 2),
+                arr_at_risk_change=round(result.delta.arr_at_risk_change, 2),
+                arr_weighted_on_time_after=round(result.delta.arr_weighted_on_time_after, 4),
+                features_moved=len(result.delta.feature_changes),
+            )
+            for result in results
+        ]
+        await self.results.save_result(
+            NodeLabel.SCENARIO_ANALYSIS,
+            _write(
+                job.run,
+                job.deps,
+                model_name=report.model_name,
+                offline=report.offline,
+                headline=analysis.headline,
+                figures={
+                    "baseline_arr_at_risk": round(baseline.arr_at_risk, 2),
+                    "baseline_arr_weighted_on_time": round(baseline.arr_weighted_on_time, 4),
+                    "scenario_ids": [f.scenario_id for f in figures],
+                    "scenario_arr_at_risk": [f.arr_at_risk_after for f in figures],
+                    "preferred_scenario_id": analysis.preferred_scenario_id,
+                },
+                cited_ids=analysis.cited_ids(),
+                report_json=report.model_dump_json(),
+            ),
+        )
+        return ScenarioSimulationOutcome(
+            workflow_id=job.run.workflow_id,
+            snapshot_id=job.deps.snapshot_id,
+            as_of=job.deps.as_of,
+            model_name=report.model_name,
+            offline=report.offline,
+            headline=analysis.headline,
+            recommendation=analysis.recommendation,
+            preferred_scenario_id=analysis.preferred_scenario_id,
+            baseline_arr_at_risk=round(baseline.arr_at_risk, 2),
+            baseline_arr_weighted_on_time=round(baseline.arr_weighted_on_time, 4),
+            scenarios=figures,
+            cited_ids=len(set(analysis.cited_ids())),
+            usage=job.usage,
+        )
+
+    async def _risk_report(self, deps: AnalysisDeps) -> RiskReport:
+        portfolio = await self._portfolio(deps)
+        report, _ = await self._heartbeating(lambda: engine_runs.risk_report(portfolio, deps))
+        return report
+
+    @activity.defn(name="persist_risk_assessment")
+    async def persist_risk_assessment(self, job: PersistRiskAssessment) -> RiskAssessmentOutcome:
+        """Assemble the risk report (engine results + analysis) and write it, once, to the graph."""
+        risks = await self._risk_report(job.deps)
+        analysis = job.analysis
+        report = RiskAssessmentReport(
+            snapshot_id=job.deps.snapshot_id,
+            model_name=model_name_of(job.model),
+            offline=job.model == OFFLINE_MODEL_KEY,
+            analysis=analysis,
+            report=risks,
+            usage=job.usage,
+        )
+        await self.results.save_result(
+            NodeLabel.RISK_ASSESSMENT,
+            _write(
+                job.run,
+                job.deps,
+                model_name=report.model_name,
+                offline=report.offline,
+                headline=analysis.headline,
+                figures={
+                    "arr_at_risk": round(risks.arr_at_risk, 2),
+                    "total_arr": round(risks.total_arr, 2),
+                    "customers_at_risk_count": len(risks.customers_at_risk),
+                    "risk_count": len(risks.risks),
+                    "critical_path_weeks": round(risks.critical_path_weeks, 2),
+                    "priority_kinds": [kind.value for kind in analysis.priority_kinds],
+                },
+                cited_ids=analysis.cited_ids(),
+                report_json=report.model_dump_json(),
+            ),
+        )
+        return RiskAssessmentOutcome(
+            workflow_id=job.run.workflow_id,
+            snapshot_id=job.deps.snapshot_id,
+            as_of=job.deps.as_of,
+            model_name=report.model_name,
+            offline=report.offline,
+            headline=analysis.headline,
+            recommendation=analysis.recommendation,
+            arr_at_risk=round(risks.arr_at_risk, 2),
+            total_arr=round(risks.total_arr, 2),
+            customers_at_risk_count=len(risks.customers_at_risk),
+            risk_count=len(risks.risks),
+            top_risks=[RiskHeadline(kind=r.kind, severity=r.severity, title=r.title) for r in risks.top(5)],
+            priority_kinds=analysis.priority_kinds,
+            cited_ids=len(set(analysis.cited_ids())),
+            usage=job.usage,
+        )
+
+    @activity.defn(name="store_roadmap_draft")
+    async def store_roadmap_draft(self, job: PersistRoadmapDraft) -> RoadmapDraftOutcome:
+        """Write the drafted roadmap as the next roadmap version, status draft (idempotent)."""
+        portfolio = await self._portfolio(job.deps)
+        plan, _ = await self._heartbeating(lambda: engine_runs.roadmap_plan(portfolio, job.deps))
+        analysis = job.analysis
+        report = RoadmapReport(
+            snapshot_id=job.deps.snapshot_id,
+            model_name=model_name_of(job.model),
+            offline=job.model == OFFLINE_MODEL_KEY,
+            analysis=analysis,
+            plan=plan,
+            usage=job.usage,
+        )
+        stored = await self.results.save_roadmap_draft(
+            _write(
+                job.run,
+                job.deps,
+                model_name=report.model_name,
+                offline=report.offline,
+                headline=analysis.headline,
+                figures={
+                    "quarters": len(plan.quarters),
+                    "total_value": round(plan.total_value, 4),
+                    "commitment_ids": analysis.commitment_ids,
+                    "exploration_ids": analysis.exploration_ids,
+                    "left_out_count": len(plan.left_out),
+                    "solver_status": plan.solver.status,
+                },
+                cited_ids=analysis.cited_ids(),
+                report_json=report.model_dump_json(),
+            )
+        )
+        return roadmap_outcome(stored, report)
+
+    @activity.defn(name="decide_roadmap")
+    async def decide_roadmap(self, decision: RoadmapDecisionRecord) -> RoadmapDraftOutcome:
+        """Publish a draft as the current roadmap, or close it (rejected, expired, cancelled); idempotent."""
+        try:
+            if decision.status is RoadmapStatus.PUBLISHED:
+                stored = await self.results.publish_roadmap(
+                    decision.version_id,
+                    reviewer=decision.reviewer or "",
+                    comment=decision.comment or "",
+                    at=decision.decided_at,
+                )
+            else:
+                stored = await self.results.close_roadmap_draft(
+                    decision.version_id,
+                    decision.status,
+                    reviewer=decision.reviewer,
+                    comment=decision.comment,
+                    at=decision.decided_at,
+                )
+        except ResultStateError as error:
+            raise _non_retryable(error, "RoadmapStateError") from error
+        full = await self.results.get_result(NodeLabel.ROADMAP_VERSION, stored.id, with_report=True)
+        assert full is not None and full.report_json is not None
+        return roadmap_outcome(stored, RoadmapReport.model_validate_json(full.report_json))
+
+    @activity.defn(name="persist_portfolio_review")
+    async def persist_portfolio_review(self, job: PersistPortfolioReview) -> PortfolioReviewOutcome:
+        """Record the review and its trend against the previous review; a retry returns what was recorded."""
+        existing = await self.results.get_result(
+            NodeLabel.PORTFOLIO_REVIEW, job.run.workflow_id, with_report=True
+        )
+        if existing is not None and existing.report_json is not None:
+            return PortfolioReviewOutcome.model_validate_json(existing.report_json)
+        risks = await self._risk_report(job.deps)
+        previous = await self.results.previous_review(job.run.workflow_id, job.run.recorded_at)
+        outcome = review_outcome(job, risks, previous)
+        keys = [risk_key(risk) for risk in risks.risks]
+        await self.results.save_review(
+            _write(
+                job.run,
+                job.deps,
+                model_name="engines",
+                offline=True,
+                headline=review_headline(outcome),
+                figures={
+                    "arr_at_risk": outcome.arr_at_risk,
+                    "arr_at_risk_change": outcome.arr_at_risk_change,
+                    "arr_weighted_on_time": outcome.arr_weighted_on_time,
+                    "late_feature_count": outcome.late_feature_count,
+                    "risk_count": outcome.risk_count,
+                    "risk_keys": keys,
+                    "risk_titles": [risk.title for risk in risks.risks],
+                    "customers_at_risk_ids": job.forecast.customers_at_risk_ids,
+                    "new_risk_count": outcome.new_risk_count,
+                    "resolved_risk_count": outcome.resolved_risk_count,
+                    "schedule_id": job.schedule_id,
+                },
+                cited_ids=[*job.forecast.customers_at_risk_ids, *outcome.customers_no_longer_at_risk],
+                report_json=outcome.model_dump_json(),
+            ),
+            previous_review_id=outcome.previous_review_id,
+            risk_assessment_id=job.risk_assessment_id,
+        )
+        return outcome
+
+
+def _strings(value: FigureValue) -> list[str]:
+    return [str(item) for item in value] if isinstance(value, list) else []
+
+
+def _number(value: FigureValue) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def review_outcome(
+    job: PersistPortfolioReview, risks: RiskReport, previous: StoredResult | None
+) -> PortfolioReviewOutcome:
+    """The review's figures and, when there is a previous review, what changed since."""
+    keys = {risk_key(risk): risk.title for risk in risks.risks}
+    arr_at_risk = round(risks.arr_at_risk, 2)
+    customers = set(job.forecast.customers_at_risk_ids)
+    if previous is None:
+        new_keys: list[str] = []
+        resolved: list[str] = []
+        arr_change = on_time_change = None
+        newly_at_risk: list[str] = []
+        no_longer: list[str] = []
+    else:
+        previous_titles = dict(
+            zip(
+                _strings(previous.figures.get("risk_keys")),
+                _strings(previous.figures.get("risk_titles")),
+                strict=False,
+            )
+        )
+        new_keys = [key for key in keys if key not in previous_titles]
+        resolved = [previous_titles[key] for key in previous_titles if key not in keys]
+        previous_arr = _number(previous.figures.get("arr_at_risk"))
+        previous_on_time = _number(previous.figures.get("arr_weighted_on_time"))
+        arr_change = None if previous_arr is None else round(arr_at_risk - previous_arr, 2)
+        on_time_change = (
+            None
+            if previous_on_time is None
+            else round(job.forecast.arr_weighted_on_time - previous_on_time, 4)
+        )
+        previous_customers = set(_strings(previous.figures.get("customers_at_risk_ids")))
+        newly_at_risk = sorted(customers - previous_customers)
+        no_longer = sorted(previous_customers - customers)
+    return PortfolioReviewOutcome(
+        workflow_id=job.run.workflow_id,
+        snapshot_id=job.deps.snapshot_id,
+        as_of=job.deps.as_of,
+        risk_assessment_id=job.risk_assessment_id,
+        previous_review_id=None if previous is None else previous.id,
+        arr_at_risk=arr_at_risk,
+        arr_at_risk_change=arr_change,
+        arr_weighted_on_time=job.forecast.arr_weighted_on_time,
+        arr_weighted_on_time_change=on_time_change,
+        late_feature_count=job.forecast.late_feature_count,
+        risk_count=len(risks.risks),
+        new_risks=[keys[key] for key in new_keys][:TREND_LIST_LIMIT],
+        resolved_risks=resolved[:TREND_LIST_LIMIT],
+        new_risk_count=len(new_keys),
+        resolved_risk_count=len(resolved),
+        customers_newly_at_risk=newly_at_risk[:TREND_LIST_LIMIT],
+        customers_no_longer_at_risk=no_longer[:TREND_LIST_LIMIT],
+    )
+
+
+def review_headline(outcome: PortfolioReviewOutcome) -> str:
+    if outcome.previous_review_id is None:
+        return f"First portfolio review: {outcome.risk_count} risks, ARR at risk {outcome.arr_at_risk:,.0f}."
+    change = outcome.arr_at_risk_change or 0.0
+    return (
+        f"Portfolio review: {outcome.risk_count} risks ({outcome.new_risk_count} new, "
+        f"{outcome.resolved_risk_count} resolved), ARR at risk {outcome.arr_at_risk:,.0f} ({change:+,.0f})."
+    )
