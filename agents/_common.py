@@ -8,15 +8,19 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, Field
-from pydantic_ai import ModelRetry, RunContext
+from pydantic_ai import Agent, ModelRetry, RunContext
+from pydantic_ai.capabilities import AbstractCapability
 from pydantic_ai.messages import ModelMessage, ModelResponse, ToolCallPart
+from pydantic_ai.models import Model
 from pydantic_ai.models.function import AgentInfo, FunctionDef
+from pydantic_ai.toolsets import FunctionToolset
 from pydantic_ai.usage import RunUsage, UsageLimits
 from temporalio import workflow
 
 from agents import engine_runs, summaries
 from agents.deps import AnalysisDeps
 from agents.evidence import evidence_problems, gather_tool_evidence, tool_result_json, tool_results
+from agents.model_config import build_model, is_offline, model_spec
 from agents.snapshots import snapshots
 from graph.models import Portfolio
 
@@ -116,6 +120,63 @@ async def baseline_forecast_tool(ctx: RunContext[AnalysisDeps]) -> summaries.For
 
 def run_usage_limits(limits: UsageLimits | None) -> UsageLimits:
     return limits or DEFAULT_USAGE_LIMITS
+
+
+class AgentReport(BaseModel):
+    """What every agent run reports beside its analysis and the engines' results."""
+
+    snapshot_id: str
+    model_name: str
+    offline: bool
+    usage: UsageReport
+
+
+def build_analysis_agent(
+    *,
+    name: str,
+    output_type: type[OutputT],
+    instructions: str,
+    toolset: FunctionToolset[AnalysisDeps],
+    offline_plan: FunctionDef,
+    model: Model | None,
+    capabilities: Sequence[AbstractCapability[AnalysisDeps]],
+    check: Callable[[RunContext[AnalysisDeps], OutputT], None] | None = None,
+) -> Agent[AnalysisDeps, OutputT]:
+    """An analysis agent on `model` (default: `LODESTAR_MODEL`, else the offline model), whose output
+    passes `check` and the evidence rules; `capabilities` add e.g. Temporal durability."""
+    agent = Agent[AnalysisDeps, OutputT](
+        model or build_model(model_spec(), offline_plan),
+        name=name,
+        deps_type=AnalysisDeps,
+        output_type=output_type,
+        instructions=instructions,
+        toolsets=[toolset],
+        retries=2,
+        capabilities=list(capabilities),
+    )
+
+    @agent.output_validator
+    def _validate(ctx: RunContext[AnalysisDeps], output: OutputT) -> OutputT:  # pyright: ignore[reportUnusedFunction]
+        if check is not None:
+            check(ctx, output)
+        return validate_evidence(ctx, output)
+
+    return agent
+
+
+async def run_analysis_agent(
+    agent: Agent[AnalysisDeps, OutputT], prompt: str, deps: AnalysisDeps, usage_limits: UsageLimits | None
+) -> tuple[OutputT, AgentReport]:
+    """Run the agent in-process; return its output and the report fields every job shares."""
+    result = await agent.run(prompt, deps=deps, usage_limits=run_usage_limits(usage_limits))
+    model = agent.model
+    assert isinstance(model, Model), "analysis agents are built with a model instance"
+    return result.output, AgentReport(
+        snapshot_id=deps.snapshot_id,
+        model_name=model.model_name,
+        offline=is_offline(model),
+        usage=UsageReport.of(result.usage),
+    )
 
 
 # --- The offline planner ----------------------------------------------------------------------------------

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 from pydantic_ai import Agent, RunContext
 from pydantic_ai.capabilities import AbstractCapability
 from pydantic_ai.models import Model
@@ -15,23 +15,23 @@ from pydantic_ai.usage import UsageLimits
 from agents import engine_runs, summaries
 from agents._common import (
     SHARED_INSTRUCTIONS,
+    AgentReport,
     AnalysisOutput,
     Finding,
     PlannedCall,
     ToolResults,
-    UsageReport,
     baseline_forecast_tool,
+    build_analysis_agent,
     load_portfolio,
     money,
     offline_plan,
     overview_tool,
     percent,
-    run_usage_limits,
-    validate_evidence,
+    run_analysis_agent,
 )
 from agents.deps import AnalysisDeps
 from agents.engines.risk import RiskKind, RiskReport
-from agents.model_config import OFFLINE_DISCLAIMER, build_model, is_offline, model_spec
+from agents.model_config import OFFLINE_DISCLAIMER
 from agents.snapshots import snapshots
 
 RISK_AGENT_NAME = "lodestar_risk"
@@ -44,13 +44,9 @@ class RiskAnalysis(AnalysisOutput):
     )
 
 
-class RiskAssessmentReport(BaseModel):
-    snapshot_id: str
-    model_name: str
-    offline: bool
+class RiskAssessmentReport(AgentReport):
     analysis: RiskAnalysis
     report: RiskReport
-    usage: UsageReport
 
 
 INSTRUCTIONS = f"""{SHARED_INSTRUCTIONS}
@@ -153,24 +149,15 @@ OFFLINE_PLAN = offline_plan(
 def build_risk_agent(
     model: Model | None = None, capabilities: Sequence[AbstractCapability[AnalysisDeps]] = ()
 ) -> Agent[AnalysisDeps, RiskAnalysis]:
-    """The agent on `model` (default: `LODESTAR_MODEL`, else the offline model); `capabilities` add
-    e.g. Temporal durability."""
-    agent = Agent[AnalysisDeps, RiskAnalysis](
-        model or build_model(model_spec(), OFFLINE_PLAN),
+    return build_analysis_agent(
         name=RISK_AGENT_NAME,
-        deps_type=AnalysisDeps,
         output_type=RiskAnalysis,
         instructions=INSTRUCTIONS,
-        toolsets=[risk_toolset()],
-        retries=2,
-        capabilities=list(capabilities),
+        toolset=risk_toolset(),
+        offline_plan=OFFLINE_PLAN,
+        model=model,
+        capabilities=capabilities,
     )
-
-    @agent.output_validator
-    def _check(ctx: RunContext[AnalysisDeps], output: RiskAnalysis) -> RiskAnalysis:  # pyright: ignore[reportUnusedFunction]
-        return validate_evidence(ctx, output)
-
-    return agent
 
 
 def risk_prompt(deps: AnalysisDeps) -> str:
@@ -186,17 +173,9 @@ async def run_risk_assessment(
     agent: Agent[AnalysisDeps, RiskAnalysis] | None = None,
     usage_limits: UsageLimits | None = None,
 ) -> RiskAssessmentReport:
-    agent = agent or build_risk_agent()
-    result = await agent.run(risk_prompt(deps), deps=deps, usage_limits=run_usage_limits(usage_limits))
+    output, shared = await run_analysis_agent(
+        agent or build_risk_agent(), risk_prompt(deps), deps, usage_limits
+    )
     portfolio = await snapshots.get(deps.snapshot_id)
     report = await asyncio.to_thread(engine_runs.risk_report, portfolio, deps)
-    model = agent.model
-    assert isinstance(model, Model)
-    return RiskAssessmentReport(
-        snapshot_id=deps.snapshot_id,
-        model_name=model.model_name,
-        offline=is_offline(model),
-        analysis=result.output,
-        report=report,
-        usage=UsageReport.of(result.usage),
-    )
+    return RiskAssessmentReport(**shared.model_dump(), analysis=output, report=report)

@@ -15,23 +15,23 @@ from pydantic_ai.usage import UsageLimits
 from agents import engine_runs, summaries
 from agents._common import (
     SHARED_INSTRUCTIONS,
+    AgentReport,
     AnalysisOutput,
     Finding,
     PlannedCall,
     ToolResults,
-    UsageReport,
+    build_analysis_agent,
     load_portfolio,
     offline_plan,
     overview_tool,
     percent,
-    run_usage_limits,
-    validate_evidence,
+    run_analysis_agent,
 )
 from agents.deps import AnalysisDeps
 from agents.engines.roadmap import RoadmapError, RoadmapPlan
 from agents.engines.scoring import FeatureScore
 from agents.evidence import tool_result_json, tool_results
-from agents.model_config import OFFLINE_DISCLAIMER, build_model, is_offline, model_spec
+from agents.model_config import OFFLINE_DISCLAIMER
 from agents.snapshots import snapshots
 
 ROADMAP_AGENT_NAME = "lodestar_roadmap"
@@ -50,13 +50,9 @@ class RoadmapAnalysis(AnalysisOutput):
         return [*super().cited_ids(), *self.commitment_ids, *self.exploration_ids]
 
 
-class RoadmapReport(BaseModel):
-    snapshot_id: str
-    model_name: str
-    offline: bool
+class RoadmapReport(AgentReport):
     analysis: RoadmapAnalysis
     plan: RoadmapPlan
-    usage: UsageReport
 
 
 INSTRUCTIONS = f"""{SHARED_INSTRUCTIONS}
@@ -195,35 +191,30 @@ def _plan_ids(ctx: RunContext[AnalysisDeps]) -> tuple[set[str], set[str]] | None
     return None
 
 
+def _check_plan_items(ctx: RunContext[AnalysisDeps], output: RoadmapAnalysis) -> None:
+    plan_ids = _plan_ids(ctx)
+    if plan_ids is None:
+        raise ModelRetry("call draft_plan before answering")
+    commitments, explorations = plan_ids
+    if wrong := sorted(set(output.commitment_ids) - commitments):
+        raise ModelRetry(f"commitment_ids must be commitment items of the drafted plan; not: {wrong}")
+    if wrong := sorted(set(output.exploration_ids) - explorations):
+        raise ModelRetry(f"exploration_ids must be exploration items of the drafted plan; not: {wrong}")
+
+
 def build_roadmap_agent(
     model: Model | None = None, capabilities: Sequence[AbstractCapability[AnalysisDeps]] = ()
 ) -> Agent[AnalysisDeps, RoadmapAnalysis]:
-    """The agent on `model` (default: `LODESTAR_MODEL`, else the offline model); `capabilities` add
-    e.g. Temporal durability."""
-    agent = Agent[AnalysisDeps, RoadmapAnalysis](
-        model or build_model(model_spec(), OFFLINE_PLAN),
+    return build_analysis_agent(
         name=ROADMAP_AGENT_NAME,
-        deps_type=AnalysisDeps,
         output_type=RoadmapAnalysis,
         instructions=INSTRUCTIONS,
-        toolsets=[roadmap_toolset()],
-        retries=2,
-        capabilities=list(capabilities),
+        toolset=roadmap_toolset(),
+        offline_plan=OFFLINE_PLAN,
+        model=model,
+        capabilities=capabilities,
+        check=_check_plan_items,
     )
-
-    @agent.output_validator
-    def _check(ctx: RunContext[AnalysisDeps], output: RoadmapAnalysis) -> RoadmapAnalysis:  # pyright: ignore[reportUnusedFunction]
-        plan_ids = _plan_ids(ctx)
-        if plan_ids is None:
-            raise ModelRetry("call draft_plan before answering")
-        commitments, explorations = plan_ids
-        if wrong := sorted(set(output.commitment_ids) - commitments):
-            raise ModelRetry(f"commitment_ids must be commitment items of the drafted plan; not: {wrong}")
-        if wrong := sorted(set(output.exploration_ids) - explorations):
-            raise ModelRetry(f"exploration_ids must be exploration items of the drafted plan; not: {wrong}")
-        return validate_evidence(ctx, output)
-
-    return agent
 
 
 def roadmap_prompt(deps: AnalysisDeps) -> str:
@@ -239,17 +230,9 @@ async def run_roadmap_drafting(
     agent: Agent[AnalysisDeps, RoadmapAnalysis] | None = None,
     usage_limits: UsageLimits | None = None,
 ) -> RoadmapReport:
-    agent = agent or build_roadmap_agent()
-    result = await agent.run(roadmap_prompt(deps), deps=deps, usage_limits=run_usage_limits(usage_limits))
+    output, shared = await run_analysis_agent(
+        agent or build_roadmap_agent(), roadmap_prompt(deps), deps, usage_limits
+    )
     portfolio = await snapshots.get(deps.snapshot_id)
     plan = await asyncio.to_thread(engine_runs.roadmap_plan, portfolio, deps)
-    model = agent.model
-    assert isinstance(model, Model)
-    return RoadmapReport(
-        snapshot_id=deps.snapshot_id,
-        model_name=model.model_name,
-        offline=is_offline(model),
-        analysis=result.output,
-        plan=plan,
-        usage=UsageReport.of(result.usage),
-    )
+    return RoadmapReport(**shared.model_dump(), analysis=output, plan=plan)

@@ -15,19 +15,19 @@ from pydantic_ai.usage import UsageLimits
 from agents import engine_runs, summaries
 from agents._common import (
     SHARED_INSTRUCTIONS,
+    AgentReport,
     AnalysisOutput,
     Finding,
     PlannedCall,
     ToolResults,
-    UsageReport,
     baseline_forecast_tool,
+    build_analysis_agent,
     load_portfolio,
     money,
     offline_plan,
     overview_tool,
     percent,
-    run_usage_limits,
-    validate_evidence,
+    run_analysis_agent,
 )
 from agents.deps import AnalysisDeps
 from agents.engines.forecast import Forecast
@@ -38,7 +38,7 @@ from agents.engines.scenarios import (
     ScenarioResult,
     compare_scenarios,
 )
-from agents.model_config import OFFLINE_DISCLAIMER, build_model, is_offline, model_spec
+from agents.model_config import OFFLINE_DISCLAIMER
 from agents.snapshots import snapshots
 from graph.models import Portfolio
 
@@ -62,17 +62,13 @@ class ScenarioSet(BaseModel):
     highest_on_time_scenario_id: str | None
 
 
-class ScenarioReport(BaseModel):
+class ScenarioReport(AgentReport):
     """The scenario run's result: the agent's analysis beside the engines' numbers."""
 
-    snapshot_id: str
-    model_name: str
-    offline: bool
     analysis: ScenarioAnalysis
     baseline: Forecast
     results: list[ScenarioResult]
     comparison: ScenarioComparison | None
-    usage: UsageReport
 
 
 INSTRUCTIONS = f"""{SHARED_INSTRUCTIONS}
@@ -185,30 +181,25 @@ OFFLINE_PLAN = offline_plan(
 )
 
 
+def _check_preferred_scenario(ctx: RunContext[AnalysisDeps], output: ScenarioAnalysis) -> None:
+    requested = {s.id for s in ctx.deps.scenarios}
+    if output.preferred_scenario_id is not None and output.preferred_scenario_id not in requested:
+        raise ModelRetry(f"preferred_scenario_id must be one of {sorted(requested)} or null")
+
+
 def build_scenario_agent(
     model: Model | None = None, capabilities: Sequence[AbstractCapability[AnalysisDeps]] = ()
 ) -> Agent[AnalysisDeps, ScenarioAnalysis]:
-    """The agent on `model` (default: `LODESTAR_MODEL`, else the offline model); `capabilities` add
-    e.g. Temporal durability."""
-    agent = Agent[AnalysisDeps, ScenarioAnalysis](
-        model or build_model(model_spec(), OFFLINE_PLAN),
+    return build_analysis_agent(
         name=SCENARIO_AGENT_NAME,
-        deps_type=AnalysisDeps,
         output_type=ScenarioAnalysis,
         instructions=INSTRUCTIONS,
-        toolsets=[scenario_toolset()],
-        retries=2,
-        capabilities=list(capabilities),
+        toolset=scenario_toolset(),
+        offline_plan=OFFLINE_PLAN,
+        model=model,
+        capabilities=capabilities,
+        check=_check_preferred_scenario,
     )
-
-    @agent.output_validator
-    def _check(ctx: RunContext[AnalysisDeps], output: ScenarioAnalysis) -> ScenarioAnalysis:  # pyright: ignore[reportUnusedFunction]
-        requested = {s.id for s in ctx.deps.scenarios}
-        if output.preferred_scenario_id is not None and output.preferred_scenario_id not in requested:
-            raise ModelRetry(f"preferred_scenario_id must be one of {sorted(requested)} or null")
-        return validate_evidence(ctx, output)
-
-    return agent
 
 
 def scenario_prompt(deps: AnalysisDeps) -> str:
@@ -223,19 +214,15 @@ async def run_scenario_analysis(
     usage_limits: UsageLimits | None = None,
 ) -> ScenarioReport:
     """Run the agent, then attach the engines' full results (the same cached computations its tools used)."""
-    agent = agent or build_scenario_agent()
-    result = await agent.run(scenario_prompt(deps), deps=deps, usage_limits=run_usage_limits(usage_limits))
+    output, shared = await run_analysis_agent(
+        agent or build_scenario_agent(), scenario_prompt(deps), deps, usage_limits
+    )
     portfolio = await snapshots.get(deps.snapshot_id)
     baseline, results = await asyncio.to_thread(_baseline_and_results, portfolio, deps)
-    model = agent.model
-    assert isinstance(model, Model)
     return ScenarioReport(
-        snapshot_id=deps.snapshot_id,
-        model_name=model.model_name,
-        offline=is_offline(model),
-        analysis=result.output,
+        **shared.model_dump(),
+        analysis=output,
         baseline=baseline,
         results=results,
         comparison=compare_scenarios(baseline, results) if results else None,
-        usage=UsageReport.of(result.usage),
     )
