@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
+import sys
 from collections.abc import AsyncIterator, Coroutine
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
@@ -74,7 +76,15 @@ Trials = Annotated[int, typer.Option(min=100, max=100_000, help="Monte Carlo tri
 Seed = Annotated[int, typer.Option(help="Random seed; the same seed gives the same result.")]
 
 
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
 def _run(coroutine: Coroutine[Any, Any, T]) -> T:
+    """Run a command's coroutine. SIGTERM unwinds it like Ctrl-C does, so the local database and
+    Temporal server it started are stopped (uvicorn re-raises the SIGTERM it caught once it has shut down)."""
+    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, _exit_on_sigterm)
     return asyncio.run(coroutine)
 
 
@@ -128,8 +138,16 @@ def demo(
     seed: Annotated[int, typer.Option(help="Seed of the generated portfolio.")] = 7,
     trials: Trials = 10_000,
     reset: Annotated[bool, typer.Option(help="Empty the graph before loading the demo.")] = True,
+    serve_api: Annotated[
+        bool | None,
+        typer.Option(
+            "--serve/--no-serve",
+            help="Then serve the GraphQL API (with a worker) until Ctrl-C; default: on when run from a terminal.",
+        ),
+    ] = None,
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port of the API when serving.")] = 8000,
 ) -> None:
-    """Load the demo portfolio and run the three analyses on it as durable Temporal workflows.
+    """Load the demo portfolio, run the three analyses on it as durable Temporal workflows, serve the API.
 
     Uses the graph at NEO4J_URI (else starts the local database) and the Temporal service at
     TEMPORAL_ADDRESS (else starts a local dev server), with a worker inside this process. The roadmap
@@ -151,8 +169,29 @@ def demo(
             await _print_summary(store, snapshot)
             settings = AnalysisSettings(as_of=today, trials=trials, seed=seed)
             await _run_analyses_as_workflows(store, snapshot, settings)
+            if serve_after:
+                await _issue_demo_key(store, port)
 
+    serve_after = sys.stdin.isatty() if serve_api is None else serve_api
     _run(main())
+    if serve_after:
+        serve(host="127.0.0.1", port=port, with_worker=True, dev=True)
+    else:
+        console.print("Serve the GraphQL API on these results with `lodestar serve --with-worker --dev`.")
+
+
+async def _issue_demo_key(store: GraphStore, port: int) -> None:
+    from api.auth import Role, create_api_key
+    from graph.api_queries import ApiQueries
+
+    queries = ApiQueries(store.driver, store.database)
+    await queries.ensure_schema()
+    issued = await create_api_key(queries, "lodestar demo", Role.ADMIN)
+    console.rule("[bold]GraphQL API")
+    console.print(
+        f"Admin API key for this demo (shown once, stored hashed): [bold]{issued.secret_key}[/]\n"
+        f"Send it as `Authorization: Bearer <key>`; GraphiQL is at http://127.0.0.1:{port}/graphql."
+    )
 
 
 DEMO_REVIEWER = "lodestar demo"
