@@ -120,7 +120,11 @@ class LodestarGraphQL(GraphQL[RequestContext, None]):
 
 
 class BodySizeLimit:
-    """Refuse request bodies larger than `max_bytes` with 413, whether or not they declare a length."""
+    """Refuse request bodies larger than `max_bytes` with 413, whether or not they declare a length.
+
+    The body is read here before the app sees it (the GraphQL view reads it whole anyway), so an
+    oversized streamed body is refused before anything runs.
+    """
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app = app
@@ -132,23 +136,31 @@ class BodySizeLimit:
             return
         declared = dict(scope.get("headers", [])).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await PlainTextResponse("request body too large", status_code=413)(scope, receive, send)
+            await self._refuse(scope, receive, send)
             return
-        received = 0
-
-        async def limited_receive() -> Message:
-            nonlocal received
+        messages: list[Message] = []
+        size = 0
+        while True:
             message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.max_bytes:
-                    raise HTTPException(413, "request body too large")
-            return message
+            messages.append(message)
+            if message["type"] != "http.request":
+                break
+            size += len(message.get("body", b""))
+            if size > self.max_bytes:
+                await self._refuse(scope, receive, send)
+                return
+            if not message.get("more_body", False):
+                break
+        buffered = iter(messages)
 
-        try:
-            await self.app(scope, limited_receive, send)
-        except HTTPException as error:
-            await PlainTextResponse(error.reason, status_code=error.status_code)(scope, receive, send)
+        async def replay() -> Message:
+            return next(buffered, None) or await receive()
+
+        await self.app(scope, replay, send)
+
+    @staticmethod
+    async def _refuse(scope: Scope, receive: Receive, send: Send) -> None:
+        await PlainTextResponse("request body too large", status_code=413)(scope, receive, send)
 
 
 async def _health(_: Request) -> Response:

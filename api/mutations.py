@@ -31,6 +31,7 @@ from api.runs import Run, RunKind, run_by_id, temporal
 from api.schedules import MIN_INTERVAL_SECONDS, SCHEDULE_ID, ReviewSchedule, ReviewScheduleInput, describe
 from api.schedules import create as create_schedule
 from api.types import Info
+from graph.api_queries import finish_even_if_cancelled
 from graph.loaders import parse_json
 from graph.store import ImportSummary
 from graph.validation import PortfolioValidationError
@@ -505,7 +506,8 @@ class Mutation:
             )
         try:
             portfolio = parse_json(document)
-            summary = await info.context.services.store.import_portfolio(portfolio)
+            # A timed-out request does not interrupt an import half-way: it completes or fails as a whole.
+            summary = await finish_even_if_cancelled(info.context.services.store.import_portfolio(portfolio))
         except PortfolioValidationError as error:
             issues = [
                 ValidationIssue(

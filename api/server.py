@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -42,7 +43,7 @@ async def services_for(store: GraphStore, settings: ApiSettings, **extra: object
         store=store,
         settings=settings,
         authenticator=ApiKeyAuthenticator(queries, cache_seconds=settings.api_key_cache_s),
-        results=ResultReader(store),
+        results=ResultReader(store, queries),
         **extra,  # pyright: ignore[reportArgumentType]
     )
 
@@ -100,6 +101,19 @@ async def running_server(
             await task
 
 
+def freeze_startup_objects() -> int:
+    """Move every object alive now (imported modules, schema, drivers) out of the garbage collector's sight.
+
+    A full (generation 2) collection walks every tracked object; in this process that is about half a
+    million objects of libraries, and a collection took 350-400 ms, every ten or so requests of the
+    roadmap benchmark (its p99). Frozen objects are never freed, which is fine for what lives as long
+    as the process. Returns how many objects were frozen.
+    """
+    gc.collect()
+    gc.freeze()
+    return gc.get_freeze_count()
+
+
 async def serve(
     *,
     host: str = "127.0.0.1",
@@ -116,6 +130,7 @@ async def serve(
             create_app(services), host=host, port=port, lifespan="off", log_level="info", access_log=False
         )
         server = uvicorn.Server(config)
+        logger.info("froze %d start-up objects", freeze_startup_objects())
         if on_ready is not None:
             on_ready(f"http://{host}:{port}/graphql")
         await server.serve()

@@ -1,6 +1,6 @@
 """API benchmark: a representative roadmap query through the full HTTP stack vs raw graphql-core.
 
-Set-up (in temporary directories): a local graph database holding the generated demo portfolio, a local
+Set-up (in temporary directories): a local graph database holding the generated demo portfolio (`--scale`, default medium), a local
 Temporal dev server and an in-process worker; a roadmap is drafted by the real workflow (offline model)
 and approved, so the current roadmap is a real result node. Then the same query, the current roadmap's
 first 100 items with nested fields (feature, owner, dependencies, demand, team, scores, rationale), runs:
@@ -39,7 +39,7 @@ from api.app import create_app
 from api.auth import Principal, Role, create_api_key
 from api.context import ApiServices, Loaders, RequestContext
 from api.schema import build_schema
-from api.server import running_server, services_for
+from api.server import freeze_startup_objects, running_server, services_for
 from api.settings import ApiMode, ApiSettings
 from graph.demo import generate_portfolio
 from graph.local_db import LocalGraphDatabase
@@ -204,8 +204,9 @@ async def run_measurements(
         ((await schema.execute(ROADMAP_QUERY, context_value=context())).data or {})["roadmap"]["items"]
     )
     trips = (services.queries.round_trips - before) // 2
-    print(f"query: {items} roadmap items, {trips} API statements per request, plus the result-node reads")
+    print(f"query: {items} roadmap items, {trips} graph statements per request (result node included)")
 
+    print(f"froze {freeze_startup_objects()} start-up objects (as `lodestar serve` does)")
     results = []
     latencies, throughput = await measure(raw, requests=requests, concurrency=concurrency)
     results.append(summarise("graphql-core, no HTTP", latencies, throughput))

@@ -89,7 +89,7 @@ def make_services(
         store=api_graph.store,
         settings=settings or ApiSettings(mode=ApiMode.DEVELOPMENT),
         authenticator=ApiKeyAuthenticator(api_graph.queries),
-        results=ResultReader(api_graph.store),
+        results=ResultReader(api_graph.store, api_graph.queries),
         temporal=temporal,
         task_queue=task_queue,
     )

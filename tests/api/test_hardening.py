@@ -92,7 +92,7 @@ async def test_unexpected_errors_are_masked(api_graph: ApiGraph) -> None:
         store=api_graph.store,
         settings=ApiSettings(mode=ApiMode.DEVELOPMENT),
         authenticator=ApiKeyAuthenticator(api_graph.queries),
-        results=ResultReader(api_graph.store),
+        results=ResultReader(api_graph.store, api_graph.queries),
     )
     async with client_for(services, dict(api_graph.keys)) as gql:
         body = await gql.execute("{ features(first: 5) { nodes { id } } me { role } }")
@@ -190,3 +190,35 @@ async def test_keys_are_stored_hashed(api_graph: ApiGraph) -> None:
     other = await create_api_key(api_graph.queries, "hashed", Role.VIEWER)
     other_stored = await api_graph.queries.api_key(other.key_id)
     assert other_stored is not None and other_stored.salt != stored.salt
+
+
+async def test_run_fields_without_temporal_say_so(gql: GraphQLClient) -> None:
+    """The `gql` app has no Temporal client: run fields answer SERVICE_UNAVAILABLE, reads still work."""
+    body = await gql.execute('{ run(id: "risk-1") { id } feature(id: "f-1") { name } }')
+    assert body["data"] == {"run": None, "feature": {"name": "Login"}}
+    error = only_error(body)
+    assert error["extensions"] == {"code": "SERVICE_UNAVAILABLE"} and error["path"] == ["run"]
+    denied = await gql.execute('mutation { cancelRun(id: "risk-1") { __typename } }', role=Role.PLANNER)
+    assert only_error(denied)["extensions"] == {"code": "SERVICE_UNAVAILABLE"}
+
+
+async def test_oversized_bodies_are_refused_before_anything_runs(api_graph: ApiGraph) -> None:
+    # The limit is max_import_bytes plus 1,000,000 bytes for the rest of the request: 1,000,010 here.
+    services = make_services(api_graph, ApiSettings(mode=ApiMode.DEVELOPMENT, max_import_bytes=10))
+    async with client_for(services, dict(api_graph.keys)) as gql:
+        headers = {
+            "Authorization": f"Bearer {api_graph.keys[Role.ADMIN]}",
+            "Content-Type": "application/json",
+        }
+        big = b'{"query": "{ me { role } }", "variables": {"pad": "' + b"x" * 1_000_100 + b'"}}'
+        declared = await gql.http.post("/graphql", content=big, headers=headers)
+        assert declared.status_code == 413
+
+        async def chunks() -> AsyncIterator[bytes]:  # no Content-Length: the body streams
+            for start in range(0, len(big), 65_536):
+                yield big[start : start + 65_536]
+
+        streamed = await gql.http.post("/graphql", content=chunks(), headers=headers)
+        assert streamed.status_code == 413
+        small = await gql.http.post("/graphql", json={"query": "{ me { role } }"}, headers=headers)
+        assert small.json() == {"data": {"me": {"role": "ADMIN"}}}

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import gc
 from collections import defaultdict
 from collections.abc import Callable
 
 import pytest
 
 from api.auth import Role, create_api_key
-from graph.api_queries import all_api_queries
+from graph.api_queries import PagedLabel, PageRequest, all_api_queries
 from graph.models import Feature, FeatureStatus, Portfolio, Segment
+from graph.results import RESULT_KINDS
 from tests.api.conftest import ApiGraph, GraphQLClient
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
@@ -299,8 +302,6 @@ async def test_every_api_statement_runs_on_the_live_graph(api_graph: ApiGraph) -
     original = queries._observer
     queries._observer = lambda query: ran.add(query.name)
     try:
-        from graph.api_queries import PagedLabel, PageRequest
-
         for label in PagedLabel:
             await queries.page(label, PageRequest(limit=2))
             await queries.page(label, PageRequest(limit=2, before="zzz", backward=True))
@@ -322,6 +323,10 @@ async def test_every_api_statement_runs_on_the_live_graph(api_graph: ApiGraph) -
         await queries.feature_ids_by_objective_ids(["o-1"])
         await queries.feedback_ids_by_feature_ids(["f-2"])
         await queries.demand_by_feature_ids(["f-2"])
+        for label in RESULT_KINDS:  # no results in this module's graph: each statement finds nothing
+            assert await queries.result_properties(label, "no-such-run") is None
+            assert await queries.result_report(label, "no-such-run") is None
+        assert await queries.current_roadmap_properties("roadmap") is None
         throwaway = await create_api_key(queries, "throwaway", Role.VIEWER)
         keys = {key.id: key for key in await queries.api_keys()}
         assert len(keys) == len(Role) + 1
@@ -332,3 +337,18 @@ async def test_every_api_statement_runs_on_the_live_graph(api_graph: ApiGraph) -
         queries._observer = original
     # Also ran: graph.queries.FEATURE_DEMAND_SELECTED, the read model's statement the demand loader reuses.
     assert ran == {query.name for query in all_api_queries()} | {"read.feature_demand.selected"}
+
+
+async def test_a_cancelled_statement_still_finishes_and_leaks_no_connection(api_graph: ApiGraph) -> None:
+    """GraphQL cancels sibling resolvers when a field fails; the statement they sent must not leak its socket."""
+    queries = api_graph.queries
+    for delay in (0.0, 0.002, 0.005, 0.01):
+        task = asyncio.create_task(queries.page(PagedLabel.FEATURE, PageRequest(limit=100)))
+        await asyncio.sleep(delay)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    await asyncio.sleep(0.2)  # the shielded statements complete
+    gc.collect()  # an unclosed socket would surface here as a ResourceWarning (an error under pytest)
+    page = await queries.page(PagedLabel.FEATURE, PageRequest(limit=2))
+    assert [f.id for f in page.items] == feature_ids(api_graph.portfolio)[:2]
