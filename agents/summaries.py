@@ -11,7 +11,7 @@ from datetime import date
 
 from pydantic import BaseModel, Field
 
-from agents.engines.forecast import Forecast
+from agents.engines.forecast import BEYOND_HORIZON, Forecast
 from agents.engines.risk import RiskReport
 from agents.engines.roadmap import RoadmapPlan
 from agents.engines.scenarios import ScenarioResult, late_feature_count
@@ -130,7 +130,7 @@ def _exposure(forecast: Forecast, top_n: int) -> list[CustomerExposure]:
             customer_id=c.customer_id,
             arr=_money(c.arr),
             renewal_date=c.renewal_date,
-            latest_p85=None if c.latest_p85 == date.max else c.latest_p85,
+            latest_p85=None if c.latest_p85 == BEYOND_HORIZON else c.latest_p85,
             late_feature_ids=c.late_feature_ids[:5],
         )
         for c in forecast.customers_at_risk[:top_n]

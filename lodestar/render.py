@@ -11,6 +11,7 @@ from rich.table import Table
 from rich.text import Text
 
 from agents._common import AnalysisOutput, money, percent
+from agents.engines.forecast import BEYOND_HORIZON
 from agents.risk_agent import RiskAssessmentReport
 from agents.roadmap_agent import RoadmapReport
 from agents.scenario_agent import ScenarioReport
@@ -247,7 +248,7 @@ def risk_report(console: Console, report: RiskAssessmentReport, portfolio: Portf
             f"{names.get(customer.customer_id, customer.customer_id)} ({customer.customer_id})",
             money(customer.arr),
             str(customer.renewal_date),
-            "beyond horizon" if customer.latest_p85.year > 9000 else str(customer.latest_p85),
+            "beyond horizon" if customer.latest_p85 == BEYOND_HORIZON else str(customer.latest_p85),
             ", ".join(customer.late_feature_ids[:3]),
         )
     console.print(exposed)
