@@ -1,8 +1,8 @@
 """Result nodes with their reports parsed: what `api.results` turns into GraphQL types.
 
-Reads are light: a result node's properties come without its compressed report and without its CITES
-targets (`graph.api_queries`); the report is fetched and parsed once per result and then kept, since a
-report never changes once written (results are MERGEd on create only). A roadmap version's lifecycle
+Reads are light: a result node's properties come without its compressed report, its cited ids and its
+CITES targets (`graph.api_queries`); the report and the cited ids are fetched once per result and then
+kept, parsed, since neither changes once written (results are MERGEd on create only). A roadmap version's lifecycle
 (status, current, reviewer) lives in node properties, read fresh on every call. Nodes are decoded by
 `graph.results` itself, so the API reads them exactly as the workflows wrote them.
 """
@@ -10,7 +10,8 @@ report never changes once written (results are MERGEd on create only). A roadmap
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
@@ -18,11 +19,19 @@ from agents.risk_agent import RiskAssessmentReport
 from agents.roadmap_agent import RoadmapReport
 from agents.scenario_agent import ScenarioReport
 from graph.api_queries import ApiQueries, finish_even_if_cancelled
-from graph.results import ROADMAP_HEAD_ID, ResultStore, StoredResult, decompress_report
-from graph.results import _stored_result as stored_result_from_properties  # pyright: ignore[reportPrivateUsage]
+from graph.results import (
+    ROADMAP_HEAD_ID,
+    ResultStore,
+    StoredResult,
+    decompress_report,
+    stored_result_from_properties,
+)
 from graph.schema import NodeLabel
 from graph.store import GraphStore
 from workflows.models import PortfolioReviewOutcome
+
+ReportT = TypeVar("ReportT", bound=BaseModel)
+T = TypeVar("T")
 
 REPORT_TYPES: dict[NodeLabel, type[BaseModel]] = {
     NodeLabel.SCENARIO_ANALYSIS: ScenarioReport,
@@ -34,13 +43,17 @@ REPORT_TYPES: dict[NodeLabel, type[BaseModel]] = {
 
 
 class ResultReader:
-    """Reads result nodes; keeps the parsed reports of the most recent `keep` results."""
+    """Reads result nodes; keeps the parsed reports of the most recent `keep` results, and what the API
+    derives from them."""
 
     def __init__(self, store: GraphStore, queries: ApiQueries, *, keep: int = 64) -> None:
         self.results = ResultStore(store)
         self._queries = queries
         self._keep = keep
-        self._parsed: OrderedDict[tuple[NodeLabel, str, int], BaseModel] = OrderedDict()
+        self._parsed: OrderedDict[tuple[NodeLabel, str, int], tuple[BaseModel, list[str]]] = OrderedDict()
+        """Per result: its parsed report and the ids it cites."""
+        self._derived: dict[int, dict[Callable[[Any], Any], Any]] = {}
+        """By `id()` of a kept report (kept, so its id is not reused): `build` -> `build(report)`."""
 
     async def read(self, label: NodeLabel, result_id: str) -> tuple[StoredResult, Any] | None:
         """The node and its parsed report; None without such a result or when its report was not stored."""
@@ -60,18 +73,32 @@ class ResultReader:
         # `cited_in_graph` stays empty: the API resolves `cited_ids` through its loaders instead.
         stored = stored_result_from_properties(label, properties, [], with_report=False)
         key = (label, stored.id, stored.report_chars)
-        report = self._parsed.get(key)
-        if report is not None:
-            self._parsed.move_to_end(key)
-            return stored, report
-        compressed = await self._queries.result_report(label, stored.id)
-        if compressed is None:
-            return None
-        report = REPORT_TYPES[label].model_validate_json(decompress_report(compressed))
-        self._parsed[key] = report
-        while len(self._parsed) > self._keep:
-            self._parsed.popitem(last=False)
-        return stored, report
+        kept = self._parsed.get(key)
+        if kept is None:
+            read = await self._queries.result_report(label, stored.id)
+            if read is None:
+                return None
+            kept = self._parsed.get(key)  # parsed by a concurrent request meanwhile?
+            if kept is None:
+                report = REPORT_TYPES[label].model_validate_json(decompress_report(read.compressed))
+                kept = self._parsed[key] = (report, read.cited_ids)
+                self._derived[id(report)] = {}
+                while len(self._parsed) > self._keep:
+                    _, (evicted, _) = self._parsed.popitem(last=False)
+                    del self._derived[id(evicted)]
+        self._parsed.move_to_end(key)
+        report, cited_ids = kept
+        return stored.model_copy(update={"cited_ids": cited_ids}), report
+
+    def derived(self, report: ReportT, build: Callable[[ReportT], T]) -> T:
+        """`build(report)`, built once while the reader keeps `report`: a stored report never changes, so
+        neither does what is built from it. For a report it does not keep, `build` runs on every call."""
+        built = self._derived.get(id(report))
+        if built is None:
+            return build(report)
+        if build not in built:
+            built[build] = build(report)
+        return built[build]
 
     async def list_ids(self, label: NodeLabel, limit: int) -> list[str]:
         """Ids of the most recent results of a kind, newest first."""

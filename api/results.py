@@ -9,6 +9,7 @@ Every id a result mentions resolves to the graph node through the request's Data
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
 from typing import Annotated, Any
@@ -27,8 +28,10 @@ from agents.engines.scoring import ScoreBreakdown as EngineScoreBreakdown
 from agents.risk_agent import RiskAssessmentReport
 from agents.roadmap_agent import RoadmapReport
 from agents.scenario_agent import ScenarioReport
+from api.loading import Resolved, load_now, then
+from api.prefetch import prefetch_linked, selected, subselection
 from api.result_reader import ResultReader
-from api.types import Customer, Entity, Feature, Info, Team, entity_by_id, features_by_ids
+from api.types import Customer, Entity, Feature, Info, Team, entity_by_id, features_by_ids, or_none
 from graph.results import RoadmapStatus, StoredResult
 from graph.schema import NodeLabel
 from workflows.models import PortfolioReviewOutcome
@@ -103,21 +106,18 @@ def _findings(analysis: Any) -> list[Finding]:
     ]
 
 
-async def _feature(info: Info, feature_id: str) -> Feature | None:
-    found = await info.context.loaders.feature.load(feature_id)
-    return Feature.of(found) if found is not None else None
+def _feature(info: Info, feature_id: str) -> Resolved[Feature | None]:
+    return then(load_now(info.context.loaders.feature, feature_id), or_none(Feature.of))
 
 
-async def _team(info: Info, team_id: str | None) -> Team | None:
+def _team(info: Info, team_id: str | None) -> Resolved[Team | None]:
     if team_id is None:
         return None
-    found = await info.context.loaders.team.load(team_id)
-    return Team.of(found) if found is not None else None
+    return then(load_now(info.context.loaders.team, team_id), or_none(Team.of))
 
 
-async def _customer(info: Info, customer_id: str) -> Customer | None:
-    found = await info.context.loaders.customer.load(customer_id)
-    return Customer.of(found) if found is not None else None
+def _customer(info: Info, customer_id: str) -> Resolved[Customer | None]:
+    return then(load_now(info.context.loaders.customer, customer_id), or_none(Customer.of))
 
 
 # -- forecasts and scenarios -------------------------------------------------------------------------
@@ -151,9 +151,9 @@ class FeatureForecast:
             unscheduled=item.unscheduled,
         )
 
-    @strawberry.field
-    async def feature(self, info: Info) -> Feature | None:
-        return await _feature(info, self.feature_id)
+    @strawberry.field(graphql_type=Feature | None)
+    def feature(self, info: Info) -> Resolved[Feature | None]:
+        return _feature(info, self.feature_id)
 
 
 @strawberry.type(description="A customer whose requested work is likely (P85) done after their renewal.")
@@ -164,13 +164,13 @@ class CustomerAtRisk:
     latest_p85: date
     late_feature_ids: list[strawberry.ID]
 
-    @strawberry.field
-    async def customer(self, info: Info) -> Customer | None:
-        return await _customer(info, self.customer_id)
+    @strawberry.field(graphql_type=Customer | None)
+    def customer(self, info: Info) -> Resolved[Customer | None]:
+        return _customer(info, self.customer_id)
 
-    @strawberry.field
-    async def late_features(self, info: Info) -> list[Feature]:
-        return await features_by_ids(info, list(self.late_feature_ids))
+    @strawberry.field(graphql_type=list[Feature])
+    def late_features(self, info: Info) -> Resolved[list[Feature]]:
+        return features_by_ids(info, list(self.late_feature_ids))
 
 
 @strawberry.type(description="A Monte Carlo delivery forecast of the open features.")
@@ -235,9 +235,9 @@ class FeatureDelta:
             beyond_horizon_probability_change=delta.beyond_horizon_probability_change,
         )
 
-    @strawberry.field
-    async def feature(self, info: Info) -> Feature | None:
-        return await _feature(info, self.feature_id)
+    @strawberry.field(graphql_type=Feature | None)
+    def feature(self, info: Info) -> Resolved[Feature | None]:
+        return _feature(info, self.feature_id)
 
 
 @strawberry.type(description="One simulated scenario against the baseline.")
@@ -351,10 +351,12 @@ class RoadmapItem:
     confidence: float
     effort_spread: float | None
     pinned: bool
-    engine_item: strawberry.Private[EngineRoadmapItem]
+    scores: FeatureScores
+    rationale: str = strawberry.field(description="Why the item is here, from its scores and placement.")
 
     @classmethod
     def of(cls, item: EngineRoadmapItem) -> RoadmapItem:
+        scores = item.scores
         return cls(
             feature_id=strawberry.ID(item.feature_id),
             team_id=strawberry.ID(item.team_id),
@@ -366,32 +368,24 @@ class RoadmapItem:
             confidence=item.confidence,
             effort_spread=item.effort_spread,
             pinned=item.pinned,
-            engine_item=item,
+            scores=FeatureScores(
+                method=scores.method,
+                value=scores.value,
+                rice=ScoreBreakdown.of(scores.rice),
+                wsjf=ScoreBreakdown.of(scores.wsjf),
+                demand=ScoreBreakdown.of(scores.demand),
+                value_breakdown=ScoreBreakdown.of(scores.value_breakdown),
+            ),
+            rationale=rationale(item),
         )
 
-    @strawberry.field
-    def scores(self) -> FeatureScores:
-        scores = self.engine_item.scores
-        return FeatureScores(
-            method=scores.method,
-            value=scores.value,
-            rice=ScoreBreakdown.of(scores.rice),
-            wsjf=ScoreBreakdown.of(scores.wsjf),
-            demand=ScoreBreakdown.of(scores.demand),
-            value_breakdown=ScoreBreakdown.of(scores.value_breakdown),
-        )
+    @strawberry.field(graphql_type=Feature | None)
+    def feature(self, info: Info) -> Resolved[Feature | None]:
+        return _feature(info, self.feature_id)
 
-    @strawberry.field(description="Why the item is here, from its scores and placement.")
-    def rationale(self) -> str:
-        return rationale(self.engine_item)
-
-    @strawberry.field
-    async def feature(self, info: Info) -> Feature | None:
-        return await _feature(info, self.feature_id)
-
-    @strawberry.field
-    async def team(self, info: Info) -> Team | None:
-        return await _team(info, self.team_id)
+    @strawberry.field(graphql_type=Team | None)
+    def team(self, info: Info) -> Resolved[Team | None]:
+        return _team(info, self.team_id)
 
 
 def rationale(item: EngineRoadmapItem) -> str:
@@ -411,9 +405,9 @@ class TeamCapacityUse:
     used: float
     available: float
 
-    @strawberry.field
-    async def team(self, info: Info) -> Team | None:
-        return await _team(info, self.team_id)
+    @strawberry.field(graphql_type=Team | None)
+    def team(self, info: Info) -> Resolved[Team | None]:
+        return _team(info, self.team_id)
 
 
 @strawberry.type(description="One quarter of a roadmap.")
@@ -434,9 +428,40 @@ class LeftOutFeature:
     detail: str
     value: float | None
 
-    @strawberry.field
-    async def feature(self, info: Info) -> Feature | None:
-        return await _feature(info, self.feature_id)
+    @strawberry.field(graphql_type=Feature | None)
+    def feature(self, info: Info) -> Resolved[Feature | None]:
+        return _feature(info, self.feature_id)
+
+
+@dataclass(frozen=True)
+class RoadmapView:
+    """A stored plan as GraphQL objects, built once per kept report (`ResultReader.derived`): a stored
+    plan never changes, and nothing request-specific hangs off these objects."""
+
+    quarters: list[RoadmapQuarter]
+    items: list[RoadmapItem]
+    """Quarter by quarter, commitments before explorations; the same objects as in `quarters`."""
+
+    @classmethod
+    def of(cls, report: RoadmapReport) -> RoadmapView:
+        quarters = [
+            RoadmapQuarter(
+                index=quarter.index,
+                start=quarter.start,
+                end=quarter.end,
+                commitments=[RoadmapItem.of(item) for item in quarter.commitments],
+                explorations=[RoadmapItem.of(item) for item in quarter.explorations],
+                capacity=[
+                    TeamCapacityUse(
+                        team_id=strawberry.ID(use.team_id), used=use.used, available=use.available
+                    )
+                    for use in quarter.capacity
+                ],
+            )
+            for quarter in report.plan.quarters
+        ]
+        items = [item for quarter in quarters for item in (*quarter.commitments, *quarter.explorations)]
+        return cls(quarters=quarters, items=items)
 
 
 @strawberry.type(description="A version of the roadmap: a draft waiting for review, or what became of it.")
@@ -457,6 +482,7 @@ class RoadmapVersion(AnalysisResult):
     total_value: float
     greedy_value: float | None
     plan: strawberry.Private[RoadmapPlan]
+    report: strawberry.Private[RoadmapReport]
 
     @classmethod
     def of(cls, stored: StoredResult, report: RoadmapReport) -> RoadmapVersion:
@@ -482,35 +508,51 @@ class RoadmapVersion(AnalysisResult):
             total_value=plan.total_value,
             greedy_value=plan.greedy_value,
             plan=plan,
+            report=report,
         )
 
+    def _view(self, info: Info) -> RoadmapView:
+        return _reader(info).derived(self.report, RoadmapView.of)
+
     @strawberry.field
-    def quarters(self) -> list[RoadmapQuarter]:
-        return [
-            RoadmapQuarter(
-                index=quarter.index,
-                start=quarter.start,
-                end=quarter.end,
-                commitments=[RoadmapItem.of(item) for item in quarter.commitments],
-                explorations=[RoadmapItem.of(item) for item in quarter.explorations],
-                capacity=[
-                    TeamCapacityUse(
-                        team_id=strawberry.ID(use.team_id), used=use.used, available=use.available
-                    )
-                    for use in quarter.capacity
-                ],
-            )
-            for quarter in self.plan.quarters
+    async def quarters(self, info: Info) -> list[RoadmapQuarter]:
+        selections = selected(info)
+        items = [
+            *(subselection(selections, "commitments") or []),
+            *(subselection(selections, "explorations") or []),
         ]
+        placed = self.plan.items()
+        await asyncio.gather(
+            prefetch_linked(
+                info.context.loaders,
+                feature_ids=(item.feature_id for item in placed),
+                team_ids=(item.team_id for item in placed),
+                selections=items,
+            ),
+            prefetch_linked(
+                info.context.loaders,
+                team_ids=(use.team_id for quarter in self.plan.quarters for use in quarter.capacity),
+                selections=subselection(selections, "capacity") or [],
+            ),
+        )
+        return self._view(info).quarters
 
     @strawberry.field(
         description="Items quarter by quarter, commitments before explorations; optionally one kind, the first n."
     )
-    def items(self, kind: RoadmapItemKind | None = None, first: int | None = None) -> list[RoadmapItem]:
-        chosen = [item for item in self.plan.items() if kind is None or item.kind == kind.value]
+    async def items(
+        self, info: Info, kind: RoadmapItemKind | None = None, first: int | None = None
+    ) -> list[RoadmapItem]:
+        chosen = [item for item in self._view(info).items if kind is None or item.kind is kind]
         if first is not None:
             chosen = chosen[: max(first, 0)]
-        return [RoadmapItem.of(item) for item in chosen]
+        await prefetch_linked(
+            info.context.loaders,
+            feature_ids=(item.feature_id for item in chosen),
+            team_ids=(item.team_id for item in chosen),
+            selections=selected(info),
+        )
+        return chosen
 
     @strawberry.field
     def left_out(self) -> list[LeftOutFeature]:
@@ -566,9 +608,9 @@ class TeamLoad:
     available_effort: float
     load_ratio: float | None
 
-    @strawberry.field
-    async def team(self, info: Info) -> Team | None:
-        return await _team(info, self.team_id)
+    @strawberry.field(graphql_type=Team | None)
+    def team(self, info: Info) -> Resolved[Team | None]:
+        return _team(info, self.team_id)
 
 
 @strawberry.type(
@@ -637,9 +679,9 @@ class RiskAssessment(AnalysisResult):
         ]
         return chosen[: max(first, 0)] if first is not None else chosen
 
-    @strawberry.field
-    async def critical_path(self, info: Info) -> list[Feature]:
-        return await features_by_ids(info, list(self.critical_path_ids))
+    @strawberry.field(graphql_type=list[Feature])
+    def critical_path(self, info: Info) -> Resolved[list[Feature]]:
+        return features_by_ids(info, list(self.critical_path_ids))
 
 
 # -- portfolio reviews -------------------------------------------------------------------------------

@@ -14,10 +14,11 @@ from strawberry.schema.config import StrawberryConfig
 
 from api.auth import Role
 from api.errors import UserInputError
-from api.extensions import schema_extensions
+from api.extensions import schema_extensions, trace_root_fields
 from api.mutations import Mutation
 from api.pagination import Connection, connection, page_request
 from api.permissions import IsViewer
+from api.prefetch import prefetch_features, selected, subselection
 from api.results import (
     PortfolioReview,
     RiskAssessment,
@@ -141,7 +142,14 @@ class Query:
                 "status": where.status.value if where.status is not None else None,
             }
         page = await info.context.queries.page(PagedLabel.FEATURE, request, filters)
-        info.context.loaders.prime_features(page.items)
+        loaders = info.context.loaders
+        loaders.prime_features(page.items)
+        selections = selected(info)
+        nodes = [
+            *(subselection(selections, "edges", "node") or []),
+            *(subselection(selections, "nodes") or []),
+        ]
+        await prefetch_features(loaders, (feature.id for feature in page.items), nodes)
         return connection(
             page,
             node_id=lambda item: item.id,
@@ -327,6 +335,9 @@ async def _latest(
     ids = await info.context.services.results.list_ids(label, first) if first else []
     found = await asyncio.gather(*(by_id(info, result_id) for result_id in ids))
     return [result for result in found if result is not None]
+
+
+trace_root_fields(Query, Mutation)
 
 
 def build_schema(settings: ApiSettings | None = None, *, tracing: bool = True) -> strawberry.Schema:

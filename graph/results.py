@@ -327,9 +327,11 @@ def _result_properties(write: ResultWrite) -> dict[str, Any]:
     return properties
 
 
-def _stored_result(
+def stored_result_from_properties(
     label: NodeLabel, raw: Mapping[str, Any], cited_in_graph: Sequence[str], *, with_report: bool
 ) -> StoredResult:
+    """A result node's properties (as read from the graph) decoded; `cited_in_graph` are the ids its CITES
+    edges reach. `with_report=False` leaves the report out (the properties may then lack `report_z`)."""
     props = {key: _native(value) for key, value in raw.items()}
     figures = {
         key.removeprefix(_FIGURE_PREFIX): value
@@ -432,7 +434,9 @@ class ResultStore:
             records = await self._records(tx, GET_RESULT[label], id=result_id)
             if not records:
                 return None
-            result = _stored_result(label, records[0]["props"], records[0]["cited"], with_report=with_report)
+            result = stored_result_from_properties(
+                label, records[0]["props"], records[0]["cited"], with_report=with_report
+            )
             if label is NodeLabel.PORTFOLIO_REVIEW:
                 links = (await self._records(tx, REVIEW_LINKS, id=result_id))[0]
                 result.previous_review_id = next(iter(links["previous"]), None)
@@ -454,7 +458,9 @@ class ResultStore:
             return await self._records(tx, LIST_RESULTS[label], limit=limit)
 
         records = await self._read(work)
-        return [_stored_result(label, record["props"], [], with_report=False) for record in records]
+        return [
+            stored_result_from_properties(label, record["props"], [], with_report=False) for record in records
+        ]
 
     async def count_results(self, label: NodeLabel, result_id: str) -> int:
         """How many result nodes carry this id: 1 after any number of retried writes."""
