@@ -302,6 +302,21 @@ query($id: ID!) {
 }
 """
 
+ITEMS_WITH_NESTED_FIELDS = """
+query {
+  roadmap {
+    placed: items(first: 100) {
+      featureId
+      feature { ...Planned demand { requestCount arrWeightedDemand } }
+      team { id name }
+    }
+  }
+}
+fragment Planned on Feature {
+  id name status owner { id name capacity } dependencies { id name status owner { id } }
+}
+"""
+
 
 async def test_roadmap_draft_is_approved_and_becomes_current(
     runs_gql: GraphQLClient, api_graph: ApiGraph
@@ -359,6 +374,24 @@ async def test_roadmap_draft_is_approved_and_becomes_current(
     assert evidence and all(e["__typename"] in {"Feature", "Team", "Customer", "Product"} for e in evidence)
     assert data["roadmapVersion"] == {"id": run_id, "status": "PUBLISHED"}
     assert run_id not in [d["id"] for d in data["drafts"]]
+
+    # The benchmark's shape (bench/api.py), through an alias and a fragment: the items' features, their
+    # owners, demand and prerequisites (with their owners) and the items' teams are looked ahead in a few
+    # batched statements, whatever the number of items.
+    before = api_graph.queries.round_trips
+    items = (await runs_gql.data(ITEMS_WITH_NESTED_FIELDS))["roadmap"]["placed"]
+    assert api_graph.queries.round_trips - before <= 6
+    assert [i["featureId"] for i in items] == [i.feature_id for i in plan.items()][:100]
+    for item in items:
+        feature = portfolio_features[item["featureId"]]
+        assert item["feature"]["name"] == feature.name
+        assert (item["feature"]["owner"] or {}).get("id") == feature.team_id
+        assert [d["id"] for d in item["feature"]["dependencies"]] == sorted(feature.depends_on)
+        assert [(d["owner"] or {}).get("id") for d in item["feature"]["dependencies"]] == [
+            portfolio_features[d].team_id for d in sorted(feature.depends_on)
+        ]
+        requests = [r for r in api_graph.portfolio.requests if r.feature_id == feature.id]
+        assert item["feature"]["demand"]["requestCount"] == len(requests)
     done = await wait_for_run(runs_gql, run_id, until="COMPLETED")
     assert done["state"] == "COMPLETED"
 
