@@ -7,7 +7,7 @@ each nested field costs one batched statement per tick instead of one per parent
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -66,6 +66,8 @@ class Loaders:
     """One DataLoader per lookup; each batch is one statement of `graph.api_queries`."""
 
     def __init__(self, queries: ApiQueries, *, max_batch_size: int = 1_000) -> None:
+        self._queries = queries
+
         def loader(load_fn: Callable[[list[str]], Awaitable[list[Any]]]) -> DataLoader[str, Any]:
             return DataLoader(load_fn=load_fn, max_batch_size=max_batch_size)
 
@@ -105,6 +107,12 @@ class Loaders:
     def prime_features(self, features: Iterable[models.Feature]) -> None:
         """Features already fetched (a page) need no second lookup when something links to them."""
         self.feature.prime_many({feature.id: feature for feature in features})
+
+    async def load_features_with_prerequisites(self, ids: Sequence[str]) -> None:
+        """Load the features `ids` and the features they depend on into `feature`, in one statement."""
+        found = await self._queries.features_with_prerequisites(ids)
+        self.feature.prime_many({feature_id: found.get(feature_id) for feature_id in ids})
+        self.feature.prime_many(found)
 
 
 @dataclass

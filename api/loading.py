@@ -44,6 +44,11 @@ def _settled(loader: DataLoader[K, V], key: K) -> V | _Pending:
     return future.result()
 
 
+def is_settled(loader: DataLoader[K, V], key: K) -> bool:
+    """Whether the loader holds a successfully loaded value for `key`."""
+    return not isinstance(_settled(loader, key), _Pending)
+
+
 def load_now(loader: DataLoader[K, V], key: K) -> Resolved[V]:
     """The loader's value for `key`: the value itself once loaded, else the batched load."""
     value = _settled(loader, key)

@@ -18,6 +18,7 @@ import strawberry
 from strawberry.types.nodes import SelectedField, Selection
 
 from api.context import Loaders
+from api.loading import is_settled
 
 Selections = Sequence[Selection]
 
@@ -59,18 +60,25 @@ async def prefetch_features(loaders: Loaders, ids: Iterable[str], selections: Se
     wanted = _unique(ids)
     if selections is None or not wanted:
         return
-    demand = subselection(selections, "demand") is not None
-    loads: list[Awaitable[Any]] = [loaders.feature.load_many(wanted)]
-    if demand:
+    dependencies = subselection(selections, "dependencies")
+    unloaded = [feature_id for feature_id in wanted if not is_settled(loaders.feature, feature_id)]
+    loads: list[Awaitable[Any]] = [
+        loaders.load_features_with_prerequisites(unloaded)
+        if dependencies is not None and unloaded
+        else loaders.feature.load_many(wanted)
+    ]
+    if subselection(selections, "demand") is not None:
         loads.append(loaders.demand.load_many(wanted))
-    features = [feature for feature in (await asyncio.gather(*loads))[0] if feature is not None]
+    await asyncio.gather(*loads)
+    features = [
+        feature for feature in await loaders.feature.load_many(wanted) if feature is not None
+    ]  # settled
 
     related: list[Awaitable[Any]] = []
     if subselection(selections, "owner") is not None:
         related.append(loaders.team.load_many(_unique(feature.team_id for feature in features)))
     if subselection(selections, "product") is not None:
         related.append(loaders.product.load_many(_unique(feature.product_id for feature in features)))
-    dependencies = subselection(selections, "dependencies")
     if dependencies is not None:
         prerequisites = (dependency for feature in features for dependency in feature.depends_on)
         related.append(prefetch_features(loaders, prerequisites, dependencies))

@@ -187,6 +187,14 @@ def _by_ids(label: NodeLabel, columns: str) -> Query:
 PRODUCTS_BY_IDS = _by_ids(NodeLabel.PRODUCT, "properties(n) AS props")
 TEAMS_BY_IDS = _by_ids(NodeLabel.TEAM, "properties(n) AS props")
 FEATURES_BY_IDS = _by_ids(NodeLabel.FEATURE, f"properties(n) AS props, {_FEATURE_LINKS}")
+FEATURES_WITH_PREREQUISITES = _define(
+    "features_with_prerequisites",
+    "UNWIND $ids AS id MATCH (f:Feature {id: id}) OPTIONAL MATCH (f)-[:DEPENDS_ON]->(d) "
+    "WITH collect(DISTINCT f) + collect(DISTINCT d) AS found UNWIND found AS n WITH DISTINCT n "
+    f"RETURN n.id AS key, properties(n) AS props, {_FEATURE_LINKS}",
+)
+"""The given features and the features they depend on, in one statement (the API's look-ahead for a
+list that shows prerequisites: one round trip instead of two, for about the cost of the first)."""
 CUSTOMERS_BY_IDS = _by_ids(NodeLabel.CUSTOMER, f"properties(n) AS props, {_CUSTOMER_LINKS}")
 OBJECTIVES_BY_IDS = _by_ids(NodeLabel.OBJECTIVE, "properties(n) AS props")
 RELEASES_BY_IDS = _by_ids(NodeLabel.RELEASE, f"properties(n) AS props, {_RELEASE_LINKS}")
@@ -499,6 +507,10 @@ class ApiQueries:
 
     async def features_by_ids(self, ids: Iterable[str]) -> dict[str, Feature]:
         return await self._entities(FEATURES_BY_IDS, ids, feature_from_record)
+
+    async def features_with_prerequisites(self, ids: Iterable[str]) -> dict[str, Feature]:
+        """The features `ids` that exist and every feature one of them depends on, by id."""
+        return await self._entities(FEATURES_WITH_PREREQUISITES, ids, feature_from_record)
 
     async def customers_by_ids(self, ids: Iterable[str]) -> dict[str, Customer]:
         return await self._entities(CUSTOMERS_BY_IDS, ids, customer_from_record)

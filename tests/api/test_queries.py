@@ -310,6 +310,10 @@ async def test_every_api_statement_runs_on_the_live_graph(api_graph: ApiGraph) -
         await queries.products_by_ids(["p-1"])
         await queries.teams_by_ids(["t-1"])
         await queries.features_by_ids(["f-1"])
+        dependent = next(f for f in api_graph.portfolio.features if f.depends_on)
+        found = await queries.features_with_prerequisites([dependent.id, "no-such-feature"])
+        assert set(found) == {dependent.id, *dependent.depends_on}
+        assert found[dependent.id].depends_on == sorted(dependent.depends_on)
         await queries.customers_by_ids(["c-1"])
         await queries.objectives_by_ids(["o-1"])
         await queries.releases_by_ids(["r-1"])
