@@ -20,6 +20,7 @@ from graph.schema import (
     CONSTRAINED_LABELS,
     NODE_PROPERTIES,
     PORTFOLIO_LABELS,
+    PORTFOLIO_REVISION_LABEL,
     PROPERTY_INDEXES,
     RELATIONSHIPS,
     NodeLabel,
@@ -207,6 +208,14 @@ DELETE_RELATIONSHIP_BATCH = _define(
 )
 DELETE_NODE_BATCH = _define(
     "clear.nodes", "MATCH (n) WITH n LIMIT $limit DETACH DELETE n RETURN count(*) AS deleted"
+)
+
+MARK_REVISION = _define(
+    "revision.mark", f"MERGE (r:{PORTFOLIO_REVISION_LABEL} {{id: 'portfolio'}}) SET r.token = $token"
+)
+READ_REVISION = _define(
+    "revision.read",
+    f"OPTIONAL MATCH (r:{PORTFOLIO_REVISION_LABEL} {{id: 'portfolio'}}) RETURN r.token AS token",
 )
 
 COUNT_NODES: dict[NodeLabel, Query] = {

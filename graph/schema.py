@@ -32,6 +32,11 @@ class NodeLabel(StrEnum):
     PORTFOLIO_REVIEW = "PortfolioReview"
 
 
+PORTFOLIO_REVISION_LABEL = "PortfolioRevision"
+"""One node, `{id: "portfolio"}`, whose `token` every import that changes the portfolio sets to a fresh
+random value in its own (last) transaction: readers that cache portfolio reads key them by it."""
+
+
 class RelType(StrEnum):
     PART_OF = "PART_OF"
     DEPENDS_ON = "DEPENDS_ON"

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -125,6 +126,8 @@ class ImportSummary(BaseModel):
     transactions: int = 0
     single_transaction: bool = True
     seconds: float = 0.0
+    revision: str | None = None
+    """The portfolio's new revision token when the import changed anything (`GraphStore.revision`)."""
     phase_seconds: dict[str, float] = Field(default_factory=dict[str, float])
     """Wall time per phase: validate, read_state, plan, delete_relationships, nodes, relationships.
     `seconds` is the whole call, validation included."""
@@ -528,6 +531,8 @@ class GraphStore(ReadModels):
                     await unit(tx)
 
             await self._apply(plan, in_this_transaction, timer)
+            if plan.summary.changed:
+                plan.summary.revision = await self._mark_revision(tx)
             plan.summary.phase_seconds = timer.seconds
             return plan
 
@@ -573,10 +578,28 @@ class GraphStore(ReadModels):
                 raise failures.exceptions[0] from None  # the others were cancelled because of it
 
         await self._apply(plan, each_in_own_transaction, timer)
+        if plan.summary.changed:
+            plan.summary.revision = await self._write(self._mark_revision)
+            transactions += 1
         plan.summary.phase_seconds = timer.seconds
         plan.summary.transactions = transactions
         plan.summary.single_transaction = False
         return plan.summary
+
+    async def _mark_revision(self, tx: AsyncManagedTransaction) -> str:
+        """A fresh revision token for the portfolio (`graph.schema.PORTFOLIO_REVISION_LABEL`)."""
+        token = uuid.uuid4().hex
+        await (await self._run(tx, queries.MARK_REVISION, token=token)).consume()
+        return token
+
+    async def revision(self) -> str | None:
+        """The portfolio's revision token; None before any import changed it."""
+
+        async def work(tx: AsyncManagedTransaction) -> str | None:
+            records = [record async for record in await self._run(tx, queries.READ_REVISION)]
+            return records[0]["token"] if records else None
+
+        return await self._read(work)
 
     async def _nonempty_types(self) -> set[str]:
         """Labels and relationship types present in the graph: the state of the others need not be read."""
