@@ -36,7 +36,7 @@ from strawberry.types import ExecutionResult
 from strawberry.types.unset import UNSET, UnsetType
 
 from api.auth import InvalidApiKeyError, parse_presented_key
-from api.context import ApiServices, Loaders, RequestContext
+from api.context import ApiServices, RequestContext
 from api.errors import RequestTimeoutError
 from api.schema import build_schema
 
@@ -79,7 +79,7 @@ class LodestarGraphQL(GraphQL[RequestContext, None]):
                 raise HTTPException(401, str(error)) from error
         return RequestContext(
             services=self.services,
-            loaders=Loaders(self.services.queries),
+            loaders=self.services.loaders(),
             principal=principal,
             request=request,
             response=response,

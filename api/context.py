@@ -7,6 +7,7 @@ each nested field costs one batched statement per tick instead of one per parent
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -18,10 +19,11 @@ from strawberry.dataloader import DataLoader
 from temporalio.client import Client
 
 from api.auth import ApiKeyAuthenticator, Principal
+from api.portfolio_cache import PortfolioCache
 from api.result_reader import ResultReader
 from api.settings import ApiSettings
 from graph import models
-from graph.api_queries import ApiQueries, FeatureDemandFigures, RequestLink
+from graph.api_queries import ApiQueries, FeatureDemandFigures, Lookup, RequestLink
 from graph.schema import NodeLabel
 from graph.store import GraphStore
 
@@ -40,6 +42,11 @@ class ApiServices:
     temporal: Client | None = None
     """None: the run, result and schedule fields answer SERVICE_UNAVAILABLE."""
     task_queue: str = "lodestar"
+    portfolio_cache: PortfolioCache = field(default_factory=PortfolioCache)
+
+    def loaders(self) -> Loaders:
+        """Fresh DataLoaders for one request, over this process's cache of portfolio reads."""
+        return Loaders(self.queries, cache=self.portfolio_cache)
 
 
 def _keyed(
@@ -63,24 +70,36 @@ def _listed(
 
 
 class Loaders:
-    """One DataLoader per lookup; each batch is one statement of `graph.api_queries`."""
+    """One DataLoader per lookup; each batch is one statement of `graph.api_queries`.
 
-    def __init__(self, queries: ApiQueries, *, max_batch_size: int = 1_000) -> None:
+    With a `cache` (`api.portfolio_cache`), features, teams and demand come from it when the request's
+    revision token (read once, when first needed) matches, and what is read goes into it.
+    """
+
+    def __init__(
+        self, queries: ApiQueries, *, cache: PortfolioCache | None = None, max_batch_size: int = 1_000
+    ) -> None:
         self._queries = queries
+        self._cache = cache
+        self._revision: asyncio.Future[str | None] | None = None
 
         def loader(load_fn: Callable[[list[str]], Awaitable[list[Any]]]) -> DataLoader[str, Any]:
             return DataLoader(load_fn=load_fn, max_batch_size=max_batch_size)
 
         self.product: DataLoader[str, models.Product | None] = loader(_keyed(queries.products_by_ids))
-        self.team: DataLoader[str, models.Team | None] = loader(_keyed(queries.teams_by_ids))
-        self.feature: DataLoader[str, models.Feature | None] = loader(_keyed(queries.features_by_ids))
+        self.team: DataLoader[str, models.Team | None] = loader(
+            _keyed(self._reader(Lookup.TEAM, queries.teams_by_ids))
+        )
+        self.feature: DataLoader[str, models.Feature | None] = loader(
+            _keyed(self._reader(Lookup.FEATURE, queries.features_by_ids))
+        )
         self.customer: DataLoader[str, models.Customer | None] = loader(_keyed(queries.customers_by_ids))
         self.objective: DataLoader[str, models.Objective | None] = loader(_keyed(queries.objectives_by_ids))
         self.release: DataLoader[str, models.Release | None] = loader(_keyed(queries.releases_by_ids))
         self.feedback: DataLoader[str, models.Feedback | None] = loader(_keyed(queries.feedback_by_ids))
         self.label: DataLoader[str, NodeLabel | None] = loader(_keyed(queries.labels_by_ids))
         self.demand: DataLoader[str, FeatureDemandFigures | None] = loader(
-            _keyed(queries.demand_by_feature_ids)
+            _keyed(self._reader(Lookup.DEMAND, queries.demand_by_feature_ids))
         )
         self.requests_of_feature: DataLoader[str, list[RequestLink]] = loader(
             _listed(queries.requests_by_feature_ids)
@@ -110,9 +129,37 @@ class Loaders:
 
     async def load_features_with_prerequisites(self, ids: Sequence[str]) -> None:
         """Load the features `ids` and the features they depend on into `feature`, in one statement."""
-        found = await self._queries.features_with_prerequisites(ids)
+        read = self._reader(Lookup.FEATURE_WITH_PREREQUISITES, self._queries.features_with_prerequisites)
+        found = await read(list(ids))
         self.feature.prime_many({feature_id: found.get(feature_id) for feature_id in ids})
-        self.feature.prime_many(found)
+        self.feature.prime_many(
+            {feature_id: value for feature_id, value in found.items() if value is not None}
+        )
+
+    def _reader(
+        self, lookup: Lookup, uncached: Callable[[list[str]], Awaitable[Mapping[str, V]]]
+    ) -> Callable[[list[str]], Awaitable[Mapping[str, V | None]]]:
+        """A batched read through the cache, or straight to the graph without one."""
+        cache = self._cache
+        if cache is None:
+            return uncached
+
+        async def read(ids: list[str]) -> Mapping[str, V | None]:
+            revision = await self._request_revision()
+            found: dict[str, V | None] = cache.get(revision, lookup, ids)
+            missing = [node_id for node_id in ids if node_id not in found]
+            if missing:
+                read_at, read = await self._queries.lookup_at_revision(lookup, missing)
+                cache.put(read_at, lookup, missing, read)
+                found |= {node_id: None for node_id in missing} | read
+            return found
+
+        return read
+
+    def _request_revision(self) -> asyncio.Future[str | None]:
+        if self._revision is None:
+            self._revision = asyncio.ensure_future(self._queries.revision())
+        return self._revision
 
 
 @dataclass

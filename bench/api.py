@@ -37,7 +37,7 @@ import neo4j
 
 from api.app import create_app
 from api.auth import Principal, Role, create_api_key
-from api.context import ApiServices, Loaders, RequestContext
+from api.context import ApiServices, RequestContext
 from api.schema import build_schema
 from api.server import freeze_startup_objects, running_server, services_for
 from api.settings import ApiMode, ApiSettings
@@ -187,7 +187,7 @@ async def run_measurements(
     document = graphql.parse(ROADMAP_QUERY)
 
     def context() -> RequestContext:
-        return RequestContext(services=services, loaders=Loaders(services.queries), principal=principal)
+        return RequestContext(services=services, loaders=services.loaders(), principal=principal)
 
     async def raw() -> None:
         result = await graphql.graphql(schema._schema, ROADMAP_QUERY, context_value=context())

@@ -382,6 +382,36 @@ _PAGE_ENTITY: dict[PagedLabel, Callable[[Record], Any]] = {
     PagedLabel.OBJECTIVE: lambda record: _model(Objective, record["props"]),
 }
 
+
+def _demand(record: Record) -> tuple[str, FeatureDemandFigures]:
+    figures = FeatureDemandFigures(
+        feature_id=record["id"],
+        request_count=int(record["request_count"]),
+        arr_weighted_demand=float(record["arr_weighted"] or 0.0),
+    )
+    return figures.feature_id, figures
+
+
+class Lookup(StrEnum):
+    """The batched lookups a cache of portfolio reads may keep (`ApiQueries.lookup_at_revision`)."""
+
+    FEATURE = "feature"
+    FEATURE_WITH_PREREQUISITES = "feature_with_prerequisites"
+    """Features by id and the features they depend on, all under FEATURE's keys."""
+    TEAM = "team"
+    DEMAND = "demand"
+
+
+_LOOKUPS: dict[Lookup, tuple[Query, Callable[[Record], tuple[str, Any]]]] = {
+    Lookup.FEATURE: (FEATURES_BY_IDS, lambda record: (record["key"], feature_from_record(record))),
+    Lookup.FEATURE_WITH_PREREQUISITES: (
+        FEATURES_WITH_PREREQUISITES,
+        lambda record: (record["key"], feature_from_record(record)),
+    ),
+    Lookup.TEAM: (TEAMS_BY_IDS, lambda record: (record["key"], _model(Team, record["props"]))),
+    Lookup.DEMAND: (queries.FEATURE_DEMAND_SELECTED, _demand),
+}
+
 QueryObserver = Callable[[Query], None]
 
 
@@ -426,12 +456,32 @@ class ApiQueries:
         self.round_trips += 1
         if self._observer is not None:
             self._observer(query)
-        return await finish_even_if_cancelled(self._statement(query, params, write=write))
+        return (await finish_even_if_cancelled(self._statement(query, params, write=write)))[-1]
 
-    async def _statement(self, query: Query, params: dict[str, Any], *, write: bool) -> list[Record]:
-        async def work(tx: AsyncManagedTransaction) -> list[Record]:
+    async def _send_at_revision(
+        self, query: Query, params: dict[str, Any]
+    ) -> tuple[str | None, list[Record]]:
+        """`query`'s records and the portfolio's revision token, read in the same transaction: the records
+        are the state of that revision (on a cluster too, whichever member answers)."""
+        self.round_trips += 1
+        if self._observer is not None:
+            self._observer(queries.READ_REVISION)
+            self._observer(query)
+        revision, records = await finish_even_if_cancelled(
+            self._statement(query, params, write=False, first=queries.READ_REVISION)
+        )
+        return (revision[0]["token"] if revision else None), records
+
+    async def _statement(
+        self, query: Query, params: dict[str, Any], *, write: bool, first: Query | None = None
+    ) -> list[list[Record]]:
+        async def work(tx: AsyncManagedTransaction) -> list[list[Record]]:
+            read: list[list[Record]] = []
+            if first is not None:
+                read.append([record async for record in await tx.run(cast(LiteralString, first.text))])
             result = await tx.run(cast(LiteralString, query.text), params)
-            return [record async for record in result]
+            read.append([record async for record in result])
+            return read
 
         attributes = {
             "db.system.name": "neo4j",
@@ -512,6 +562,22 @@ class ApiQueries:
         """The features `ids` that exist and every feature one of them depends on, by id."""
         return await self._entities(FEATURES_WITH_PREREQUISITES, ids, feature_from_record)
 
+    async def revision(self) -> str | None:
+        """The portfolio's revision token (`graph.store.GraphStore.revision`); None before any import."""
+        records = await self._fetch(queries.READ_REVISION)
+        return records[0]["token"] if records else None
+
+    async def lookup_at_revision(
+        self, lookup: Lookup, ids: Iterable[str]
+    ) -> tuple[str | None, dict[str, Any]]:
+        """A batched lookup and the revision token it was read at (see `_send_at_revision`)."""
+        wanted = sorted(set(ids))
+        if not wanted:
+            return await self.revision(), {}
+        query, build = _LOOKUPS[lookup]
+        revision, records = await self._send_at_revision(query, {"ids": wanted})
+        return revision, dict(build(record) for record in records)
+
     async def customers_by_ids(self, ids: Iterable[str]) -> dict[str, Customer]:
         return await self._entities(CUSTOMERS_BY_IDS, ids, customer_from_record)
 
@@ -575,15 +641,9 @@ class ApiQueries:
         wanted = sorted(set(ids))
         if not wanted:
             return {}
-        records = await self._fetch(queries.FEATURE_DEMAND_SELECTED, ids=wanted)
-        return {
-            record["id"]: FeatureDemandFigures(
-                feature_id=record["id"],
-                request_count=int(record["request_count"]),
-                arr_weighted_demand=float(record["arr_weighted"] or 0.0),
-            )
-            for record in records
-        }
+        return dict(
+            _demand(record) for record in await self._fetch(queries.FEATURE_DEMAND_SELECTED, ids=wanted)
+        )
 
     async def _requests(
         self, query: Query, ids: Iterable[str], link: Callable[[Record], RequestLink]

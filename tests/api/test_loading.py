@@ -12,8 +12,10 @@ from pydantic import BaseModel
 from strawberry.dataloader import DataLoader
 
 from api.loading import load_many_now, load_now, then
+from api.portfolio_cache import PortfolioCache
 from api.prefetch import selected, subselection
 from api.result_reader import ResultReader
+from graph.api_queries import Lookup
 
 
 def counting_loader(fail: set[str] | None = None) -> tuple[DataLoader[str, str], list[list[str]]]:
@@ -137,3 +139,20 @@ def test_derived_views_are_built_once_per_kept_report() -> None:
     not_kept = Report(value=5)
     assert reader.derived(not_kept, double) == reader.derived(not_kept, double) == 10
     assert builds == [2, 5, 5]
+
+
+def test_the_portfolio_cache_answers_only_for_its_revision() -> None:
+    cache = PortfolioCache(max_entries=3)
+    cache.put("r1", Lookup.FEATURE_WITH_PREREQUISITES, ["a", "gone"], {"a": 1, "prerequisite": 2})
+    assert cache.get("r1", Lookup.FEATURE, ["a", "gone", "prerequisite", "other"]) == {
+        "a": 1,
+        "gone": None,  # known to be missing at r1
+        "prerequisite": 2,
+    }
+    assert cache.get("r2", Lookup.FEATURE, ["a"]) == {} and cache.get(None, Lookup.FEATURE, ["a"]) == {}
+    cache.put(None, Lookup.TEAM, ["t"], {"t": 3})  # read before any revision: not kept
+    assert cache.get("r1", Lookup.TEAM, ["t"]) == {}
+    cache.put("r2", Lookup.TEAM, ["t"], {"t": 3})  # a newer revision replaces everything
+    assert cache.revision == "r2" and cache.get("r2", Lookup.FEATURE, ["a"]) == {}
+    cache.put("r2", Lookup.DEMAND, ["x", "y", "z"], {})  # over max_entries: starts over
+    assert cache.get("r2", Lookup.TEAM, ["t"]) == {} and cache.get("r2", Lookup.DEMAND, ["x"]) == {"x": None}
