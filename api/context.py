@@ -145,7 +145,7 @@ class Loaders:
             return uncached
 
         async def read(ids: list[str]) -> Mapping[str, V | None]:
-            revision = await self._request_revision()
+            revision = await self.revision()
             found: dict[str, V | None] = cache.get(revision, lookup, ids)
             missing = [node_id for node_id in ids if node_id not in found]
             if missing:
@@ -156,9 +156,16 @@ class Loaders:
 
         return read
 
-    def _request_revision(self) -> asyncio.Future[str | None]:
+    def revision(self) -> asyncio.Future[str | None]:
+        """The portfolio's revision token as this request sees it, read once (None without a cache).
+
+        A resolver that will look portfolio nodes up may start it alongside its own first statement."""
         if self._revision is None:
-            self._revision = asyncio.ensure_future(self._queries.revision())
+            if self._cache is None:
+                self._revision = asyncio.get_running_loop().create_future()
+                self._revision.set_result(None)
+            else:
+                self._revision = asyncio.ensure_future(self._queries.revision())
         return self._revision
 
 

@@ -758,7 +758,9 @@ async def scenario_analysis_by_id(info: Info, result_id: str) -> ScenarioAnalysi
 
 
 async def roadmap_version_by_id(info: Info, result_id: str) -> RoadmapVersion | None:
-    found = await _reader(info).read(NodeLabel.ROADMAP_VERSION, result_id)
+    found, _ = await asyncio.gather(
+        _reader(info).read(NodeLabel.ROADMAP_VERSION, result_id), info.context.loaders.revision()
+    )
     return RoadmapVersion.of(*found) if found is not None else None
 
 

@@ -266,7 +266,9 @@ class Query:
         permission_classes=[IsViewer], description="The published roadmap in force; null before any."
     )
     async def roadmap(self, info: Info) -> RoadmapVersion | None:
-        found = await info.context.services.results.current_roadmap()
+        found, _ = await asyncio.gather(
+            info.context.services.results.current_roadmap(), info.context.loaders.revision()
+        )
         return RoadmapVersion.of(*found) if found is not None else None
 
     @strawberry.field(permission_classes=[IsViewer], description="A roadmap version by its run id.")
