@@ -285,9 +285,10 @@ class StoredReport(BaseModel):
 
 RESULT_LABELS_READ: tuple[NodeLabel, ...] = RESULT_KINDS
 
-_SUMMARY_PROPERTIES = ".*, report_z: null, cited_ids: null"
-"""A result node's properties without the two large ones, which never change once written: the
-compressed report and the cited ids (thousands for a roadmap) come with `RESULT_REPORT`."""
+_SUMMARY_PROPERTIES = ".*, report_z: null, cited_ids: null, fig_commitment_ids: null, fig_exploration_ids: null, fig_risk_keys: null"
+"""A result node's properties without the large ones, which never change once written: the compressed
+report and the cited ids (thousands for a roadmap) come with `RESULT_REPORT`; the id lists among the
+figures are in the report too. The nulls are dropped in `ApiQueries.result_properties`."""
 
 RESULT_SUMMARY: dict[NodeLabel, Query] = {
     label: _define(
@@ -381,6 +382,10 @@ _PAGE_ENTITY: dict[PagedLabel, Callable[[Record], Any]] = {
     PagedLabel.TEAM: lambda record: _model(Team, record["props"]),
     PagedLabel.OBJECTIVE: lambda record: _model(Objective, record["props"]),
 }
+
+
+def _present(properties: Mapping[str, Any]) -> dict[str, Any]:
+    return {name: value for name, value in properties.items() if value is not None}
 
 
 def _demand(record: Record) -> tuple[str, FeatureDemandFigures]:
@@ -688,12 +693,12 @@ class ApiQueries:
     async def result_properties(self, label: NodeLabel, result_id: str) -> dict[str, Any] | None:
         """A result node's properties without its report and cited ids; None if there is no such node."""
         records = await self._fetch(RESULT_SUMMARY[label], id=result_id)
-        return dict(records[0]["props"]) if records else None
+        return _present(records[0]["props"]) if records else None
 
     async def current_roadmap_properties(self, head_id: str) -> dict[str, Any] | None:
         """The current roadmap version's properties as `result_properties` has them; None before one is published."""
         records = await self._fetch(CURRENT_ROADMAP_SUMMARY, head=head_id)
-        return dict(records[0]["props"]) if records else None
+        return _present(records[0]["props"]) if records else None
 
     async def result_report(self, label: NodeLabel, result_id: str) -> StoredReport | None:
         """The stored (compressed) report of a result node and the ids it cites; None if there is no such

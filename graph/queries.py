@@ -213,6 +213,11 @@ DELETE_NODE_BATCH = _define(
 MARK_REVISION = _define(
     "revision.mark", f"MERGE (r:{PORTFOLIO_REVISION_LABEL} {{id: 'portfolio'}}) SET r.token = $token"
 )
+ENSURE_REVISION = _define(
+    "revision.ensure",
+    f"MERGE (r:{PORTFOLIO_REVISION_LABEL} {{id: 'portfolio'}}) ON CREATE SET r.token = $token",
+)
+"""A graph written before revision tokens existed gets one for its current state."""
 READ_REVISION = _define(
     "revision.read",
     f"OPTIONAL MATCH (r:{PORTFOLIO_REVISION_LABEL} {{id: 'portfolio'}}) RETURN r.token AS token",

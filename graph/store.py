@@ -472,7 +472,8 @@ class GraphStore(ReadModels):
     # -- schema -----------------------------------------------------------------------------------
 
     async def ensure_schema(self) -> None:
-        """Create the uniqueness constraints and indexes that are missing (idempotent)."""
+        """Create the uniqueness constraints and indexes that are missing, and the portfolio's revision
+        token if there is none yet (idempotent)."""
         async with self.driver.session(database=self.database) as session:
             for statement in queries.SCHEMA_STATEMENTS:
 
@@ -480,6 +481,11 @@ class GraphStore(ReadModels):
                     await (await self._run(tx, statement)).consume()
 
                 await session.execute_write(work)
+
+            async def ensure_revision(tx: AsyncManagedTransaction) -> None:
+                await (await self._run(tx, queries.ENSURE_REVISION, token=uuid.uuid4().hex)).consume()
+
+            await session.execute_write(ensure_revision)
 
     async def schema_names(self) -> set[str]:
         """Names of the constraints and indexes the database reports."""

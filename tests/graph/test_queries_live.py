@@ -100,6 +100,7 @@ async def test_every_query_runs_against_the_live_database(graph_store: GraphStor
     assert [c.id for c in await store.customers_affected(["f-2"])] == ["c-1", "c-2"]
     assert await store.get_nodes(["f-1", "c-1"]) == {"f-1": "Feature", "c-1": "Customer"}
     assert (await store.counts())["Feature"] == 4
+    assert await store.revision() is not None
 
     await store.clear()
     await store.merge_portfolio_naive(tiny)

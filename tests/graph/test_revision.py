@@ -44,3 +44,14 @@ async def test_a_batched_import_marks_its_revision_in_a_last_transaction(
     assert await graph_store.revision() == summary.revision
     await graph_store.clear()
     assert await graph_store.revision() is None
+
+
+async def test_ensure_schema_gives_a_graph_without_a_revision_one(
+    graph_store: GraphStore, tiny_portfolio: Portfolio
+) -> None:
+    assert await graph_store.revision() is None
+    await graph_store.ensure_schema()
+    token = await graph_store.revision()
+    assert token is not None
+    await graph_store.ensure_schema()
+    assert await graph_store.revision() == token  # kept: ensure_schema never changes an existing token
