@@ -25,7 +25,7 @@ _STORED_AS: dict[Lookup, Lookup] = {Lookup.FEATURE_WITH_PREREQUISITES: Lookup.FE
 class PortfolioCache:
     """Lookups by id at one revision token; at most `max_entries` (then it starts over)."""
 
-    def __init__(self, *, max_entries: int = 100_000) -> None:
+    def __init__(self, *, max_entries: int = 50_000) -> None:
         self.max_entries = max_entries
         self.revision: str | None = None
         self._entries: dict[tuple[Lookup, str], Any] = {}
