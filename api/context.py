@@ -131,10 +131,7 @@ class Loaders:
         """Load the features `ids` and the features they depend on into `feature`, in one statement."""
         read = self._reader(Lookup.FEATURE_WITH_PREREQUISITES, self._queries.features_with_prerequisites)
         found = await read(list(ids))
-        self.feature.prime_many({feature_id: found.get(feature_id) for feature_id in ids})
-        self.feature.prime_many(
-            {feature_id: value for feature_id, value in found.items() if value is not None}
-        )
+        self.feature.prime_many({feature_id: None for feature_id in ids} | dict(found))
 
     def _reader(
         self, lookup: Lookup, uncached: Callable[[list[str]], Awaitable[Mapping[str, V]]]

@@ -29,17 +29,13 @@ class PortfolioCache:
         self.max_entries = max_entries
         self.revision: str | None = None
         self._entries: dict[tuple[Lookup, str], Any] = {}
-        self.hits = 0
-        self.misses = 0
 
     def get(self, revision: str | None, lookup: Lookup, ids: Iterable[str]) -> dict[str, Any]:
         """The entries of `ids` known at `revision` (a known-missing id maps to None)."""
         if revision is None or revision != self.revision:
             return {}
         kind = _STORED_AS.get(lookup, lookup)
-        found = {node_id: self._entries[kind, node_id] for node_id in ids if (kind, node_id) in self._entries}
-        self.hits += len(found)
-        return found
+        return {node_id: self._entries[kind, node_id] for node_id in ids if (kind, node_id) in self._entries}
 
     def put(
         self, revision: str | None, lookup: Lookup, asked: Iterable[str], found: Mapping[str, Any]
@@ -54,6 +50,5 @@ class PortfolioCache:
         values = {node_id: None for node_id in asked} | dict(found)
         if len(self._entries) + len(values) > self.max_entries:
             self._entries.clear()
-        self.misses += len(values)
         for node_id, value in values.items():
             self._entries[kind, node_id] = value

@@ -73,15 +73,6 @@ class PagedLabel(StrEnum):
     OBJECTIVE = NodeLabel.OBJECTIVE.value
 
 
-_FEATURE_LINKS = (
-    "[(n)-[:PART_OF]->(p) | p.id] AS product_ids, [(n)<-[:OWNS]-(t) | t.id] AS team_ids, "
-    "[(n)-[:DEPENDS_ON]->(d) | d.id] AS depends_on, [(n)-[:SUPPORTS]->(o) | o.id] AS objective_ids, "
-    "[(n)-[:PLANNED_FOR]->(r) | r.id] AS release_ids"
-)
-"""A feature's links, each comprehension starting from the feature. Each relationship type joins one pair
-of labels (`graph.store` writes them so), so the far ends carry no label: on ArcadeDB checking one costs
-a record load (100 features of the medium demo: 6 ms without, 11 ms with labels). Written from the far
-end, `[(t:Team)-[:OWNS]->(n) | t.id]` would scan every team (110 ms)."""
 _CUSTOMER_LINKS = "[(n)-[:USES]->(p:Product) | p.id] AS product_ids"
 _RELEASE_LINKS = "[(n)-[:OF]->(p:Product) | p.id] AS product_ids"
 _FEEDBACK_LINKS = (
@@ -90,7 +81,7 @@ _FEEDBACK_LINKS = (
 
 _RETURN_COLUMNS: dict[PagedLabel, str] = {
     PagedLabel.PRODUCT: "properties(n) AS props",
-    PagedLabel.FEATURE: f"properties(n) AS props, {_FEATURE_LINKS}",
+    PagedLabel.FEATURE: f"properties(n) AS props, {queries.FEATURE_LINKS}",
     PagedLabel.CUSTOMER: f"properties(n) AS props, {_CUSTOMER_LINKS}",
     PagedLabel.TEAM: "properties(n) AS props",
     PagedLabel.OBJECTIVE: "properties(n) AS props",
@@ -186,12 +177,12 @@ def _by_ids(label: NodeLabel, columns: str) -> Query:
 
 PRODUCTS_BY_IDS = _by_ids(NodeLabel.PRODUCT, "properties(n) AS props")
 TEAMS_BY_IDS = _by_ids(NodeLabel.TEAM, "properties(n) AS props")
-FEATURES_BY_IDS = _by_ids(NodeLabel.FEATURE, f"properties(n) AS props, {_FEATURE_LINKS}")
+FEATURES_BY_IDS = _by_ids(NodeLabel.FEATURE, f"properties(n) AS props, {queries.FEATURE_LINKS}")
 FEATURES_WITH_PREREQUISITES = _define(
     "features_with_prerequisites",
     "UNWIND $ids AS id MATCH (f:Feature {id: id}) OPTIONAL MATCH (f)-[:DEPENDS_ON]->(d) "
     "WITH collect(DISTINCT f) + collect(DISTINCT d) AS found UNWIND found AS n WITH DISTINCT n "
-    f"RETURN n.id AS key, properties(n) AS props, {_FEATURE_LINKS}",
+    f"RETURN n.id AS key, properties(n) AS props, {queries.FEATURE_LINKS}",
 )
 """The given features and the features they depend on, in one statement (the API's look-ahead for a
 list that shows prerequisites: one round trip instead of two, for about the cost of the first)."""
@@ -558,14 +549,21 @@ class ApiQueries:
         return await self._entities(PRODUCTS_BY_IDS, ids, lambda record: _model(Product, record["props"]))
 
     async def teams_by_ids(self, ids: Iterable[str]) -> dict[str, Team]:
-        return await self._entities(TEAMS_BY_IDS, ids, lambda record: _model(Team, record["props"]))
+        return await self._lookup(Lookup.TEAM, ids)
 
     async def features_by_ids(self, ids: Iterable[str]) -> dict[str, Feature]:
-        return await self._entities(FEATURES_BY_IDS, ids, feature_from_record)
+        return await self._lookup(Lookup.FEATURE, ids)
 
     async def features_with_prerequisites(self, ids: Iterable[str]) -> dict[str, Feature]:
         """The features `ids` that exist and every feature one of them depends on, by id."""
-        return await self._entities(FEATURES_WITH_PREREQUISITES, ids, feature_from_record)
+        return await self._lookup(Lookup.FEATURE_WITH_PREREQUISITES, ids)
+
+    async def _lookup(self, lookup: Lookup, ids: Iterable[str]) -> dict[str, Any]:
+        wanted = sorted(set(ids))
+        if not wanted:
+            return {}
+        query, build = _LOOKUPS[lookup]
+        return dict(build(record) for record in await self._fetch(query, ids=wanted))
 
     async def revision(self) -> str | None:
         """The portfolio's revision token (`graph.store.GraphStore.revision`); None before any import."""
@@ -578,7 +576,7 @@ class ApiQueries:
         """A batched lookup and the revision token it was read at (see `_send_at_revision`)."""
         wanted = sorted(set(ids))
         if not wanted:
-            return await self.revision(), {}
+            return None, {}
         query, build = _LOOKUPS[lookup]
         revision, records = await self._send_at_revision(query, {"ids": wanted})
         return revision, dict(build(record) for record in records)
@@ -643,12 +641,7 @@ class ApiQueries:
 
     async def demand_by_feature_ids(self, ids: Iterable[str]) -> dict[str, FeatureDemandFigures]:
         """Request count and ARR-weighted demand of each given feature that exists."""
-        wanted = sorted(set(ids))
-        if not wanted:
-            return {}
-        return dict(
-            _demand(record) for record in await self._fetch(queries.FEATURE_DEMAND_SELECTED, ids=wanted)
-        )
+        return await self._lookup(Lookup.DEMAND, ids)
 
     async def _requests(
         self, query: Query, ids: Iterable[str], link: Callable[[Record], RequestLink]
