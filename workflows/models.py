@@ -228,6 +228,16 @@ class Stage(StrEnum):
     FAILED = "failed"
 
 
+class ProgressEvent(BaseModel):
+    """One step of a run's progress, as the workflow recorded it."""
+
+    seq: int = Field(ge=1, description="1 for the run's first event, then one more for each.")
+    stage: Stage
+    percent: int = Field(ge=0, le=100)
+    message: str
+    at: datetime
+
+
 class WorkflowProgress(BaseModel):
     """What the `progress` query returns."""
 
@@ -235,6 +245,30 @@ class WorkflowProgress(BaseModel):
     percent: int = Field(default=0, ge=0, le=100)
     messages: list[str] = Field(default_factory=list[str], description="The latest messages, oldest first.")
     updated_at: datetime | None = None
+    events: list[ProgressEvent] = Field(
+        default_factory=list[ProgressEvent],
+        description="Every stage change and the latest other events, oldest first: a reader that remembers "
+        "the last `seq` it saw misses no stage, however rarely it asks.",
+    )
+
+    def record(self, stage: Stage, percent: int, message: str, at: datetime) -> None:
+        """Move to `stage` (percent never goes down) and log the event; only the newest
+        `MAX_PROGRESS_MESSAGES` events that did not change the stage are kept."""
+        changed_stage = not self.events or self.events[-1].stage is not stage
+        self.stage = stage
+        self.percent = max(self.percent, min(percent, 100))
+        self.messages = [*self.messages, message][-MAX_PROGRESS_MESSAGES:]
+        self.updated_at = at
+        seq = self.events[-1].seq + 1 if self.events else 1
+        if not changed_stage and len(self.events) >= 2 and self.events[-2].stage is stage:
+            # Collapse a run of same-stage events to its first and latest, so the log stays bounded.
+            self.events[-1] = ProgressEvent(
+                seq=seq, stage=stage, percent=self.percent, message=message, at=at
+            )
+        else:
+            self.events.append(
+                ProgressEvent(seq=seq, stage=stage, percent=self.percent, message=message, at=at)
+            )
 
 
 # -- review of a roadmap draft ---------------------------------------------------------------------

@@ -41,7 +41,6 @@ with workflow.unsafe.imports_passed_through():
     from workflows.activities import LodestarActivities
     from workflows.durable_agents import risk_agent_durable, roadmap_agent_durable, scenario_agent_durable
     from workflows.models import (
-        MAX_PROGRESS_MESSAGES,
         REVIEW_WORKFLOW,
         RISK_WORKFLOW,
         ROADMAP_WORKFLOW,
@@ -114,10 +113,7 @@ class _LodestarWorkflow(PydanticAIWorkflow):
         return self._progress
 
     def _advance(self, stage: Stage, percent: int, message: str) -> None:
-        self._progress.stage = stage
-        self._progress.percent = max(self._progress.percent, min(percent, 100))
-        self._progress.messages = [*self._progress.messages, message][-MAX_PROGRESS_MESSAGES:]
-        self._progress.updated_at = workflow.now()
+        self._progress.record(stage, percent, message, workflow.now())
 
     def _as_of(self, settings: AnalysisSettings) -> date:
         return settings.as_of or workflow.now().date()
@@ -212,11 +208,10 @@ class _LodestarWorkflow(PydanticAIWorkflow):
     def _record_end(self, error: BaseException) -> None:
         """Progress for a run ending in `error`: cancelled (also when an activity or child was) or failed."""
         if is_cancelled_exception(error):
-            self._progress.stage, message = Stage.CANCELLED, "cancelled"
+            stage, message = Stage.CANCELLED, "cancelled"
         else:
-            self._progress.stage, message = Stage.FAILED, f"failed: {error}"
-        self._progress.messages = [*self._progress.messages, message][-MAX_PROGRESS_MESSAGES:]
-        self._progress.updated_at = workflow.now()
+            stage, message = Stage.FAILED, f"failed: {error}"
+        self._progress.record(stage, 0, message, workflow.now())
 
 
 @workflow.defn(name=SCENARIO_WORKFLOW)
