@@ -12,14 +12,19 @@ viewer (read) < planner (start and cancel runs) < approver (approve or reject ro
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import re
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
+
+from cachetools import TTLCache
+from neo4j.exceptions import ConnectionPoolError, ServiceUnavailable, SessionExpired, TransientError
 
 from graph.api_queries import ApiQueries, StoredApiKey
 
@@ -110,43 +115,113 @@ class InvalidApiKeyError(Exception):
     """A key was presented, but it is malformed, unknown, revoked or wrong."""
 
 
-class ApiKeyAuthenticator:
-    """Checks presented keys against the graph, remembering good ones for `cache_seconds`.
+class AuthenticationUnavailableError(Exception):
+    """A key was presented, but the graph did not answer in time to check it."""
 
-    The cache is keyed by a SHA-256 of the presented key, so the process never holds the key itself
-    beyond the request. A revoked key keeps working for at most `cache_seconds`.
+
+GRAPH_UNAVAILABLE_ERRORS: tuple[type[Exception], ...] = (
+    TimeoutError,
+    ServiceUnavailable,
+    SessionExpired,
+    ConnectionPoolError,
+    TransientError,
+    OSError,
+)
+"""What a statement raises when the graph is down, stalled or overloaded (rather than wrong)."""
+
+STALE_LOOKUP_TIMEOUT_S = 1.0
+"""How long a key in its outage grace waits for the graph before its earlier verification is used."""
+
+
+@dataclass(frozen=True)
+class _VerifiedKey:
+    principal: Principal
+    verified_at: float
+    """`time.monotonic()` of the last successful check against the graph."""
+
+
+GraphObserver = Callable[[bool, str | None], None]
+"""Told after each key lookup whether the graph answered (and, if not, why)."""
+
+
+class ApiKeyAuthenticator:
+    """Checks presented keys against the graph, remembering good ones in a bounded cache.
+
+    A key checked within `cache_seconds` is trusted without asking the graph again, so a revoked key
+    keeps working for at most `cache_seconds`. When the graph cannot be asked (down or stalled), a key
+    checked within `outage_grace_seconds` is still accepted on that earlier check, so a brief outage
+    does not lock out every client; a key revoked just before the outage then works until the grace
+    runs out. A key never checked successfully is refused (`AuthenticationUnavailableError`).
+
+    At most `max_entries` keys are remembered (least recently used go first). The cache is keyed by
+    a SHA-256 of the presented key, so the process never holds the key itself beyond the request.
     """
 
-    def __init__(self, queries: ApiQueries, *, cache_seconds: float = 30.0) -> None:
+    def __init__(
+        self,
+        queries: ApiQueries,
+        *,
+        cache_seconds: float = 30.0,
+        outage_grace_seconds: float = 300.0,
+        max_entries: int = 10_000,
+    ) -> None:
         self._queries = queries
         self._cache_seconds = cache_seconds
-        self._cache: dict[str, tuple[Principal, float]] = {}
+        self._outage_grace_seconds = max(outage_grace_seconds, cache_seconds)
+        self._cache: TTLCache[str, _VerifiedKey] | None = (
+            TTLCache(maxsize=max_entries, ttl=self._outage_grace_seconds, timer=time.monotonic)
+            if self._outage_grace_seconds > 0 and max_entries > 0
+            else None
+        )
 
-    async def authenticate(self, presented: str | None) -> Principal | None:
+    async def authenticate(
+        self,
+        presented: str | None,
+        *,
+        timeout_s: float | None = None,
+        observe_graph: GraphObserver | None = None,
+    ) -> Principal | None:
         """The caller for a presented key; None when no key was presented.
 
-        Raises `InvalidApiKeyError` for a key that does not check out.
+        The graph lookup, if one is needed, waits at most `timeout_s`. Raises `InvalidApiKeyError` for
+        a key that does not check out, `AuthenticationUnavailableError` when it cannot be checked.
         """
         if presented is None:
             return None
         fingerprint = hashlib.sha256(presented.encode()).hexdigest()
-        cached = self._cache.get(fingerprint)
+        remembered = self._cache.get(fingerprint) if self._cache is not None else None
         now = time.monotonic()
-        if cached is not None and cached[1] > now:
-            return cached[0]
+        if remembered is not None and now - remembered.verified_at < self._cache_seconds:
+            return remembered.principal
         match = _KEY_PATTERN.match(presented)
         if match is None:
             raise InvalidApiKeyError("malformed API key")
         key_id, secret = match.groups()
-        stored = await self._queries.api_key(key_id)
+        if remembered is not None and timeout_s is not None:
+            timeout_s = min(timeout_s, STALE_LOOKUP_TIMEOUT_S)
+        try:
+            async with asyncio.timeout(timeout_s):
+                stored = await self._queries.api_key(key_id)
+        except GRAPH_UNAVAILABLE_ERRORS as error:
+            if observe_graph is not None:
+                observe_graph(False, f"API key lookup failed ({type(error).__name__})")
+            if remembered is not None:
+                return remembered.principal
+            raise AuthenticationUnavailableError(
+                "the API key could not be checked: the graph database is unavailable"
+            ) from error
+        if observe_graph is not None:
+            observe_graph(True, None)
         if stored is None or stored.revoked_at is not None or not verify(stored, secret):
-            self._cache.pop(fingerprint, None)
+            if self._cache is not None:
+                self._cache.pop(fingerprint, None)
             raise InvalidApiKeyError("unknown or revoked API key")
         principal = Principal(key_id=stored.id, name=stored.name, role=Role(stored.role))
-        if self._cache_seconds > 0:
-            self._cache[fingerprint] = (principal, now + self._cache_seconds)
+        if self._cache is not None:
+            self._cache[fingerprint] = _VerifiedKey(principal, now)
         return principal
 
     def forget(self) -> None:
         """Drop every remembered key (e.g. after revoking one)."""
-        self._cache.clear()
+        if self._cache is not None:
+            self._cache.clear()

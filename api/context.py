@@ -19,6 +19,8 @@ from strawberry.dataloader import DataLoader
 from temporalio.client import Client
 
 from api.auth import ApiKeyAuthenticator, Principal
+from api.errors import ClientError
+from api.health import HealthMonitor
 from api.portfolio_cache import PortfolioCache
 from api.result_reader import ResultReader
 from api.settings import ApiSettings
@@ -43,6 +45,16 @@ class ApiServices:
     """None: the run, result and schedule fields answer SERVICE_UNAVAILABLE."""
     task_queue: str = "lodestar"
     portfolio_cache: PortfolioCache = field(default_factory=PortfolioCache)
+    health: HealthMonitor = field(init=False)
+    """The graph's and Temporal's status, for `/healthz` and `/readyz`."""
+
+    def __post_init__(self) -> None:
+        self.health = HealthMonitor(
+            self.queries.driver,
+            self.queries.database,
+            self.temporal,
+            timeout_s=self.settings.readiness_timeout_s,
+        )
 
     def loaders(self) -> Loaders:
         """Fresh DataLoaders for one request, over this process's cache of portfolio reads."""
@@ -175,6 +187,10 @@ class RequestContext:
     response: Response | WebSocket | None = None
     connection_params: dict[str, object] | None = field(default=None)
     """The graphql-transport-ws `connection_init` payload, set by strawberry on WebSockets."""
+    deadline: float | None = None
+    """The event loop's `time()` by which the request must be answered (None: no deadline)."""
+    refusal: ClientError | None = None
+    """Why the request cannot run at all (its key could not be checked); answered instead of executing."""
 
     @property
     def settings(self) -> ApiSettings:

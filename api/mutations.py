@@ -27,7 +27,7 @@ from agents.engines.scenarios import (
 )
 from api.permissions import IsAdmin, IsApprover, IsPlanner, PermissionDenied, typed_permission
 from api.results import RoadmapVersion, roadmap_version_by_id
-from api.runs import Run, RunKind, run_by_id, temporal
+from api.runs import Run, RunKind, run_by_id, temporal, wait_until_closed
 from api.schedules import MIN_INTERVAL_SECONDS, SCHEDULE_ID, ReviewSchedule, ReviewScheduleInput, describe
 from api.schedules import create as create_schedule
 from api.types import Info
@@ -53,27 +53,38 @@ class ValidationIssue:
     location: str = strawberry.field(
         description="Where: `features[3].effort_low` in an imported document, `input.trials` in arguments."
     )
-    message: str
-    collection: str | None = None
-    row: int | None = None
-    field: str | None = None
+    message: str = strawberry.field(description="What is wrong, in a sentence.")
+    collection: str | None = strawberry.field(
+        default=None,
+        description="For an imported document: the collection (`features`, `teams`, ...); null otherwise.",
+    )
+    row: int | None = strawberry.field(
+        default=None,
+        description="For an imported document: the 0-based row in the collection (the CSV file's row); null otherwise.",
+    )
+    field: str | None = strawberry.field(
+        default=None,
+        description="For an imported document: the field of the row; null for a problem of the whole row.",
+    )
 
 
 @strawberry.type(description="The input was refused; nothing was changed.")
 class ValidationErrors:
-    message: str
-    issues: list[ValidationIssue]
+    message: str = strawberry.field(description="How many problems the input has.")
+    issues: list[ValidationIssue] = strawberry.field(
+        description="Every problem found, each with where it is."
+    )
 
 
 @strawberry.type(description="No such run (or result, or schedule).")
 class NotFound:
-    message: str
-    id: strawberry.ID
+    message: str = strawberry.field(description="What was not found.")
+    id: strawberry.ID = strawberry.field(description="The id that was asked for.")
 
 
 @strawberry.type(description="The target exists but is not in a state that allows this.")
 class InvalidState:
-    message: str
+    message: str = strawberry.field(description="Why the target's state does not allow this.")
 
 
 class InputProblems(Exception):
@@ -125,10 +136,17 @@ class AnalysisOptions:
     as_of: date | None = strawberry.field(
         default=None, description="Analysis date; default: the day the run starts."
     )
-    seed: int = 0
+    seed: int = strawberry.field(
+        default=0,
+        description="Random seed of the Monte Carlo trials; the same seed and portfolio give the same numbers.",
+    )
     trials: int = strawberry.field(default=10_000, description="Monte Carlo trials, 100 to 100,000.")
-    horizon_weeks: int = 260
-    top_n: int = 8
+    horizon_weeks: int = strawberry.field(
+        default=260, description="How far ahead the forecast looks, 4 to 1,040 weeks."
+    )
+    top_n: int = strawberry.field(
+        default=8, description="How many items the analysis' summaries list, 1 to 25."
+    )
 
 
 def _options(options: AnalysisOptions | None) -> dict[str, Any]:
@@ -144,84 +162,132 @@ def _options(options: AnalysisOptions | None) -> dict[str, Any]:
 
 @strawberry.input(description="Change a team's capacity (person-weeks per week), optionally for a period.")
 class CapacityChangeInput:
-    team_id: strawberry.ID
-    delta: float
-    start: date | None = None
-    end: date | None = None
+    team_id: strawberry.ID = strawberry.field(description="The team whose capacity changes.")
+    delta: float = strawberry.field(description="Person-weeks per week to add (negative: remove).")
+    start: date | None = strawberry.field(
+        default=None, description="First day of the change; null: from the analysis date."
+    )
+    end: date | None = strawberry.field(default=None, description="Last day of the change; null: no end.")
 
 
 @strawberry.input(description="Take features out of scope.")
 class RemoveScopeInput:
-    feature_ids: list[strawberry.ID]
+    feature_ids: list[strawberry.ID] = strawberry.field(description="The features to take out.")
 
 
 @strawberry.input(description="New estimates: all of low / likely / high, or a factor on the current ones.")
 class ReestimateInput:
-    feature_id: strawberry.ID
-    effort_low: float | None = None
-    effort_likely: float | None = None
-    effort_high: float | None = None
-    factor: float | None = None
+    feature_id: strawberry.ID = strawberry.field(description="The feature to re-estimate.")
+    effort_low: float | None = strawberry.field(
+        default=None, description="New optimistic effort, person-weeks (0 or more)."
+    )
+    effort_likely: float | None = strawberry.field(
+        default=None, description="New most likely effort, person-weeks (0 or more)."
+    )
+    effort_high: float | None = strawberry.field(
+        default=None, description="New pessimistic effort, person-weeks (0 or more)."
+    )
+    factor: float | None = strawberry.field(
+        default=None,
+        description="Multiply the current estimates by this (above 0) instead of giving new ones.",
+    )
 
 
 @strawberry.input(description="Nothing starts before `start`: all features, a team's, or the listed ones.")
 class ShiftStartInput:
-    start: date
-    team_id: strawberry.ID | None = None
-    feature_ids: list[strawberry.ID] = strawberry.field(default_factory=list)
+    start: date = strawberry.field(description="The earliest start date.")
+    team_id: strawberry.ID | None = strawberry.field(
+        default=None, description="Only this team's features (not with `featureIds`)."
+    )
+    feature_ids: list[strawberry.ID] = strawberry.field(
+        description="Only these features (not with `teamId`); all features when neither is given.",
+        default_factory=list,
+    )
 
 
 @strawberry.input(description="Give a feature a new priority (lower goes first); null clears it.")
 class ReprioritiseInput:
-    feature_id: strawberry.ID
-    priority: int | None
+    feature_id: strawberry.ID = strawberry.field(description="The feature to reprioritise.")
+    priority: int | None = strawberry.field(
+        description="The new priority, 0 or more (lower goes first); null clears it."
+    )
 
 
 @strawberry.input(one_of=True, description="Exactly one change.")
 class ScenarioChangeInput:
-    capacity: CapacityChangeInput | None = strawberry.UNSET
-    remove_scope: RemoveScopeInput | None = strawberry.UNSET
-    reestimate: ReestimateInput | None = strawberry.UNSET
-    shift_start: ShiftStartInput | None = strawberry.UNSET
-    reprioritise: ReprioritiseInput | None = strawberry.UNSET
+    capacity: CapacityChangeInput | None = strawberry.field(
+        default=strawberry.UNSET, description="Change a team's capacity."
+    )
+    remove_scope: RemoveScopeInput | None = strawberry.field(
+        default=strawberry.UNSET, description="Take features out of scope."
+    )
+    reestimate: ReestimateInput | None = strawberry.field(
+        default=strawberry.UNSET, description="Re-estimate a feature."
+    )
+    shift_start: ShiftStartInput | None = strawberry.field(
+        default=strawberry.UNSET, description="Delay when work may start."
+    )
+    reprioritise: ReprioritiseInput | None = strawberry.field(
+        default=strawberry.UNSET, description="Give a feature a new priority."
+    )
 
 
 @strawberry.input(description="A named what-if: changes applied to the portfolio before simulating.")
 class ScenarioInput:
-    id: strawberry.ID
-    name: str
-    description: str = ""
-    changes: list[ScenarioChangeInput]
+    id: strawberry.ID = strawberry.field(description="The scenario's id, unique within the simulation.")
+    name: str = strawberry.field(description="The scenario's name.")
+    description: str = strawberry.field(default="", description="What the scenario tries.")
+    changes: list[ScenarioChangeInput] = strawberry.field(description="The changes, applied in order.")
 
 
-@strawberry.input
+@strawberry.input(description="What to simulate: scenarios, each against the same baseline forecast.")
 class ScenarioSimulationInput:
-    scenarios: list[ScenarioInput]
-    options: AnalysisOptions | None = None
+    scenarios: list[ScenarioInput] = strawberry.field(
+        description="The scenarios to simulate against the baseline; at least one."
+    )
+    options: AnalysisOptions | None = strawberry.field(
+        default=None, description="Analysis settings; defaults when null."
+    )
 
 
-@strawberry.input(description="Force a feature into a quarter (1-based).")
+@strawberry.input(description="Force a feature into a quarter (quarters are 1-based).")
 class PinInput:
-    feature_id: strawberry.ID
-    quarter: int
+    feature_id: strawberry.ID = strawberry.field(description="The feature to pin.")
+    quarter: int = strawberry.field(
+        description="The quarter, 1-based: 1 starts on the analysis date, up to `quarters` (the numbering of `RoadmapItem.quarter`)."
+    )
 
 
-@strawberry.input
+@strawberry.input(
+    description="What to draft: how many quarters, pins, exclusions and how long to wait for a review."
+)
 class RoadmapDraftInput:
-    quarters: int = 4
-    pins: list[PinInput] = strawberry.field(default_factory=list)
-    exclusions: list[strawberry.ID] = strawberry.field(default_factory=list)
-    planner_time_limit_seconds: float = 10.0
+    quarters: int = strawberry.field(default=4, description="How many quarters to draft, 1 to 8.")
+    pins: list[PinInput] = strawberry.field(
+        description="Features forced into a quarter.", default_factory=list
+    )
+    exclusions: list[strawberry.ID] = strawberry.field(
+        description="Ids of features to leave out.", default_factory=list
+    )
+    planner_time_limit_seconds: float = strawberry.field(
+        default=10.0, description="Time the optimiser may take, in seconds (above 0, at most 600)."
+    )
     review_timeout_seconds: float = strawberry.field(
         default=7 * 24 * 3600.0, description="How long the draft waits for a review before it expires."
     )
-    options: AnalysisOptions | None = None
+    options: AnalysisOptions | None = strawberry.field(
+        default=None, description="Analysis settings; defaults when null."
+    )
 
 
-@strawberry.input
+@strawberry.input(description="What to assess: the risk horizon and the analysis settings.")
 class RiskAssessmentInput:
-    risk_horizon_weeks: int = 26
-    options: AnalysisOptions | None = None
+    risk_horizon_weeks: int = strawberry.field(
+        default=26, description="How far ahead the risks are assessed, 1 to 260 weeks."
+    )
+    options: AnalysisOptions | None = strawberry.field(
+        default=None, description="Analysis settings; defaults when null."
+    )
 
 
 # -- payloads ------------------------------------------------------------------------------------------
@@ -229,21 +295,23 @@ class RiskAssessmentInput:
 
 @strawberry.type(description="Changes of one node label or relationship type.")
 class ChangeCount:
-    type: str
-    created: int
-    updated: int
-    deleted: int
-    unchanged: int
+    type: str = strawberry.field(description="The node label or relationship type.")
+    created: int = strawberry.field(description="How many were created.")
+    updated: int = strawberry.field(description="How many existing ones changed.")
+    deleted: int = strawberry.field(description="How many were removed (absent from the document).")
+    unchanged: int = strawberry.field(description="How many were already as the document says.")
 
 
 @strawberry.type(description="The portfolio was written to the graph.")
 class PortfolioImported:
-    changed: bool
-    nodes: list[ChangeCount]
-    relationships: list[ChangeCount]
-    transactions: int
-    single_transaction: bool
-    seconds: float
+    changed: bool = strawberry.field(description="False when the graph already held exactly this portfolio.")
+    nodes: list[ChangeCount] = strawberry.field(description="Changes by node label.")
+    relationships: list[ChangeCount] = strawberry.field(description="Changes by relationship type.")
+    transactions: int = strawberry.field(description="How many write transactions the import took.")
+    single_transaction: bool = strawberry.field(
+        description="True when the whole import was one transaction (all or nothing)."
+    )
+    seconds: float = strawberry.field(description="How long the import took, in seconds.")
 
     @classmethod
     def of(cls, summary: ImportSummary) -> PortfolioImported:
@@ -271,49 +339,70 @@ class PortfolioImported:
 
 @strawberry.type(description="The run was started.")
 class RunStarted:
-    run: Run
+    run: Run = strawberry.field(description="The run just started.")
 
 
 @strawberry.type(description="The draft was reviewed: published as the current roadmap, or rejected.")
 class RoadmapReviewed:
-    run: Run
-    version: RoadmapVersion | None
+    run: Run = strawberry.field(description="The drafting run, after the review.")
+    version: RoadmapVersion | None = strawberry.field(
+        description="The reviewed roadmap version; null if it could not be read."
+    )
 
 
-@strawberry.type(description="Cancellation was requested; the run stops at its next step.")
+@strawberry.type(
+    description="Cancellation was requested and the run given a few seconds to stop: `run.state` is the "
+    "state it reached (CANCELLED), or RUNNING while it is still stopping (it stops at its next step)."
+)
 class RunCancelled:
-    run: Run
+    run: Run = strawberry.field(description="The run as it stood when this answer was sent.")
+    cancel_requested: bool = strawberry.field(
+        default=True, description="Always true: Temporal accepted the cancellation request."
+    )
+    closed: bool = strawberry.field(
+        default=False, description="Whether the run had stopped when this answer was sent."
+    )
 
 
 @strawberry.type(description="The review schedule as it now stands.")
 class ReviewScheduleSet:
-    schedule: ReviewSchedule
+    schedule: ReviewSchedule = strawberry.field(description="The schedule.")
 
 
 @strawberry.type(description="The schedule was deleted; reviews it started stay.")
 class ReviewScheduleDeleted:
-    id: strawberry.ID
+    id: strawberry.ID = strawberry.field(description="The deleted schedule's id.")
 
 
 ImportPortfolioResult = Annotated[
-    PortfolioImported | ValidationErrors | PermissionDenied, strawberry.union("ImportPortfolioResult")
+    PortfolioImported | ValidationErrors | PermissionDenied,
+    strawberry.union(
+        "ImportPortfolioResult", description="The import's summary, or why nothing was written."
+    ),
 ]
 StartRunResult = Annotated[
-    RunStarted | ValidationErrors | PermissionDenied, strawberry.union("StartRunResult")
+    RunStarted | ValidationErrors | PermissionDenied,
+    strawberry.union("StartRunResult", description="The started run, or why none was started."),
 ]
 ReviewRoadmapResult = Annotated[
     RoadmapReviewed | NotFound | InvalidState | ValidationErrors | PermissionDenied,
-    strawberry.union("ReviewRoadmapResult"),
+    strawberry.union(
+        "ReviewRoadmapResult", description="The reviewed draft, or why it could not be reviewed."
+    ),
 ]
 CancelRunResult = Annotated[
-    RunCancelled | NotFound | InvalidState | PermissionDenied, strawberry.union("CancelRunResult")
+    RunCancelled | NotFound | InvalidState | PermissionDenied,
+    strawberry.union("CancelRunResult", description="The cancelled run, or why it could not be cancelled."),
 ]
 ScheduleResult = Annotated[
     ReviewScheduleSet | NotFound | InvalidState | ValidationErrors | PermissionDenied,
-    strawberry.union("ScheduleResult"),
+    strawberry.union(
+        "ScheduleResult", description="The review schedule as it now stands, or why it is unchanged."
+    ),
 ]
 DeleteScheduleResult = Annotated[
-    ReviewScheduleDeleted | NotFound | PermissionDenied, strawberry.union("DeleteScheduleResult")
+    ReviewScheduleDeleted | NotFound | PermissionDenied,
+    strawberry.union("DeleteScheduleResult", description="The deleted schedule's id, or why it stays."),
 ]
 
 
@@ -458,6 +547,11 @@ def _reviewer(info: Info) -> str:
     return principal.name
 
 
+def _requester(info: Info) -> str:
+    """Who starts a run: the caller's key name (the run's `LodestarRequestedBy` search attribute)."""
+    return _reviewer(info)
+
+
 _SAFE_UPDATE_MESSAGE = re.compile(r"^[\w\s().,;:'`!?<>=/-]{1,300}$")
 
 
@@ -490,14 +584,34 @@ async def _review(info: Info, run_id: str, comment: str, *, approve: bool) -> An
 
 # -- the mutation root ---------------------------------------------------------------------------------
 
+RunIdArgument = Annotated[strawberry.ID, strawberry.argument(description="The run's id.")]
+RoadmapRunArgument = Annotated[
+    strawberry.ID, strawberry.argument(description="The id of the roadmap drafting run whose draft waits.")
+]
+ReviewCommentArgument = Annotated[
+    str, strawberry.argument(description="Why, for the record; at most 4,000 characters.")
+]
+ScheduleIdArgument = Annotated[strawberry.ID, strawberry.argument(description="The schedule's id.")]
+ScheduleNoteArgument = Annotated[
+    str, strawberry.argument(description="Why, shown on the schedule; at most 500 characters are kept.")
+]
 
-@strawberry.type
+
+@strawberry.type(
+    description="Writes: import a portfolio, start, review and cancel runs, manage the review schedule."
+)
 class Mutation:
     @strawberry.mutation(
         extensions=[typed_permission(IsAdmin)],
         description="Validate a portfolio JSON document and write it to the graph; an invalid one writes nothing.",
     )
-    async def import_portfolio(self, info: Info, document: str) -> ImportPortfolioResult:
+    async def import_portfolio(
+        self,
+        info: Info,
+        document: Annotated[
+            str, strawberry.argument(description="The portfolio as one JSON document (see the README).")
+        ],
+    ) -> ImportPortfolioResult:
         limit = info.context.settings.max_import_bytes
         if len(document.encode()) > limit:
             return ValidationErrors(
@@ -526,11 +640,20 @@ class Mutation:
         extensions=[typed_permission(IsPlanner)],
         description="Start a scenario simulation against the baseline forecast; returns the run.",
     )
-    async def start_scenario_simulation(self, info: Info, input: ScenarioSimulationInput) -> StartRunResult:
+    async def start_scenario_simulation(
+        self,
+        info: Info,
+        input: Annotated[ScenarioSimulationInput, strawberry.argument(description="What to simulate.")],
+    ) -> StartRunResult:
         client = temporal(info)
         try:
             scenarios = await _scenarios(info, input.scenarios)
-            request = _request(ScenarioSimulationRequest, scenarios=scenarios, **_options(input.options))
+            request = _request(
+                ScenarioSimulationRequest,
+                scenarios=scenarios,
+                requested_by=_requester(info),
+                **_options(input.options),
+            )
         except InputProblems as problems:
             return problems.result()
         workflow_id = await runs_client.start_scenario_simulation(
@@ -542,7 +665,13 @@ class Mutation:
         extensions=[typed_permission(IsPlanner)],
         description="Start drafting a roadmap; the draft then waits for approval. Returns the run.",
     )
-    async def start_roadmap_draft(self, info: Info, input: RoadmapDraftInput | None = None) -> StartRunResult:
+    async def start_roadmap_draft(
+        self,
+        info: Info,
+        input: Annotated[
+            RoadmapDraftInput | None, strawberry.argument(description="What to draft; defaults when null.")
+        ] = None,
+    ) -> StartRunResult:
         client = temporal(info)
         given = input or RoadmapDraftInput()
         issues: list[ValidationIssue] = []
@@ -570,6 +699,7 @@ class Mutation:
                 exclusions=list(given.exclusions),
                 planner_time_limit_s=given.planner_time_limit_seconds,
                 review_timeout_seconds=given.review_timeout_seconds,
+                requested_by=_requester(info),
                 **_options(given.options),
             )
         except InputProblems as problems:
@@ -584,13 +714,20 @@ class Mutation:
         description="Start a risk assessment; returns the run.",
     )
     async def start_risk_assessment(
-        self, info: Info, input: RiskAssessmentInput | None = None
+        self,
+        info: Info,
+        input: Annotated[
+            RiskAssessmentInput | None, strawberry.argument(description="What to assess; defaults when null.")
+        ] = None,
     ) -> StartRunResult:
         client = temporal(info)
         given = input or RiskAssessmentInput()
         try:
             request = _request(
-                RiskAssessmentRequest, risk_horizon_weeks=given.risk_horizon_weeks, **_options(given.options)
+                RiskAssessmentRequest,
+                risk_horizon_weeks=given.risk_horizon_weeks,
+                requested_by=_requester(info),
+                **_options(given.options),
             )
         except InputProblems as problems:
             return problems.result()
@@ -604,7 +741,7 @@ class Mutation:
         description="Approve the draft a roadmap run waits with: it becomes the current roadmap.",
     )
     async def approve_roadmap(
-        self, info: Info, run_id: strawberry.ID, comment: str = ""
+        self, info: Info, run_id: RoadmapRunArgument, comment: ReviewCommentArgument = ""
     ) -> ReviewRoadmapResult:
         return await _review(info, run_id, comment, approve=True)
 
@@ -613,15 +750,15 @@ class Mutation:
         description="Reject the draft a roadmap run waits with.",
     )
     async def reject_roadmap(
-        self, info: Info, run_id: strawberry.ID, comment: str = ""
+        self, info: Info, run_id: RoadmapRunArgument, comment: ReviewCommentArgument = ""
     ) -> ReviewRoadmapResult:
         return await _review(info, run_id, comment, approve=False)
 
     @strawberry.mutation(
         extensions=[typed_permission(IsPlanner)],
-        description="Ask a running run to stop; it leaves no partial result behind.",
+        description="Stop a running run and answer the state it reached; it leaves no partial result behind.",
     )
-    async def cancel_run(self, info: Info, id: strawberry.ID) -> CancelRunResult:
+    async def cancel_run(self, info: Info, id: RunIdArgument) -> CancelRunResult:
         client = temporal(info)
         run = await run_by_id(client, id)
         if run is None:
@@ -634,13 +771,18 @@ class Mutation:
             if error.status is RPCStatusCode.NOT_FOUND:
                 return InvalidState(message=f"run {id!r} is no longer running")
             raise
-        return RunCancelled(run=run)
+        settled = await wait_until_closed(client, id, info.context.settings.cancel_wait_s) or run
+        return RunCancelled(run=settled, closed=settled.state is not RunState.RUNNING)
 
     @strawberry.mutation(
         extensions=[typed_permission(IsAdmin)],
         description="Create the schedule that runs portfolio reviews (weekly unless told otherwise).",
     )
-    async def create_review_schedule(self, info: Info, input: ReviewScheduleInput) -> ScheduleResult:
+    async def create_review_schedule(
+        self,
+        info: Info,
+        input: Annotated[ReviewScheduleInput, strawberry.argument(description="The schedule to create.")],
+    ) -> ScheduleResult:
         client = temporal(info)
         issues: list[ValidationIssue] = []
         if not SCHEDULE_ID.match(input.id):
@@ -680,7 +822,7 @@ class Mutation:
 
     @strawberry.mutation(extensions=[typed_permission(IsAdmin)], description="Pause the review schedule.")
     async def pause_review_schedule(
-        self, info: Info, id: strawberry.ID, note: str = "paused"
+        self, info: Info, id: ScheduleIdArgument, note: ScheduleNoteArgument = "paused"
     ) -> ScheduleResult:
         client = temporal(info)
         if await describe(client, id) is None:
@@ -693,7 +835,7 @@ class Mutation:
         extensions=[typed_permission(IsAdmin)], description="Resume a paused review schedule."
     )
     async def unpause_review_schedule(
-        self, info: Info, id: strawberry.ID, note: str = "unpaused"
+        self, info: Info, id: ScheduleIdArgument, note: ScheduleNoteArgument = "unpaused"
     ) -> ScheduleResult:
         client = temporal(info)
         if await describe(client, id) is None:
@@ -706,7 +848,7 @@ class Mutation:
         extensions=[typed_permission(IsAdmin)],
         description="Start a review now, outside the schedule's times (skipped while one is running).",
     )
-    async def trigger_review_schedule(self, info: Info, id: strawberry.ID) -> ScheduleResult:
+    async def trigger_review_schedule(self, info: Info, id: ScheduleIdArgument) -> ScheduleResult:
         client = temporal(info)
         if await describe(client, id) is None:
             return NotFound(message=f"no schedule with id {id!r}", id=id)
@@ -717,7 +859,7 @@ class Mutation:
         return ReviewScheduleSet(schedule=triggered)
 
     @strawberry.mutation(extensions=[typed_permission(IsAdmin)], description="Delete the review schedule.")
-    async def delete_review_schedule(self, info: Info, id: strawberry.ID) -> DeleteScheduleResult:
+    async def delete_review_schedule(self, info: Info, id: ScheduleIdArgument) -> DeleteScheduleResult:
         client = temporal(info)
         if await describe(client, id) is None:
             return NotFound(message=f"no schedule with id {id!r}", id=id)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Generic, TypeVar
+from typing import Annotated, Generic, TypeVar
 
 import strawberry
 
@@ -22,6 +22,29 @@ NodeT = TypeVar("NodeT")
 ItemT = TypeVar("ItemT")
 
 _CURSOR_PREFIX = "id:"
+
+FirstArgument = Annotated[
+    int | None,
+    strawberry.argument(
+        description="Page forward: at most this many items, after `after` (0 to the API's page cap, 100 by "
+        "default; default 20)."
+    ),
+]
+AfterArgument = Annotated[
+    str | None,
+    strawberry.argument(description="A cursor from this list: the page starts after its item."),
+]
+LastArgument = Annotated[
+    int | None,
+    strawberry.argument(
+        description="Page backward: at most this many items, before `before` (0 to the page cap); not with "
+        "`first`."
+    ),
+]
+BeforeArgument = Annotated[
+    str | None,
+    strawberry.argument(description="A cursor from this list: the page ends before its item (with `last`)."),
+]
 
 
 def encode_cursor(node_id: str) -> str:
@@ -36,6 +59,36 @@ def decode_cursor(cursor: str, argument: str) -> str:
     if not text.startswith(_CURSOR_PREFIX) or len(text) == len(_CURSOR_PREFIX):
         raise UserInputError(f"`{argument}` is not a cursor this API issued")
     return text[len(_CURSOR_PREFIX) :]
+
+
+def forward_limit(settings: ApiSettings, first: int | None, cap: int | None = None) -> int:
+    """The checked page size of a list that only pages forward (`first`/`after`)."""
+    cap = cap if cap is not None else settings.max_page_size
+    if first is not None and not 0 <= first <= cap:
+        raise UserInputError(f"`first` must be between 0 and {cap}")
+    return min(first if first is not None else settings.default_page_size, cap)
+
+
+_TOKEN_PREFIX = "page:"
+
+
+def encode_token_cursor(token: bytes | None, skip: int) -> str:
+    """A cursor over a list that a service pages with its own tokens (Temporal's run list): the token
+    of the page the item is on (None: the first page) and how many items of that page come up to it."""
+    opaque = base64.urlsafe_b64encode(token or b"").decode()
+    return base64.urlsafe_b64encode(f"{_TOKEN_PREFIX}{skip}:{opaque}".encode()).decode()
+
+
+def decode_token_cursor(cursor: str, argument: str) -> tuple[bytes | None, int]:
+    try:
+        text = base64.urlsafe_b64decode(cursor.encode()).decode()
+        skip, opaque = text.removeprefix(_TOKEN_PREFIX).split(":", 1)
+        token = base64.urlsafe_b64decode(opaque.encode())
+        if not text.startswith(_TOKEN_PREFIX) or not skip.isdigit():
+            raise ValueError(text)
+    except (binascii.Error, UnicodeError, ValueError):
+        raise UserInputError(f"`{argument}` is not a cursor this API issued") from None
+    return token or None, int(skip)
 
 
 def page_request(
@@ -71,22 +124,35 @@ def page_request(
 
 @strawberry.type(description="Where a page sits in the whole list (Relay PageInfo).")
 class PageInfo:
-    has_next_page: bool
-    has_previous_page: bool
-    start_cursor: str | None
-    end_cursor: str | None
+    has_next_page: bool = strawberry.field(
+        description="True when more items follow this page: pass `endCursor` as `after` to get them."
+    )
+    has_previous_page: bool = strawberry.field(
+        description="True when items come before this page: pass `startCursor` as `before` (with `last`) "
+        "where the list pages backward."
+    )
+    start_cursor: str | None = strawberry.field(
+        description="The cursor of the page's first item; null for an empty page."
+    )
+    end_cursor: str | None = strawberry.field(
+        description="The cursor of the page's last item; null for an empty page."
+    )
 
 
-@strawberry.type
+@strawberry.type(description="One item of a page and its cursor.")
 class Edge(Generic[NodeT]):
-    cursor: str
-    node: NodeT
+    cursor: str = strawberry.field(
+        description="Opaque: pass it as `after` (or `before`) to page on from this item."
+    )
+    node: NodeT = strawberry.field(description="The item.")
 
 
 @strawberry.type(description="A page of a list, with cursors to move on from it.")
 class Connection(Generic[NodeT]):
-    edges: list[Edge[NodeT]]
-    page_info: PageInfo
+    edges: list[Edge[NodeT]] = strawberry.field(
+        description="The page's items with their cursors, in list order."
+    )
+    page_info: PageInfo = strawberry.field(description="Where the page sits in the whole list.")
     count_all: strawberry.Private[Callable[[], Awaitable[int]]]
 
     @strawberry.field(description="The nodes of this page, without cursors.")

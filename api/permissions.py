@@ -22,9 +22,11 @@ Info = strawberry.Info[RequestContext, None]
 
 @strawberry.type(description="The caller's API key lacks the role this operation needs.")
 class PermissionDenied:
-    message: str
-    required_role: str
-    your_role: str | None
+    message: str = strawberry.field(description="What the operation needs.")
+    required_role: str = strawberry.field(
+        description="The least role that may do this: `viewer`, `planner`, `approver` or `admin`."
+    )
+    your_role: str | None = strawberry.field(description="The caller's role; null without an API key.")
 
 
 class RolePermission(BasePermission):

@@ -104,3 +104,16 @@ class ResultReader:
         """Ids of the most recent results of a kind, newest first."""
         listed = await finish_even_if_cancelled(self.results.list_results(label, limit=limit))
         return [stored.id for stored in listed]
+
+    async def page_ids(
+        self, label: NodeLabel, limit: int, *, after: str | None = None, status: str | None = None
+    ) -> list[str]:
+        """Ids of results of a kind, newest first, from the one after the result with id `after`."""
+        listed = await finish_even_if_cancelled(
+            self.results.page_results(label, limit=limit, after=after, status=status)
+        )
+        return [stored.id for stored in listed]
+
+    async def count_all(self, label: NodeLabel, *, status: str | None = None) -> int:
+        """How many results of a kind the graph holds."""
+        return await finish_even_if_cancelled(self.results.count_all_results(label, status=status))

@@ -9,6 +9,7 @@ Every id a result mentions resolves to the graph node through the request's Data
 from __future__ import annotations
 
 import asyncio
+import re
 from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
@@ -31,19 +32,63 @@ from agents.scenario_agent import ScenarioReport
 from api.loading import Resolved, load_now, then
 from api.prefetch import prefetch_linked, selected, subselection
 from api.result_reader import ResultReader
-from api.types import Customer, Entity, Feature, Info, Team, entity_by_id, features_by_ids, or_none
+from api.types import (
+    Customer,
+    Entity,
+    Feature,
+    Info,
+    Team,
+    entity_by_id,
+    features_by_ids,
+    graphql_enum,
+    or_none,
+)
 from graph.results import RoadmapStatus, StoredResult
 from graph.schema import NodeLabel
 from workflows.models import PortfolioReviewOutcome
 
-strawberry.enum(RiskKind, description="What kind of delivery or revenue risk.")
-strawberry.enum(RoadmapStatus, description="draft -> published | rejected | expired | cancelled.")
+graphql_enum(
+    RiskKind,
+    "What kind of delivery or revenue risk.",
+    {
+        RiskKind.CRITICAL_PATH: "The chain of dependent work that decides when everything is done ends late.",
+        RiskKind.ZERO_FLOAT: "A feature with no slack: any slip in it delays the whole plan.",
+        RiskKind.CROSS_TEAM_CHAIN: "A dependency chain that hands work from team to team.",
+        RiskKind.TEAM_OVERLOAD: "A team committed to more work than its capacity over the horizon.",
+        RiskKind.UNOWNED: "Open work no team owns: it never starts.",
+        RiskKind.SINGLE_OWNER: "Work resting on a team of one person (or none).",
+        RiskKind.ARR_AT_RISK: "Customers whose requested work is likely done after their renewal.",
+        RiskKind.CUSTOMER_CONCENTRATION: "A large share of ARR waiting on the same work.",
+        RiskKind.DEMANDED_UNPLANNED: "Work customers ask for that is not planned.",
+        RiskKind.UNDEMANDED_PLANNED: "Planned work no customer asks for.",
+    },
+)
+graphql_enum(
+    RoadmapStatus,
+    "Where a roadmap version is in its review: draft -> published | rejected | expired | cancelled.",
+    {
+        RoadmapStatus.DRAFT: "Drafted; waits for an approver's review.",
+        RoadmapStatus.PUBLISHED: "Approved; the current roadmap until a later one is published.",
+        RoadmapStatus.REJECTED: "An approver rejected the draft.",
+        RoadmapStatus.EXPIRED: "Nobody reviewed the draft in time.",
+        RoadmapStatus.CANCELLED: "The drafting run was cancelled before a review.",
+    },
+)
 
 
-@strawberry.enum(description="Where a roadmap item sits: a confident commitment or an exploration.")
 class RoadmapItemKind(StrEnum):
     COMMITMENT = "commitment"
     EXPLORATION = "exploration"
+
+
+graphql_enum(
+    RoadmapItemKind,
+    "Where a roadmap item sits: a confident commitment or an exploration.",
+    {
+        RoadmapItemKind.COMMITMENT: "Confident enough in value and estimate to promise.",
+        RoadmapItemKind.EXPLORATION: "Worth starting, but too uncertain to promise.",
+    },
+)
 
 
 # -- shared pieces -----------------------------------------------------------------------------------
@@ -51,8 +96,10 @@ class RoadmapItemKind(StrEnum):
 
 @strawberry.type(description="One claim of an analysis and the graph nodes that back it.")
 class Finding:
-    statement: str
-    evidence_ids: list[strawberry.ID]
+    statement: str = strawberry.field(description="The claim, in a sentence.")
+    evidence_ids: list[strawberry.ID] = strawberry.field(
+        description="Ids of the graph nodes that back the claim."
+    )
 
     @strawberry.field(
         description="The evidence ids resolved to graph nodes; ids no longer in the graph are left out."
@@ -68,17 +115,23 @@ async def entities(info: Info, ids: list[str] | list[strawberry.ID]) -> list[Ent
 
 @strawberry.interface(description="A stored result of a run; its id is the id of the run that produced it.")
 class AnalysisResult:
-    id: strawberry.ID
+    id: strawberry.ID = strawberry.field(
+        description="The result's id: the id of the run (workflow) that stored it."
+    )
     run_id: str = strawberry.field(description="The Temporal run id within the workflow id.")
     snapshot_id: str = strawberry.field(description="Content hash of the portfolio the run analysed.")
-    as_of: date
-    recorded_at: datetime
-    model_name: str
+    as_of: date = strawberry.field(description="The date the analysis was made for.")
+    recorded_at: datetime = strawberry.field(description="When the run stored the result (UTC).")
+    model_name: str = strawberry.field(
+        description="The language model that wrote the analysis (`offline` for the deterministic planner)."
+    )
     offline: bool = strawberry.field(
         description="True when the deterministic offline planner wrote the analysis."
     )
-    headline: str
-    cited_ids: list[strawberry.ID]
+    headline: str = strawberry.field(description="The analysis in one line.")
+    cited_ids: list[strawberry.ID] = strawberry.field(
+        description="Ids of the graph nodes the analysis cites."
+    )
 
     @strawberry.field(description="The graph nodes the result cites.")
     async def cited(self, info: Info) -> list[Entity]:
@@ -127,14 +180,22 @@ def _customer(info: Info, customer_id: str) -> Resolved[Customer | None]:
     description="When a feature is likely done: P50 / P85 / P95 completion dates over the trials."
 )
 class FeatureForecast:
-    feature_id: strawberry.ID
-    team_id: strawberry.ID | None
+    feature_id: strawberry.ID = strawberry.field(description="The forecast feature's id.")
+    team_id: strawberry.ID | None = strawberry.field(description="The owning team's id; null when unowned.")
     p50: date | None = strawberry.field(description="Null: not done within the horizon in half the trials.")
-    p85: date | None
-    p95: date | None
-    target_date: date | None
-    on_time_probability: float | None
-    beyond_horizon_probability: float
+    p85: date | None = strawberry.field(
+        description="The date by which 85% of the trials had the feature done; null: not within the horizon."
+    )
+    p95: date | None = strawberry.field(
+        description="The date by which 95% of the trials had the feature done; null: not within the horizon."
+    )
+    target_date: date | None = strawberry.field(description="The feature's target date; null without one.")
+    on_time_probability: float | None = strawberry.field(
+        description="Share of trials done on or before the target date, 0 to 1; null without a target."
+    )
+    beyond_horizon_probability: float = strawberry.field(
+        description="Share of trials not done within the horizon, 0 to 1."
+    )
     unscheduled: bool = strawberry.field(description="Never starts: unowned, or depends on unowned work.")
 
     @classmethod
@@ -151,39 +212,57 @@ class FeatureForecast:
             unscheduled=item.unscheduled,
         )
 
-    @strawberry.field(graphql_type=Feature | None)
+    @strawberry.field(
+        description="The forecast feature; null if no longer in the graph.", graphql_type=Feature | None
+    )
     def feature(self, info: Info) -> Resolved[Feature | None]:
         return _feature(info, self.feature_id)
 
 
 @strawberry.type(description="A customer whose requested work is likely (P85) done after their renewal.")
 class CustomerAtRisk:
-    customer_id: strawberry.ID
-    arr: float
-    renewal_date: date
-    latest_p85: date
-    late_feature_ids: list[strawberry.ID]
+    customer_id: strawberry.ID = strawberry.field(description="The customer's id.")
+    arr: float = strawberry.field(description="The customer's annual recurring revenue.")
+    renewal_date: date = strawberry.field(description="When the customer's contract renews.")
+    latest_p85: date = strawberry.field(
+        description="The latest P85 date among the customer's open requested features."
+    )
+    late_feature_ids: list[strawberry.ID] = strawberry.field(
+        description="Ids of the requested features likely (P85) done after the renewal."
+    )
 
-    @strawberry.field(graphql_type=Customer | None)
+    @strawberry.field(
+        description="The customer; null if no longer in the graph.", graphql_type=Customer | None
+    )
     def customer(self, info: Info) -> Resolved[Customer | None]:
         return _customer(info, self.customer_id)
 
-    @strawberry.field(graphql_type=list[Feature])
+    @strawberry.field(
+        description="The requested features likely (P85) done after the renewal.", graphql_type=list[Feature]
+    )
     def late_features(self, info: Info) -> Resolved[list[Feature]]:
         return features_by_ids(info, list(self.late_feature_ids))
 
 
 @strawberry.type(description="A Monte Carlo delivery forecast of the open features.")
 class Forecast:
-    as_of: date
-    trials: int
-    seed: int
-    horizon_weeks: int
+    as_of: date = strawberry.field(description="The day the simulation starts from.")
+    trials: int = strawberry.field(description="How many Monte Carlo trials were run.")
+    seed: int = strawberry.field(
+        description="The random seed; the same seed and portfolio give the same forecast."
+    )
+    horizon_weeks: int = strawberry.field(description="How far ahead the simulation looks, in weeks.")
     arr_at_risk: float = strawberry.field(description="ARR of the customers at risk (P85 after renewal).")
-    arr_weighted_on_time: float
+    arr_weighted_on_time: float = strawberry.field(
+        description="ARR-weighted share of customers whose open requests are done before renewal, 0 to 1 (1 when no customer with a renewal waits on open work)."
+    )
     features: list[FeatureForecast] = strawberry.field(description="Open features in delivery order.")
-    customers_at_risk: list[CustomerAtRisk]
-    unscheduled_feature_ids: list[strawberry.ID]
+    customers_at_risk: list[CustomerAtRisk] = strawberry.field(
+        description="Customers whose requested work is likely (P85) done after their renewal."
+    )
+    unscheduled_feature_ids: list[strawberry.ID] = strawberry.field(
+        description="Open features that never start: unowned, or depending on unowned work."
+    )
 
     @classmethod
     def of(cls, forecast: EngineForecast) -> Forecast:
@@ -211,15 +290,31 @@ class Forecast:
 
 @strawberry.type(description="How one feature's forecast moves under a scenario.")
 class FeatureDelta:
-    feature_id: strawberry.ID
-    baseline_p50: date | None
-    scenario_p50: date | None
-    baseline_p85: date | None
-    scenario_p85: date | None
-    p50_shift_days: int | None
-    p85_shift_days: int | None
-    on_time_probability_change: float | None
-    beyond_horizon_probability_change: float
+    feature_id: strawberry.ID = strawberry.field(description="The feature's id.")
+    baseline_p50: date | None = strawberry.field(
+        description="P50 completion date without the scenario; null: beyond the horizon."
+    )
+    scenario_p50: date | None = strawberry.field(
+        description="P50 completion date under the scenario; null: beyond the horizon."
+    )
+    baseline_p85: date | None = strawberry.field(
+        description="P85 completion date without the scenario; null: beyond the horizon."
+    )
+    scenario_p85: date | None = strawberry.field(
+        description="P85 completion date under the scenario; null: beyond the horizon."
+    )
+    p50_shift_days: int | None = strawberry.field(
+        description="Days the P50 date moves (positive: later); null when either date is beyond the horizon."
+    )
+    p85_shift_days: int | None = strawberry.field(
+        description="Days the P85 date moves (positive: later); null when either date is beyond the horizon."
+    )
+    on_time_probability_change: float | None = strawberry.field(
+        description="Change in the probability of meeting the target, -1 to 1; null without a target."
+    )
+    beyond_horizon_probability_change: float = strawberry.field(
+        description="Change in the probability of finishing beyond the horizon, -1 to 1."
+    )
 
     @classmethod
     def of(cls, delta: EngineFeatureDelta) -> FeatureDelta:
@@ -235,30 +330,46 @@ class FeatureDelta:
             beyond_horizon_probability_change=delta.beyond_horizon_probability_change,
         )
 
-    @strawberry.field(graphql_type=Feature | None)
+    @strawberry.field(description="The feature; null if no longer in the graph.", graphql_type=Feature | None)
     def feature(self, info: Info) -> Resolved[Feature | None]:
         return _feature(info, self.feature_id)
 
 
 @strawberry.type(description="One simulated scenario against the baseline.")
 class ScenarioOutcome:
-    id: strawberry.ID
-    name: str
-    description: str
-    forecast: Forecast
+    id: strawberry.ID = strawberry.field(
+        description="The scenario's id, as given when the simulation started."
+    )
+    name: str = strawberry.field(description="The scenario's name.")
+    description: str = strawberry.field(description="What the scenario tries, as given.")
+    forecast: Forecast = strawberry.field(description="The forecast with the scenario's changes applied.")
     feature_changes: list[FeatureDelta] = strawberry.field(
         description="Features that moved, biggest move first."
     )
-    added_feature_ids: list[strawberry.ID]
-    removed_feature_ids: list[strawberry.ID]
-    arr_at_risk_before: float
-    arr_at_risk_after: float
-    arr_at_risk_change: float
-    arr_weighted_on_time_before: float
-    arr_weighted_on_time_after: float
-    arr_weighted_on_time_change: float
-    customers_newly_at_risk: list[strawberry.ID]
-    customers_no_longer_at_risk: list[strawberry.ID]
+    added_feature_ids: list[strawberry.ID] = strawberry.field(
+        description="Features the scenario forecasts that the baseline does not."
+    )
+    removed_feature_ids: list[strawberry.ID] = strawberry.field(
+        description="Features the scenario takes out of scope."
+    )
+    arr_at_risk_before: float = strawberry.field(description="ARR at risk in the baseline.")
+    arr_at_risk_after: float = strawberry.field(description="ARR at risk under the scenario.")
+    arr_at_risk_change: float = strawberry.field(description="After minus before; negative is better.")
+    arr_weighted_on_time_before: float = strawberry.field(
+        description="ARR-weighted on-time share in the baseline, 0 to 1."
+    )
+    arr_weighted_on_time_after: float = strawberry.field(
+        description="ARR-weighted on-time share under the scenario, 0 to 1."
+    )
+    arr_weighted_on_time_change: float = strawberry.field(
+        description="After minus before; positive is better."
+    )
+    customers_newly_at_risk: list[strawberry.ID] = strawberry.field(
+        description="Ids of customers at risk under the scenario but not in the baseline."
+    )
+    customers_no_longer_at_risk: list[strawberry.ID] = strawberry.field(
+        description="Ids of customers at risk in the baseline but not under the scenario."
+    )
 
     @classmethod
     def of(cls, result: ScenarioResult) -> ScenarioOutcome:
@@ -284,11 +395,15 @@ class ScenarioOutcome:
 
 @strawberry.type(description="A scenario simulation: the baseline forecast, each scenario and its deltas.")
 class ScenarioAnalysis(AnalysisResult):
-    recommendation: str
-    findings: list[Finding]
-    preferred_scenario_id: strawberry.ID | None
-    baseline: Forecast
-    scenarios: list[ScenarioOutcome]
+    recommendation: str = strawberry.field(description="What the analysis recommends, in prose.")
+    findings: list[Finding] = strawberry.field(description="The analysis' claims with their evidence.")
+    preferred_scenario_id: strawberry.ID | None = strawberry.field(
+        description="The scenario the analysis prefers; null when none beats the baseline."
+    )
+    baseline: Forecast = strawberry.field(description="The forecast of the portfolio as it is.")
+    scenarios: list[ScenarioOutcome] = strawberry.field(
+        description="Each simulated scenario and how it moves the forecast."
+    )
 
     @classmethod
     def of(cls, stored: StoredResult, report: ScenarioReport) -> ScenarioAnalysis:
@@ -308,15 +423,15 @@ class ScenarioAnalysis(AnalysisResult):
 
 @strawberry.type(description="One input of a score.")
 class ScoreInput:
-    name: str
-    value: float | None
+    name: str = strawberry.field(description="The input's name in the formula.")
+    value: float | None = strawberry.field(description="The input's value; null when the feature lacks it.")
 
 
 @strawberry.type(description="A score, the formula that produced it and its inputs.")
 class ScoreBreakdown:
-    score: float
-    formula: str
-    inputs: list[ScoreInput]
+    score: float = strawberry.field(description="The score.")
+    formula: str = strawberry.field(description="How the score is computed from its inputs.")
+    inputs: list[ScoreInput] = strawberry.field(description="The formula's inputs, by name.")
 
     @classmethod
     def of(cls, breakdown: EngineScoreBreakdown) -> ScoreBreakdown:
@@ -329,29 +444,41 @@ class ScoreBreakdown:
 
 @strawberry.type(description="Why a feature is worth what the planner says: RICE, WSJF and demand.")
 class FeatureScores:
-    method: str
+    method: str = strawberry.field(
+        description="How `value` was computed: `blend`, `rice`, `wsjf` or `demand`."
+    )
     value: float = strawberry.field(description="What the planner maximised, in [0, 1].")
-    rice: ScoreBreakdown
-    wsjf: ScoreBreakdown
-    demand: ScoreBreakdown
-    value_breakdown: ScoreBreakdown
+    rice: ScoreBreakdown = strawberry.field(description="Reach x impact x confidence / effort.")
+    wsjf: ScoreBreakdown = strawberry.field(
+        description="Weighted shortest job first: cost of delay / effort."
+    )
+    demand: ScoreBreakdown = strawberry.field(description="ARR-weighted customer demand.")
+    value_breakdown: ScoreBreakdown = strawberry.field(description="How `value` combines the scores.")
 
 
 @strawberry.type(description="A feature placed in a quarter of a roadmap.")
 class RoadmapItem:
-    feature_id: strawberry.ID
-    team_id: strawberry.ID
-    quarter: int = strawberry.field(description="0-based quarter index from the roadmap's as-of date.")
-    kind: RoadmapItemKind
-    value: float
-    discounted_value: float
+    feature_id: strawberry.ID = strawberry.field(description="The placed feature's id.")
+    team_id: strawberry.ID = strawberry.field(description="The id of the team that delivers it.")
+    quarter: int = strawberry.field(
+        description="The quarter the item is placed in, 1-based: 1 is the quarter that starts on the "
+        "roadmap's as-of date, up to the number of quarters drafted (the same numbering as `PinInput.quarter` "
+        "and `RoadmapQuarter.index`)."
+    )
+    kind: RoadmapItemKind = strawberry.field(description="Commitment or exploration.")
+    value: float = strawberry.field(description="The feature's value to the planner, 0 to 1.")
+    discounted_value: float = strawberry.field(
+        description="`value` discounted for the quarter it lands in (later is worth less)."
+    )
     effort: float = strawberry.field(
         description="Remaining likely effort (person-weeks) charged to the quarter."
     )
-    confidence: float
-    effort_spread: float | None
-    pinned: bool
-    scores: FeatureScores
+    confidence: float = strawberry.field(description="Confidence in the estimates, 0 to 1.")
+    effort_spread: float | None = strawberry.field(
+        description="(effort high - effort low) / effort likely; null when the likely effort is 0."
+    )
+    pinned: bool = strawberry.field(description="True when a pin forced the feature into this quarter.")
+    scores: FeatureScores = strawberry.field(description="The scores behind `value`.")
     rationale: str = strawberry.field(description="Why the item is here, from its scores and placement.")
 
     @classmethod
@@ -360,7 +487,7 @@ class RoadmapItem:
         return cls(
             feature_id=strawberry.ID(item.feature_id),
             team_id=strawberry.ID(item.team_id),
-            quarter=item.quarter,
+            quarter=item.quarter + 1,
             kind=RoadmapItemKind(item.kind),
             value=item.value,
             discounted_value=item.discounted_value,
@@ -379,13 +506,25 @@ class RoadmapItem:
             rationale=rationale(item),
         )
 
-    @strawberry.field(graphql_type=Feature | None)
+    @strawberry.field(
+        description="The placed feature; null if no longer in the graph.", graphql_type=Feature | None
+    )
     def feature(self, info: Info) -> Resolved[Feature | None]:
         return _feature(info, self.feature_id)
 
-    @strawberry.field(graphql_type=Team | None)
+    @strawberry.field(
+        description="The delivering team; null if no longer in the graph.", graphql_type=Team | None
+    )
     def team(self, info: Info) -> Resolved[Team | None]:
         return _team(info, self.team_id)
+
+
+_ENGINE_QUARTER = re.compile(r"\bQ(\d+)\b")
+
+
+def one_based_quarters(text: str) -> str:
+    """The roadmap engine's text with its 0-based quarter names (`Q0`) in the API's 1-based numbering."""
+    return _ENGINE_QUARTER.sub(lambda match: f"Q{int(match.group(1)) + 1}", text)
 
 
 def rationale(item: EngineRoadmapItem) -> str:
@@ -401,34 +540,46 @@ def rationale(item: EngineRoadmapItem) -> str:
 
 @strawberry.type(description="A team's capacity use in one quarter.")
 class TeamCapacityUse:
-    team_id: strawberry.ID
-    used: float
-    available: float
+    team_id: strawberry.ID = strawberry.field(description="The team's id.")
+    used: float = strawberry.field(description="Person-weeks the quarter's items charge to the team.")
+    available: float = strawberry.field(
+        description="Person-weeks the team can deliver in the quarter (capacity x 13 weeks x utilisation)."
+    )
 
-    @strawberry.field(graphql_type=Team | None)
+    @strawberry.field(description="The team; null if no longer in the graph.", graphql_type=Team | None)
     def team(self, info: Info) -> Resolved[Team | None]:
         return _team(info, self.team_id)
 
 
 @strawberry.type(description="One quarter of a roadmap.")
 class RoadmapQuarter:
-    index: int
-    start: date
-    end: date
-    commitments: list[RoadmapItem]
-    explorations: list[RoadmapItem]
-    capacity: list[TeamCapacityUse]
+    index: int = strawberry.field(
+        description="The quarter's number, 1-based: 1 starts on the roadmap's as-of date (the numbering of `RoadmapItem.quarter` and `PinInput.quarter`)."
+    )
+    start: date = strawberry.field(description="The quarter's first day.")
+    end: date = strawberry.field(description="The quarter's last day.")
+    commitments: list[RoadmapItem] = strawberry.field(description="Confident items, by descending value.")
+    explorations: list[RoadmapItem] = strawberry.field(description="Less certain items, by descending value.")
+    capacity: list[TeamCapacityUse] = strawberry.field(description="Each team's capacity use in the quarter.")
 
 
 @strawberry.type(description="A feature the roadmap leaves out, and why.")
 class LeftOutFeature:
-    feature_id: strawberry.ID
-    team_id: strawberry.ID | None
-    reason: str
-    detail: str
-    value: float | None
+    feature_id: strawberry.ID = strawberry.field(description="The left-out feature's id.")
+    team_id: strawberry.ID | None = strawberry.field(description="The owning team's id; null when unowned.")
+    reason: str = strawberry.field(
+        description="Why: `capacity`, `dependency`, `low_value`, `excluded` or `unowned`."
+    )
+    detail: str = strawberry.field(
+        description="The reason in a sentence (quarters numbered from 1, as `Q1`)."
+    )
+    value: float | None = strawberry.field(
+        description="The feature's value to the planner, 0 to 1; null when it was not scored."
+    )
 
-    @strawberry.field(graphql_type=Feature | None)
+    @strawberry.field(
+        description="The left-out feature; null if no longer in the graph.", graphql_type=Feature | None
+    )
     def feature(self, info: Info) -> Resolved[Feature | None]:
         return _feature(info, self.feature_id)
 
@@ -446,7 +597,7 @@ class RoadmapView:
     def of(cls, report: RoadmapReport) -> RoadmapView:
         quarters = [
             RoadmapQuarter(
-                index=quarter.index,
+                index=quarter.index + 1,
                 start=quarter.start,
                 end=quarter.end,
                 commitments=[RoadmapItem.of(item) for item in quarter.commitments],
@@ -466,21 +617,43 @@ class RoadmapView:
 
 @strawberry.type(description="A version of the roadmap: a draft waiting for review, or what became of it.")
 class RoadmapVersion(AnalysisResult):
-    version: int
-    status: RoadmapStatus
+    version: int = strawberry.field(
+        description="The version number: 1 for the first draft, increasing with each draft."
+    )
+    status: RoadmapStatus = strawberry.field(description="Where the version is in its review.")
     current: bool = strawberry.field(description="True for the one published roadmap in force.")
-    reviewer: str | None
-    review_comment: str | None
-    decided_at: datetime | None
-    superseded_by: strawberry.ID | None
-    recommendation: str
-    findings: list[Finding]
-    commitment_ids: list[strawberry.ID]
-    exploration_ids: list[strawberry.ID]
-    method: str
-    utilisation: float
-    total_value: float
-    greedy_value: float | None
+    reviewer: str | None = strawberry.field(
+        description="Who approved or rejected the draft; null before the review."
+    )
+    review_comment: str | None = strawberry.field(
+        description="The reviewer's comment; null before the review."
+    )
+    decided_at: datetime | None = strawberry.field(
+        description="When the draft was approved, rejected, expired or cancelled; null while it waits."
+    )
+    superseded_by: strawberry.ID | None = strawberry.field(
+        description="The id of the version published after this one; null while it is current or was never published."
+    )
+    recommendation: str = strawberry.field(description="What the analysis recommends, in prose.")
+    findings: list[Finding] = strawberry.field(description="The analysis' claims with their evidence.")
+    commitment_ids: list[strawberry.ID] = strawberry.field(
+        description="Ids of the features committed to, quarter by quarter."
+    )
+    exploration_ids: list[strawberry.ID] = strawberry.field(
+        description="Ids of the features explored, quarter by quarter."
+    )
+    method: str = strawberry.field(
+        description="The scoring method behind the values: `blend`, `rice`, `wsjf` or `demand`."
+    )
+    utilisation: float = strawberry.field(
+        description="Share of each team's capacity the planner may fill, in (0, 1]."
+    )
+    total_value: float = strawberry.field(
+        description="Sum of the discounted values of the placed items (what the planner maximised)."
+    )
+    greedy_value: float | None = strawberry.field(
+        description="What a greedy baseline placement would reach; null when it was not computed."
+    )
     plan: strawberry.Private[RoadmapPlan]
     report: strawberry.Private[RoadmapReport]
 
@@ -514,7 +687,7 @@ class RoadmapVersion(AnalysisResult):
     def _view(self, info: Info) -> RoadmapView:
         return _reader(info).derived(self.report, RoadmapView.of)
 
-    @strawberry.field
+    @strawberry.field(description="The roadmap quarter by quarter.")
     async def quarters(self, info: Info) -> list[RoadmapQuarter]:
         selections = selected(info)
         items = [
@@ -541,7 +714,14 @@ class RoadmapVersion(AnalysisResult):
         description="Items quarter by quarter, commitments before explorations; optionally one kind, the first n."
     )
     async def items(
-        self, info: Info, kind: RoadmapItemKind | None = None, first: int | None = None
+        self,
+        info: Info,
+        kind: Annotated[
+            RoadmapItemKind | None, strawberry.argument(description="Only items of this kind.")
+        ] = None,
+        first: Annotated[
+            int | None, strawberry.argument(description="At most this many items; all when null.")
+        ] = None,
     ) -> list[RoadmapItem]:
         chosen = [item for item in self._view(info).items if kind is None or item.kind is kind]
         if first is not None:
@@ -554,14 +734,14 @@ class RoadmapVersion(AnalysisResult):
         )
         return chosen
 
-    @strawberry.field
+    @strawberry.field(description="Open features the roadmap leaves out, and why.")
     def left_out(self) -> list[LeftOutFeature]:
         return [
             LeftOutFeature(
                 feature_id=strawberry.ID(item.feature_id),
                 team_id=strawberry.ID(item.team_id) if item.team_id is not None else None,
                 reason=item.reason,
-                detail=item.detail,
+                detail=one_based_quarters(item.detail),
                 value=item.value,
             )
             for item in self.plan.left_out
@@ -573,14 +753,18 @@ class RoadmapVersion(AnalysisResult):
 
 @strawberry.type(description="A delivery or revenue risk, the nodes it concerns and what to do about it.")
 class Risk:
-    kind: RiskKind
+    kind: RiskKind = strawberry.field(description="What kind of risk.")
     severity: float = strawberry.field(description="0 (negligible) to 1 (severe).")
-    severity_formula: str
-    title: str
-    detail: str
-    mitigation: str
-    arr_at_stake: float | None
-    affected_ids: list[strawberry.ID]
+    severity_formula: str = strawberry.field(description="How the severity is computed.")
+    title: str = strawberry.field(description="The risk in a line.")
+    detail: str = strawberry.field(description="The risk and its figures in a few sentences.")
+    mitigation: str = strawberry.field(description="What would reduce the risk.")
+    arr_at_stake: float | None = strawberry.field(
+        description="The ARR the risk puts at stake; null when it concerns no revenue."
+    )
+    affected_ids: list[strawberry.ID] = strawberry.field(
+        description="Ids of the graph nodes the risk concerns."
+    )
 
     @classmethod
     def of(cls, risk: EngineRisk) -> Risk:
@@ -602,13 +786,19 @@ class Risk:
 
 @strawberry.type(description="Committed work against capacity over the risk horizon.")
 class TeamLoad:
-    team_id: strawberry.ID
-    committed_feature_ids: list[strawberry.ID]
-    committed_effort: float
-    available_effort: float
-    load_ratio: float | None
+    team_id: strawberry.ID = strawberry.field(description="The team's id.")
+    committed_feature_ids: list[strawberry.ID] = strawberry.field(
+        description="Ids of the team's planned and in-progress features."
+    )
+    committed_effort: float = strawberry.field(
+        description="Expected remaining person-weeks of the committed work."
+    )
+    available_effort: float = strawberry.field(description="Capacity x horizon weeks, in person-weeks.")
+    load_ratio: float | None = strawberry.field(
+        description="Committed / available effort; above 1 is overloaded; null when nothing is available."
+    )
 
-    @strawberry.field(graphql_type=Team | None)
+    @strawberry.field(description="The team; null if no longer in the graph.", graphql_type=Team | None)
     def team(self, info: Info) -> Resolved[Team | None]:
         return _team(info, self.team_id)
 
@@ -617,17 +807,27 @@ class TeamLoad:
     description="A risk assessment: ranked risks, the critical path, team loads and ARR at risk."
 )
 class RiskAssessment(AnalysisResult):
-    recommendation: str
-    findings: list[Finding]
-    priority_kinds: list[RiskKind]
-    horizon_weeks: int
-    arr_at_risk: float
-    total_arr: float
-    critical_path_ids: list[strawberry.ID]
-    critical_path_weeks: float
-    critical_path_end: date | None
-    customers_at_risk: list[CustomerAtRisk]
-    team_loads: list[TeamLoad]
+    recommendation: str = strawberry.field(description="What the analysis recommends, in prose.")
+    findings: list[Finding] = strawberry.field(description="The analysis' claims with their evidence.")
+    priority_kinds: list[RiskKind] = strawberry.field(
+        description="The kinds of risk the analysis says to act on first."
+    )
+    horizon_weeks: int = strawberry.field(description="How far ahead the assessment looks, in weeks.")
+    arr_at_risk: float = strawberry.field(description="ARR of the customers at risk.")
+    total_arr: float = strawberry.field(description="ARR of all customers.")
+    critical_path_ids: list[strawberry.ID] = strawberry.field(
+        description="Ids of the features on the critical path, first to last."
+    )
+    critical_path_weeks: float = strawberry.field(description="Length of the critical path, in weeks.")
+    critical_path_end: date | None = strawberry.field(
+        description="When the critical path is expected to end; null without one."
+    )
+    customers_at_risk: list[CustomerAtRisk] = strawberry.field(
+        description="Customers whose requested work is likely (P85) done after their renewal."
+    )
+    team_loads: list[TeamLoad] = strawberry.field(
+        description="Each team's committed work against its capacity."
+    )
     all_risks: strawberry.Private[list[Risk]]
 
     @classmethod
@@ -670,16 +870,22 @@ class RiskAssessment(AnalysisResult):
     @strawberry.field(description="Risks, most severe first; optionally of one kind and at least a severity.")
     def risks(
         self,
-        kind: RiskKind | None = None,
-        min_severity: Annotated[float, strawberry.argument(description="0 to 1.")] = 0.0,
-        first: int | None = None,
+        kind: Annotated[RiskKind | None, strawberry.argument(description="Only risks of this kind.")] = None,
+        min_severity: Annotated[
+            float, strawberry.argument(description="Only risks at least this severe, 0 to 1.")
+        ] = 0.0,
+        first: Annotated[
+            int | None, strawberry.argument(description="At most this many risks; all when null.")
+        ] = None,
     ) -> list[Risk]:
         chosen = [
             r for r in self.all_risks if (kind is None or r.kind is kind) and r.severity >= min_severity
         ]
         return chosen[: max(first, 0)] if first is not None else chosen
 
-    @strawberry.field(graphql_type=list[Feature])
+    @strawberry.field(
+        description="The features on the critical path, first to last.", graphql_type=list[Feature]
+    )
     def critical_path(self, info: Info) -> Resolved[list[Feature]]:
         return features_by_ids(info, list(self.critical_path_ids))
 
@@ -691,20 +897,36 @@ class RiskAssessment(AnalysisResult):
     description="A scheduled review: a risk assessment plus a forecast, and what changed since the last one."
 )
 class PortfolioReview(AnalysisResult):
-    risk_assessment_id: strawberry.ID
-    previous_review_id: strawberry.ID | None
-    arr_at_risk: float
-    arr_at_risk_change: float | None
-    arr_weighted_on_time: float
-    arr_weighted_on_time_change: float | None
-    late_feature_count: int
-    risk_count: int
-    new_risks: list[str]
-    resolved_risks: list[str]
-    new_risk_count: int
-    resolved_risk_count: int
-    customers_newly_at_risk: list[strawberry.ID]
-    customers_no_longer_at_risk: list[strawberry.ID]
+    risk_assessment_id: strawberry.ID = strawberry.field(
+        description="The id of the risk assessment the review ran."
+    )
+    previous_review_id: strawberry.ID | None = strawberry.field(
+        description="The id of the review before this one; null for the first."
+    )
+    arr_at_risk: float = strawberry.field(description="ARR of the customers at risk.")
+    arr_at_risk_change: float | None = strawberry.field(
+        description="Change in ARR at risk since the previous review; null for the first."
+    )
+    arr_weighted_on_time: float = strawberry.field(description="ARR-weighted on-time share, 0 to 1.")
+    arr_weighted_on_time_change: float | None = strawberry.field(
+        description="Change since the previous review; null for the first."
+    )
+    late_feature_count: int = strawberry.field(
+        description="How many features are likely (P85) late for their target."
+    )
+    risk_count: int = strawberry.field(description="How many risks the assessment found.")
+    new_risks: list[str] = strawberry.field(description="Titles of the risks not in the previous review.")
+    resolved_risks: list[str] = strawberry.field(
+        description="Titles of the previous review's risks that are gone."
+    )
+    new_risk_count: int = strawberry.field(description="How many risks are new.")
+    resolved_risk_count: int = strawberry.field(description="How many risks are resolved.")
+    customers_newly_at_risk: list[strawberry.ID] = strawberry.field(
+        description="Ids of customers at risk now but not at the previous review."
+    )
+    customers_no_longer_at_risk: list[strawberry.ID] = strawberry.field(
+        description="Ids of customers at risk at the previous review but not now."
+    )
 
     @classmethod
     def of(cls, stored: StoredResult, outcome: PortfolioReviewOutcome) -> PortfolioReview:
@@ -728,11 +950,11 @@ class PortfolioReview(AnalysisResult):
             customers_no_longer_at_risk=[strawberry.ID(i) for i in outcome.customers_no_longer_at_risk],
         )
 
-    @strawberry.field
+    @strawberry.field(description="The risk assessment the review ran.")
     async def risk_assessment(self, info: Info) -> RiskAssessment | None:
         return await risk_assessment_by_id(info, self.risk_assessment_id)
 
-    @strawberry.field
+    @strawberry.field(description="The review before this one; null for the first.")
     async def previous_review(self, info: Info) -> PortfolioReview | None:
         if self.previous_review_id is None:
             return None

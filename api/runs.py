@@ -8,6 +8,7 @@ answers; when none answers within `PROGRESS_TIMEOUT_S`, `progress` is null rathe
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from datetime import datetime
 from enum import StrEnum
 
@@ -19,7 +20,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from api.errors import ServiceUnavailableError
 from api.results import RESULT_BY_LABEL, RunResult
-from api.types import Info
+from api.types import Info, graphql_enum
 from graph.schema import NodeLabel
 from workflows import client as runs_client
 from workflows.client import RunState, RunStatus
@@ -36,8 +37,39 @@ PROGRESS_TIMEOUT_S = 3.0
 MAX_RUN_ID_LENGTH = 255
 MAX_RUNS_LISTED = 100
 
-strawberry.enum(RunState, description="The run's state in Temporal.")
-strawberry.enum(Stage, name="RunStage", description="Where a run is in its work.")
+graphql_enum(
+    RunState,
+    "The run's state in Temporal.",
+    {
+        RunState.RUNNING: "Still working (or waiting, e.g. for a roadmap review).",
+        RunState.COMPLETED: "Finished; its result is stored.",
+        RunState.FAILED: "Stopped by an error; `error` says why.",
+        RunState.CANCELLED: "Stopped on request; it left no partial result.",
+        RunState.TERMINATED: "Stopped by an operator in Temporal.",
+        RunState.CONTINUED_AS_NEW: "Went on as a new run with the same id.",
+        RunState.TIMED_OUT: "Ran out of time.",
+        RunState.UNKNOWN: "Temporal reported a state this API does not know.",
+    },
+)
+graphql_enum(
+    Stage,
+    "Where a run is in its work.",
+    {
+        Stage.STARTED: "Started; nothing done yet.",
+        Stage.LOADING_SNAPSHOT: "Reading the portfolio snapshot from the graph.",
+        Stage.PRECOMPUTING: "Running the engines (forecast, planner, risk) before the agent.",
+        Stage.RUNNING_AGENT: "The agent is analysing the numbers.",
+        Stage.RUNNING_CHILD: "Waiting for a child run (a review's risk assessment).",
+        Stage.FORECASTING: "Running the Monte Carlo forecast.",
+        Stage.PERSISTING: "Storing the result in the graph.",
+        Stage.AWAITING_REVIEW: "A roadmap draft waits for an approver.",
+        Stage.PUBLISHING: "Recording the review's decision on a roadmap draft (or its expiry).",
+        Stage.COMPLETED: "Done; the result is stored.",
+        Stage.CANCELLED: "Cancelled.",
+        Stage.FAILED: "Failed.",
+    },
+    name="RunStage",
+)
 
 USER_FACING_FAILURES = frozenset(
     {"SnapshotUnavailable", "RoadmapError", "ScenarioError", "RoadmapStateError", "EmptyPortfolio"}
@@ -45,12 +77,23 @@ USER_FACING_FAILURES = frozenset(
 """Application error types whose messages are about the request or the data, safe to show to clients."""
 
 
-@strawberry.enum(description="What a run does; each is a durable Temporal workflow type.")
 class RunKind(StrEnum):
     SCENARIO_SIMULATION = SCENARIO_WORKFLOW
     ROADMAP_DRAFTING = ROADMAP_WORKFLOW
     RISK_ASSESSMENT = RISK_WORKFLOW
     PORTFOLIO_REVIEW = REVIEW_WORKFLOW
+
+
+graphql_enum(
+    RunKind,
+    "What a run does; each is a durable Temporal workflow type.",
+    {
+        RunKind.SCENARIO_SIMULATION: "Simulates what-if scenarios against the baseline forecast.",
+        RunKind.ROADMAP_DRAFTING: "Drafts a roadmap, then waits for an approver to publish or reject it.",
+        RunKind.RISK_ASSESSMENT: "Assesses delivery and revenue risks.",
+        RunKind.PORTFOLIO_REVIEW: "A scheduled review: a risk assessment and a forecast, compared with the last review.",
+    },
+)
 
 
 RESULT_LABEL: dict[RunKind, NodeLabel] = {
@@ -65,10 +108,12 @@ TERMINAL_STAGES = frozenset({Stage.COMPLETED, Stage.CANCELLED, Stage.FAILED})
 
 @strawberry.type(description="A run's stage, percent done and latest messages.")
 class RunProgress:
-    stage: Stage
-    percent: int
-    messages: list[str]
-    updated_at: datetime | None
+    stage: Stage = strawberry.field(description="Where the run is in its work.")
+    percent: int = strawberry.field(description="How far along the run is, 0 to 100.")
+    messages: list[str] = strawberry.field(description="The run's latest progress messages, oldest first.")
+    updated_at: datetime | None = strawberry.field(
+        description="When the progress last changed; null before any."
+    )
 
     @classmethod
     def of(cls, progress: WorkflowProgress) -> RunProgress:
@@ -82,17 +127,23 @@ class RunProgress:
 
 @strawberry.type(description="Why a run did not complete.")
 class RunError:
-    type: str
-    message: str
+    type: str = strawberry.field(
+        description="What went wrong: an error type such as `RoadmapError`, or `Cancelled`, `Terminated`, `Timeout`, `Failed`."
+    )
+    message: str = strawberry.field(
+        description="The error in a sentence; details about the request or data, never server internals."
+    )
 
 
 @strawberry.type(description="A durable run (a Temporal workflow execution).")
 class Run:
     id: strawberry.ID = strawberry.field(description="The workflow id; also the id of the result it stores.")
-    kind: RunKind
-    state: RunState
-    started_at: datetime | None
-    closed_at: datetime | None
+    kind: RunKind = strawberry.field(description="What the run does.")
+    state: RunState = strawberry.field(description="The run's state in Temporal.")
+    started_at: datetime | None = strawberry.field(
+        description="When the run started; null if Temporal does not say."
+    )
+    closed_at: datetime | None = strawberry.field(description="When the run ended; null while it runs.")
 
     @classmethod
     def of(cls, status: RunStatus) -> Run | None:
@@ -148,6 +199,14 @@ async def run_progress(client: Client, run_id: str) -> WorkflowProgress | None:
             return await runs_client.get_progress(client, run_id)
     except (TimeoutError, RPCError):
         return None
+
+
+async def wait_until_closed(client: Client, run_id: str, within_s: float) -> Run | None:
+    """The run once it has closed, or as it stands after `within_s` seconds (None if it is unknown)."""
+    with contextlib.suppress(TimeoutError, WorkflowFailureError, RPCError):
+        async with asyncio.timeout(within_s):
+            await client.get_workflow_handle(run_id).result()
+    return await run_by_id(client, run_id)
 
 
 async def run_error(client: Client, run_id: str) -> RunError | None:

@@ -20,15 +20,19 @@ MIN_INTERVAL_SECONDS = 60.0
 
 @strawberry.type(description="A Temporal Schedule that starts a portfolio review on every tick.")
 class ReviewSchedule:
-    id: strawberry.ID
-    paused: bool
-    note: str | None
-    interval_seconds: list[float]
-    cron_expressions: list[str]
+    id: strawberry.ID = strawberry.field(description="The schedule's id.")
+    paused: bool = strawberry.field(description="True while the schedule starts no reviews.")
+    note: str | None = strawberry.field(
+        description="Why it was last paused or unpaused; null without a note."
+    )
+    interval_seconds: list[float] = strawberry.field(description="The intervals between reviews, in seconds.")
+    cron_expressions: list[str] = strawberry.field(description="Cron expressions of the review times (UTC).")
     actions_taken: int = strawberry.field(description="How many reviews it has started.")
-    running_run_ids: list[strawberry.ID]
+    running_run_ids: list[strawberry.ID] = strawberry.field(description="Ids of the reviews running now.")
     recent_run_ids: list[strawberry.ID] = strawberry.field(description="Its latest reviews, oldest first.")
-    next_action_times: list[datetime]
+    next_action_times: list[datetime] = strawberry.field(
+        description="When the next reviews start, soonest first."
+    )
 
     @classmethod
     def of(cls, info: ReviewScheduleInfo) -> ReviewSchedule:
@@ -51,13 +55,24 @@ class ReviewScheduleInput:
     every_seconds: float | None = strawberry.field(
         default=None, description="Interval between reviews; default a week when no cron expression is given."
     )
-    cron_expressions: list[str] = strawberry.field(default_factory=list)
-    paused: bool = False
-    note: str = ""
-    risk_horizon_weeks: int = 26
-    as_of: date | None = None
-    trials: int = 10_000
-    seed: int = 0
+    cron_expressions: list[str] = strawberry.field(
+        description="Cron expressions of the review times (UTC): at most 10, of 100 characters each.",
+        default_factory=list,
+    )
+    paused: bool = strawberry.field(default=False, description="Create the schedule paused.")
+    note: str = strawberry.field(
+        default="", description="A note shown on the schedule; at most 500 characters."
+    )
+    risk_horizon_weeks: int = strawberry.field(
+        default=26, description="How far ahead each review assesses risks, 1 to 260 weeks."
+    )
+    as_of: date | None = strawberry.field(
+        default=None, description="Analysis date of every review; null: the day each review runs."
+    )
+    trials: int = strawberry.field(
+        default=10_000, description="Monte Carlo trials of each review's forecast, 100 to 100,000."
+    )
+    seed: int = strawberry.field(default=0, description="Random seed of each review's forecast.")
 
 
 async def describe(client: Client, schedule_id: str) -> ReviewSchedule | None:

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import gc
 import logging
+import socket
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 
@@ -42,7 +44,12 @@ async def services_for(store: GraphStore, settings: ApiSettings, **extra: object
         queries=queries,
         store=store,
         settings=settings,
-        authenticator=ApiKeyAuthenticator(queries, cache_seconds=settings.api_key_cache_s),
+        authenticator=ApiKeyAuthenticator(
+            queries,
+            cache_seconds=settings.api_key_cache_s,
+            outage_grace_seconds=settings.api_key_outage_grace_s,
+            max_entries=settings.api_key_cache_size,
+        ),
         results=ResultReader(store, queries),
         **extra,  # pyright: ignore[reportArgumentType]
     )
@@ -118,23 +125,77 @@ def freeze_startup_objects() -> int:
     return gc.get_freeze_count()
 
 
+class PortInUseError(OSError):
+    """The port asked for is taken; `free_port` is one that was free when this was raised."""
+
+    def __init__(self, host: str, port: int, free_port: int) -> None:
+        super().__init__(errno.EADDRINUSE, f"port {port} on {host} is already in use")
+        self.host = host
+        self.port = port
+        self.free_port = free_port
+
+
+def _listening_socket(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        # As uvicorn binds: a port left in TIME_WAIT by a stopped server is reusable, a listening one is not.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(2048)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+def reserve_port(host: str, port: int, *, fall_back: bool) -> socket.socket:
+    """A socket listening on `host:port`, held until the server takes it over, so nothing can take the
+    port in between (e.g. while `lodestar demo` runs its analyses).
+
+    When the port is taken: with `fall_back`, a socket on a free port instead; otherwise
+    `PortInUseError` naming a free port. Other failures (a host that is not local) raise as they are.
+    """
+    try:
+        return _listening_socket(host, port)
+    except OSError as error:
+        if error.errno != errno.EADDRINUSE:
+            raise
+    free = _listening_socket(host, 0)
+    if fall_back:
+        return free
+    free_port = int(free.getsockname()[1])
+    free.close()
+    raise PortInUseError(host, port, free_port)
+
+
+def socket_url(sock: socket.socket) -> str:
+    host, port = sock.getsockname()[:2]
+    return f"http://{f'[{host}]' if ':' in host else host}:{port}/graphql"
+
+
 async def serve(
     *,
     host: str = "127.0.0.1",
     port: int = 8000,
+    sock: socket.socket | None = None,
     settings: ApiSettings | None = None,
     with_worker: bool = False,
     on_ready: Callable[[str], None] | None = None,
 ) -> None:
-    """Run the API until interrupted (uvicorn handles SIGINT/SIGTERM)."""
+    """Run the API until interrupted (uvicorn handles SIGINT/SIGTERM).
+
+    On `sock` (from `reserve_port`) when given, else on `host:port`, bound before the graph and
+    Temporal are opened so that a taken port fails at once.
+    """
     settings = settings or ApiSettings.from_env()
     configure_tracing(development=settings.development)
-    async with open_services(settings, with_worker=with_worker) as services:
-        config = uvicorn.Config(
-            create_app(services), host=host, port=port, lifespan="off", log_level="info", access_log=False
-        )
-        server = uvicorn.Server(config)
-        logger.info("froze %d start-up objects", freeze_startup_objects())
-        if on_ready is not None:
-            on_ready(f"http://{host}:{port}/graphql")
-        await server.serve()
+    listening = sock if sock is not None else reserve_port(host, port, fall_back=False)
+    with listening:
+        async with open_services(settings, with_worker=with_worker) as services:
+            config = uvicorn.Config(create_app(services), lifespan="off", log_level="info", access_log=False)
+            server = uvicorn.Server(config)
+            logger.info("froze %d start-up objects", freeze_startup_objects())
+            if on_ready is not None:
+                on_ready(socket_url(listening))
+            await server.serve(sockets=[listening])

@@ -37,6 +37,27 @@ class GraphSettings(BaseModel):
         )
 
 
+CONNECTION_TIMEOUT_S = 5.0
+"""Longest wait to open a connection, Bolt handshake included (the driver's default: 30 s)."""
+CONNECTION_ACQUISITION_TIMEOUT_S = 15.0
+"""Longest wait for a connection from the pool, opening one included (the driver's default: 60 s)."""
+
+
+def open_driver(uri: str, auth: tuple[str, str]) -> neo4j.AsyncDriver:
+    """An async driver whose waits for a server that does not answer are bounded.
+
+    With the driver's defaults a stalled server held a statement for about a minute (two 30 s
+    handshakes in the managed transaction's 30 s of retries). A statement already sent waits for
+    its answer without a limit of the driver's, so callers with a deadline bound it themselves.
+    """
+    return neo4j.AsyncGraphDatabase.driver(
+        uri,
+        auth=auth,
+        connection_timeout=CONNECTION_TIMEOUT_S,
+        connection_acquisition_timeout=CONNECTION_ACQUISITION_TIMEOUT_S,
+    )
+
+
 @asynccontextmanager
 async def open_graph(
     settings: GraphSettings | None = None, *, data_dir: Path | None = None
@@ -57,7 +78,7 @@ async def open_graph(
         else:
             local = await stack.enter_async_context(LocalGraphDatabase(data_dir))
             uri, auth, database = local.uri, local.auth, local.database
-        driver = neo4j.AsyncGraphDatabase.driver(uri, auth=auth)
+        driver = open_driver(uri, auth)
         stack.push_async_callback(driver.close)
         await driver.verify_connectivity()
         store = GraphStore(driver, database)

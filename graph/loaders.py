@@ -11,19 +11,22 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import types
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Union, get_args, get_origin
+from typing import Any, Union, cast, get_args, get_origin
 
 from pydantic import ValidationError
 from pydantic.fields import FieldInfo
+from pydantic_core import from_json
 
 from graph.models import ENTITY_COLLECTIONS, Portfolio
 from graph.validation import (
     CSV_FILE_NAMES,
     DOCUMENT_SOURCE,
     ENTITY_MODELS,
+    ImportBounds,
     IssueLayout,
     PortfolioValidationError,
     RawRecord,
@@ -63,7 +66,14 @@ CSV_COLUMNS: dict[str, dict[str, _CellKind]] = {
 
 
 def parse_json(text: str | bytes, *, source: str = DOCUMENT_SOURCE) -> Portfolio:
-    """Parse and validate a JSON portfolio document; malformed JSON is one issue with line and column."""
+    """Parse and validate a JSON portfolio document; malformed JSON is one issue with line and column.
+
+    Input beyond `ImportBounds.from_env()` (total size, nesting depth, integer digits, string length,
+    implausible figures) is rejected with the place it was found.
+    """
+    bounds = ImportBounds.from_env()
+    if len(text) > bounds.max_bytes:
+        raise PortfolioValidationError([_too_large(source, len(text), bounds)])
     # Fast path: pydantic parses and validates in one pass. Any failure falls through to the path
     # below, which reports every problem with its location.
     try:
@@ -90,11 +100,86 @@ def parse_json(text: str | bytes, *, source: str = DOCUMENT_SOURCE) -> Portfolio
         raise PortfolioValidationError(
             [ValidationIssue(source=source, message=f"not valid UTF-8 text: {error.reason}")]
         ) from error
+    except (RecursionError, ValueError) as error:
+        # Nesting too deep for the parser, or an integer too long to convert: name the place.
+        raise PortfolioValidationError([_unreadable_json(text, source, bounds)]) from error
+    too_deep = _first_too_deep(data, bounds.max_depth)
+    if too_deep is not None:
+        message = f"nested more than {bounds.max_depth} levels deep (at most {bounds.max_depth} are accepted)"
+        raise PortfolioValidationError([ValidationIssue(source=source, field=too_deep, message=message)])
     return validate_document(data, source=source)
+
+
+_POSITION = re.compile(r"line (\d+) column (\d+)")
+
+
+def _unreadable_json(text: str | bytes, source: str, bounds: ImportBounds) -> ValidationIssue:
+    """What the standard parser could not take, with the line and column the Rust parser reports."""
+    try:
+        from_json(text)
+    except ValueError as error:
+        reason = str(error)
+    else:
+        reason = "the standard JSON parser rejected it"
+    found = _POSITION.search(reason)
+    where = f" at line {found[1]}, column {found[2]}" if found else ""
+    if "recursion" in reason:
+        message = f"JSON nested too deeply{where} (at most {bounds.max_depth} levels are accepted)"
+    elif "number" in reason:
+        if found:  # the parser stops inside the number: report where it starts
+            line, column = int(found[1]), int(found[2])
+            where = f" at line {line}, column {_number_start(text, line, column)}"
+        message = f"a number with too many digits{where} (at most {bounds.max_integer_digits} are accepted)"
+    else:
+        message = f"malformed JSON{where}: {reason}"
+    return ValidationIssue(source=source, message=message)
+
+
+def _number_start(text: str | bytes, line: int, column: int) -> int:
+    """The 1-based column where the number around (`line`, `column`) begins."""
+    lines = (text.decode(errors="replace") if isinstance(text, bytes) else text).splitlines()
+    if not 0 < line <= len(lines):
+        return column
+    content = lines[line - 1]
+    start = min(column, len(content)) - 1
+    while start > 0 and content[start - 1] in "0123456789+-.eE":
+        start -= 1
+    return start + 1
+
+
+def _first_too_deep(data: object, max_depth: int) -> str | None:
+    """The JSON path of the first value nested deeper than `max_depth` containers, if any."""
+    pending: list[tuple[object, int, str]] = [(data, 1, "")]
+    while pending:
+        value, depth, path = pending.pop()
+        children: list[tuple[str, object]]
+        if isinstance(value, dict):
+            items = cast(dict[str, object], value).items()
+            children = [(f"{path}.{key}" if path else key, item) for key, item in items]
+        elif isinstance(value, list):
+            children = [(f"{path}[{index}]", item) for index, item in enumerate(cast(list[object], value))]
+        else:
+            continue
+        if depth > max_depth:
+            return path or "(document)"
+        pending.extend((item, depth + 1, child) for child, item in reversed(children))
+    return None
+
+
+def _too_large(source: str, size: int, bounds: ImportBounds) -> ValidationIssue:
+    return ValidationIssue(
+        source=source,
+        message=f"the input is {size} bytes; at most {bounds.max_bytes} are accepted "
+        "(set LODESTAR_IMPORT_MAX_BYTES to change it)",
+    )
 
 
 def load_json(path: Path) -> Portfolio:
     """Load a portfolio from a JSON file; issues name the file."""
+    bounds = ImportBounds.from_env()
+    size = path.stat().st_size
+    if size > bounds.max_bytes:
+        raise PortfolioValidationError([_too_large(path.name, size, bounds)])
     return parse_json(path.read_bytes(), source=path.name)
 
 
@@ -117,6 +202,10 @@ def load_csv_dir(directory: Path) -> Portfolio:
                 )
             )
     present = [known_files[path.name] for path in csv_paths if path.name in known_files]
+    bounds = ImportBounds.from_env()
+    total_size = sum(path.stat().st_size for path in csv_paths)
+    if total_size > bounds.max_bytes:
+        raise PortfolioValidationError([*issues, _too_large(str(directory), total_size, bounds)])
     if not present:
         issues.append(
             ValidationIssue(

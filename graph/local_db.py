@@ -14,9 +14,11 @@ directory of its own.
 
 The server process runs in its own session, so a Ctrl-C in a terminal does not kill it before
 `stop()` runs; `stop()` (also registered with `atexit`) sends SIGTERM to its process group, waits,
-then SIGKILL. If a previous owner died without stopping its server (SIGKILL), the lock is free
-but the orphaned server still holds the database files: the next `start()` on that directory
-finds it through `server.pid` and stops it first.
+then SIGKILL. The server cannot outlive its owner: on Linux the kernel SIGKILLs it when the owner
+dies, even by SIGKILL (`graph.processes.spawn_bound_to_this_process`). Should one survive anyway
+(another system, an older Lodestar), the lock is free but the orphaned server still holds the
+database files: the next `start()` on that directory finds it through `server.pid` and stops it
+first, saying so in one log line.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import asyncio
 import atexit
 import contextlib
 import fcntl
+import logging
 import os
 import secrets
 import signal
@@ -41,6 +44,8 @@ from typing import IO, Self
 import neo4j
 from neo4j.exceptions import AuthError, DatabaseUnavailable, Neo4jError, ServiceUnavailable, SessionExpired
 
+from graph.processes import server_process_of, spawn_bound_to_this_process, stop_process_group
+
 DEFAULT_DATABASE = "neo4j"
 DEFAULT_USER = "neo4j"
 DATA_DIR_ENV = "LODESTAR_DATA_DIR"
@@ -54,6 +59,8 @@ DEFAULT_JVM_OPTIONS: tuple[str, ...] = ()
 _SERVER_CLASS = "com.arcadedb.server.ArcadeDBServer"
 _AUTH_GRACE_SECONDS = 5.0
 _BIND_FAILURE_MARKERS = ("Address already in use", "BindException")
+
+logger = logging.getLogger(__name__)
 
 
 class LocalGraphDatabaseError(RuntimeError):
@@ -83,23 +90,6 @@ def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.bind((host, 0))
         return int(probe.getsockname()[1])
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _process_cmdline(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-    except OSError:
-        return ""
 
 
 def _write_private(path: Path, text: str) -> None:
@@ -254,19 +244,15 @@ class LocalGraphDatabase:
     def _stop_orphaned_server(self) -> None:
         """Stop a server left running on this directory by an owner that died (we hold the lock now)."""
         pid_file = self.data_dir / _PID_FILE
-        try:
-            pid = int(pid_file.read_text().strip())
-        except (OSError, ValueError):
-            return
-        cmdline = _process_cmdline(pid)
-        if _pid_alive(pid) and _SERVER_CLASS in cmdline and str(self.data_dir / _ARGS_FILE) in cmdline:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(pid, signal.SIGTERM)
-            deadline = time.monotonic() + self.stop_timeout
-            while _pid_alive(pid) and time.monotonic() < deadline:
-                time.sleep(0.1)
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(pid, signal.SIGKILL)
+        # The argument file's path is on the command line of this directory's server only.
+        pid = server_process_of(pid_file, f"@{self.data_dir / _ARGS_FILE}")
+        if pid is not None:
+            logger.warning(
+                "stopping the graph database server (pid %d) left running on %s by a process that died",
+                pid,
+                self.data_dir,
+            )
+            stop_process_group(pid, self.stop_timeout)
         pid_file.unlink(missing_ok=True)
 
     def _load_or_create_password(self) -> str:
@@ -315,13 +301,12 @@ class LocalGraphDatabase:
         _write_private(args_file, "\n".join(f'"{arg}"' for arg in self._server_arguments()) + "\n")
         command = [str(java), f"@{args_file}", "-cp", str(home / "jars" / "*"), _SERVER_CLASS]
         with self.log_path.open("wb") as log:
-            self._process = subprocess.Popen(
+            self._process = spawn_bound_to_this_process(
                 command,
                 cwd=self.data_dir,  # ArcadeDB writes its own ./log relative to the working directory
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                start_new_session=True,
             )
         (self.data_dir / _PID_FILE).write_text(f"{self._process.pid}\n")
 

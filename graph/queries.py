@@ -211,7 +211,21 @@ DELETE_NODE_BATCH = _define(
 )
 
 MARK_REVISION = _define(
-    "revision.mark", f"MERGE (r:{PORTFOLIO_REVISION_LABEL} {{id: 'portfolio'}}) SET r.token = $token"
+    "revision.mark",
+    f"MERGE (r:{PORTFOLIO_REVISION_LABEL} {{id: 'portfolio'}}) "
+    "SET r.token = $token, r.pending_import = null, r.pending_since = null, r.pending_rows = null",
+)
+"""The last write of an import: a fresh token, and no import in progress any more."""
+MARK_IMPORT_PENDING = _define(
+    "revision.mark_pending",
+    f"MERGE (r:{PORTFOLIO_REVISION_LABEL} {{id: 'portfolio'}}) "
+    "SET r.pending_import = $import_id, r.pending_since = $since, r.pending_rows = $rows",
+)
+"""The first write of an import in several transactions; `MARK_REVISION` clears it."""
+READ_PENDING_IMPORT = _define(
+    "revision.read_pending",
+    f"MATCH (r:{PORTFOLIO_REVISION_LABEL} {{id: 'portfolio'}}) WHERE r.pending_import IS NOT NULL "
+    "RETURN r.pending_import AS import_id, r.pending_since AS since, r.pending_rows AS rows",
 )
 ENSURE_REVISION = _define(
     "revision.ensure",

@@ -202,6 +202,24 @@ LIST_RESULTS: dict[NodeLabel, Query] = {
     )
     for label in RESULT_KINDS
 }
+PAGE_RESULTS: dict[NodeLabel, Query] = {
+    label: _define(
+        f"results.page.{label.value}",
+        f"OPTIONAL MATCH (a:{label.value} {{id: $after}}) WITH a "
+        f"MATCH (r:{label.value}) WHERE ($status IS NULL OR r.status = $status) "
+        "AND ($after IS NULL OR (a IS NOT NULL AND (r.recorded_at < a.recorded_at "
+        "OR (r.recorded_at = a.recorded_at AND r.id < a.id)))) "
+        "RETURN r {.*, report_z: null} AS props ORDER BY r.recorded_at DESC, r.id DESC LIMIT $limit",
+    )
+    for label in RESULT_KINDS
+}
+COUNT_ALL_RESULTS: dict[NodeLabel, Query] = {
+    label: _define(
+        f"results.count_all.{label.value}",
+        f"MATCH (r:{label.value}) WHERE $status IS NULL OR r.status = $status RETURN count(r) AS count",
+    )
+    for label in RESULT_KINDS
+}
 COUNT_RESULT: dict[NodeLabel, Query] = {
     label: _define(
         f"results.count.{label.value}", f"MATCH (r:{label.value} {{id: $id}}) RETURN count(r) AS count"
@@ -461,6 +479,28 @@ class ResultStore:
         return [
             stored_result_from_properties(label, record["props"], [], with_report=False) for record in records
         ]
+
+    async def page_results(
+        self, label: NodeLabel, *, limit: int, after: str | None = None, status: str | None = None
+    ) -> list[StoredResult]:
+        """Like `list_results`, from the result after the one with id `after` (none if it is gone), and
+        only roadmap versions of `status` when given."""
+
+        async def work(tx: AsyncManagedTransaction) -> list[Record]:
+            return await self._records(tx, PAGE_RESULTS[label], limit=limit, after=after, status=status)
+
+        records = await self._read(work)
+        return [
+            stored_result_from_properties(label, record["props"], [], with_report=False) for record in records
+        ]
+
+    async def count_all_results(self, label: NodeLabel, *, status: str | None = None) -> int:
+        """How many results of a kind the graph holds (roadmap versions: of `status` when given)."""
+
+        async def work(tx: AsyncManagedTransaction) -> int:
+            return int((await self._records(tx, COUNT_ALL_RESULTS[label], status=status))[0]["count"])
+
+        return await self._read(work)
 
     async def count_results(self, label: NodeLabel, result_id: str) -> int:
         """How many result nodes carry this id: 1 after any number of retried writes."""

@@ -7,14 +7,22 @@ entities: duplicate ids, references to unknown ids, self-dependencies and depend
 Positions are reported in one of two layouts:
 - JSON: `features[3].depends_on[0]` (0-based array index, field path inside the item);
 - CSV: `features.csv, row 4, field depends_on` (1-based data row, the column name).
+
+Bounds (`ImportBounds`): besides the models' own rules, every figure must be plausible before
+anything is written: ARR at most `max_arr`, efforts at most `max_effort`, other numbers at most
+`max_number`, integers at most `max_integer_digits` digits, strings at most `max_string_length`
+characters; the loaders also bound the input's total size and its JSON nesting depth. The ceilings
+are read from `LODESTAR_IMPORT_*` environment variables (see `ImportBounds.from_env`).
 """
 
 from __future__ import annotations
 
+import math
+import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from dataclasses import field as dataclass_field
-from typing import Any, NamedTuple, get_args
+from typing import Any, NamedTuple, Self, cast, get_args
 
 import networkx as nx
 from pydantic import BaseModel, TypeAdapter, ValidationError
@@ -72,6 +80,52 @@ def _list_adapter(collection: str) -> TypeAdapter[list[Any]]:
 _LIST_ADAPTERS: dict[str, TypeAdapter[list[Any]]] = {name: _list_adapter(name) for name in ENTITY_COLLECTIONS}
 
 _CYCLE_MEMBERS_SHOWN = 10
+
+BOUNDS_ENV_PREFIX = "LODESTAR_IMPORT_"
+
+
+@dataclass(frozen=True)
+class ImportBounds:
+    """Ceilings on import input; each can be set by `LODESTAR_IMPORT_<FIELD NAME IN CAPITALS>`."""
+
+    max_bytes: int = 1 << 30
+    """Total size of one JSON document or of one folder of CSV files."""
+    max_depth: int = 16
+    """JSON nesting levels; a valid portfolio needs 4 (document, collection, item, list field)."""
+    max_integer_digits: int = 15
+    max_string_length: int = 100_000
+    """Characters per field value (names, descriptions, feedback text)."""
+    max_arr: float = 1e12
+    """ARR of one customer, in the portfolio's currency per year."""
+    max_effort: float = 10_000.0
+    """Person-weeks of one feature's effort estimate (effort_low, effort_likely, effort_high)."""
+    max_number: float = 1e15
+    """Any other figure (capacity, throughput, reach, weights)."""
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Self:
+        """The defaults, overridden by e.g. `LODESTAR_IMPORT_MAX_ARR=5e9`; a malformed value is an error."""
+        env = os.environ if environ is None else environ
+        overrides: dict[str, Any] = {}
+        for bound in fields(cls):
+            name = BOUNDS_ENV_PREFIX + bound.name.upper()
+            text = env.get(name, "").strip()
+            if not text:
+                continue
+            try:
+                value = int(text) if bound.type == "int" else float(text)
+            except ValueError:
+                raise ValueError(f"{name}={text!r} is not a number") from None
+            if not value > 0 or not math.isfinite(value):
+                raise ValueError(f"{name}={text!r} must be a positive finite number")
+            overrides[bound.name] = value
+        return cls(**overrides)
+
+
+_ARR_FIELDS = frozenset({("customers", "arr")})
+_EFFORT_FIELDS = frozenset(
+    {("features", "effort_low"), ("features", "effort_likely"), ("features", "effort_high")}
+)
 
 
 class ValidationIssue(BaseModel):
@@ -246,8 +300,80 @@ def validate_records(
 
 
 def integrity_issues(portfolio: Portfolio, *, source: str = DOCUMENT_SOURCE) -> list[ValidationIssue]:
-    """Cross-entity problems: duplicate ids, unknown references, self-dependencies, dependency cycles."""
+    """Cross-entity problems (duplicate ids, unknown references, self-dependencies, dependency cycles)
+    and figures beyond `ImportBounds.from_env()`."""
     return _integrity_issues(portfolio, IssueLayout.json(source), rows=None, rejected_ids=None)
+
+
+def bound_issues(
+    portfolio: Portfolio,
+    layout: IssueLayout,
+    *,
+    rows: Mapping[str, Sequence[int]] | None = None,
+    bounds: ImportBounds | None = None,
+) -> list[ValidationIssue]:
+    """Every figure beyond its ceiling, every integer with too many digits, every string too long."""
+    limits = bounds if bounds is not None else ImportBounds.from_env()
+    integer_ceiling = 10**limits.max_integer_digits
+    issues: list[ValidationIssue] = []
+    for collection in ENTITY_COLLECTIONS:
+        entities: list[BaseModel] = getattr(portfolio, collection)
+        for name in ENTITY_MODELS[collection].model_fields:
+            column = [entity.__dict__[name] for entity in entities]
+            if not _may_break_bounds(column, limits):
+                continue  # the common case, checked at C speed
+            for index, value in enumerate(column):
+                values = value if isinstance(value, list) else (value,)
+                for position, item in enumerate(cast(Sequence[object], values)):
+                    message = _bound_problem(collection, name, item, limits, integer_ceiling)
+                    if message is None:
+                        continue
+                    path: tuple[str | int, ...] = (name, position) if isinstance(value, list) else (name,)
+                    row = rows[collection][index] if rows is not None else index
+                    issues.append(layout.issue(collection, row, path, message))
+    return issues
+
+
+def _may_break_bounds(column: list[Any], limits: ImportBounds) -> bool:
+    """False when no value of one field's column can break a bound (the lowest ceiling bounds all numbers)."""
+    values = (
+        [item for value in column for item in value] if column and isinstance(column[0], list) else column
+    )
+    numbers = [value for value in values if isinstance(value, int | float) and not isinstance(value, bool)]
+    texts = [value for value in values if isinstance(value, str)]
+    lowest = min(limits.max_arr, limits.max_effort, limits.max_number, 10.0**limits.max_integer_digits - 1)
+    if numbers and not all(-lowest <= number <= lowest for number in numbers):  # NaN fails too
+        return True
+    return bool(texts) and max(map(len, texts)) > limits.max_string_length
+
+
+def _bound_problem(
+    collection: str, name: str, value: object, limits: ImportBounds, integer_ceiling: int
+) -> str | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, str):
+        if len(value) > limits.max_string_length:
+            return f"{name} is {len(value)} characters long; at most {limits.max_string_length} are accepted"
+        return None
+    if isinstance(value, int):
+        if abs(value) >= integer_ceiling:
+            return (
+                f"{name} has {len(str(abs(value)))} digits; at most {limits.max_integer_digits} are accepted"
+            )
+        return None
+    if isinstance(value, float):
+        if (collection, name) in _ARR_FIELDS:
+            bound, what = "max_arr", "ARR above the ceiling of {:g} per year"
+        elif (collection, name) in _EFFORT_FIELDS:
+            bound, what = "max_effort", "effort above the ceiling of {:g} person-weeks"
+        else:
+            bound, what = "max_number", "above the ceiling of {:g}"
+        ceiling: float = getattr(limits, bound)
+        if not math.isfinite(value) or abs(value) > ceiling:
+            setting = BOUNDS_ENV_PREFIX + bound.upper()
+            return f"{name} = {value:g} is implausible: {what.format(ceiling)} (set {setting} to change it)"
+    return None
 
 
 def ensure_valid(portfolio: Portfolio) -> Portfolio:
@@ -333,7 +459,7 @@ def _describe_error(details: ErrorDetails, path: Sequence[str | int]) -> str:
     if kind == "value_error":
         return str(details["msg"]).removeprefix("Value error, ")
     if value is None or (isinstance(value, str | int | float) and not isinstance(value, bool)):
-        return f"{label}: {details['msg']}, got {value!r}"
+        return f"{label}: {details['msg']}, got {_shown(value)}"
     return f"{label}: {details['msg']}"
 
 
@@ -349,6 +475,24 @@ def _integrity_issues(
 
     issues: list[ValidationIssue] = []
     known_ids: dict[str, dict[str, int]] = {}
+    # Ids are global: the API's `node(id:)` finds any node by its id alone.
+    owner_of_id: dict[str, tuple[str, int]] = {}
+    for collection in ENTITY_COLLECTIONS:
+        if collection == "requests":
+            continue
+        for index, entity in enumerate(getattr(portfolio, collection)):
+            owner = owner_of_id.setdefault(entity.id, (collection, index))
+            if owner[0] != collection:
+                issues.append(
+                    layout.issue(
+                        collection,
+                        row_of(collection, index),
+                        ("id",),
+                        f"{_ENTITY_NOUNS[collection]} id '{entity.id}' is already the id of a "
+                        f"{_ENTITY_NOUNS[owner[0]]} (at {layout.describe(owner[0], row_of(*owner))}); "
+                        "ids must be unique across all kinds",
+                    )
+                )
     for collection in ENTITY_COLLECTIONS:
         if collection == "requests":
             continue
@@ -432,6 +576,7 @@ def _integrity_issues(
                     )
 
     issues.extend(_dependency_issues(portfolio, layout, known_ids["features"], row_of))
+    issues.extend(bound_issues(portfolio, layout, rows=rows))
     return issues
 
 
@@ -494,6 +639,19 @@ def _path_label(path: Sequence[str | int]) -> str:
         else:
             label = f"{label}.{part}" if label else part
     return label
+
+
+_SHOWN_CHARACTERS = 60
+
+
+def _shown(value: object) -> str:
+    """`repr(value)`, cut short for a huge input (a message must not repeat 5,000 digits)."""
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**_SHOWN_CHARACTERS:
+        return f"an integer of more than {_SHOWN_CHARACTERS} digits"  # its repr may even raise
+    text = repr(value)
+    if len(text) <= _SHOWN_CHARACTERS:
+        return text
+    return f"{text[:_SHOWN_CHARACTERS]}... ({len(text)} characters)"
 
 
 def _number(value: object) -> str:

@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+import getpass
 import json
 import signal
+import socket
 import sys
 from collections.abc import AsyncIterator, Coroutine
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
+from neo4j.exceptions import AuthError, ServiceUnavailable
 from rich.console import Console
 from rich.table import Table
+from temporalio.service import RPCError
 
 from agents import engine_runs
 from agents.deps import AnalysisDeps
@@ -37,10 +41,11 @@ from agents.snapshots import snapshots
 from graph.connection import open_graph
 from graph.demo import SCALES, generate_portfolio
 from graph.loaders import load_portfolio
+from graph.local_db import LocalGraphDatabaseError
 from graph.models import FeatureStatus, Portfolio
 from graph.results import ResultStore
 from graph.schema import NodeLabel
-from graph.store import GraphStore
+from graph.store import GraphImportError, GraphStore
 from graph.validation import PortfolioValidationError
 from lodestar import render
 from workflows.client import (
@@ -52,7 +57,7 @@ from workflows.client import (
     start_scenario_simulation,
 )
 from workflows.client import connect as connect_temporal
-from workflows.local_temporal import TemporalSettings, temporal_endpoint
+from workflows.local_temporal import TemporalHarnessError, TemporalSettings, temporal_endpoint
 from workflows.models import (
     AnalysisSettings,
     RiskAssessmentRequest,
@@ -70,6 +75,8 @@ app = typer.Typer(
 )
 console = Console(width=None if Console().is_terminal else 150)
 T = TypeVar("T")
+DEFAULT_PORT = 8000
+"""Where `serve` and `demo` listen unless told otherwise (a free port if it is taken)."""
 
 AsOf = Annotated[str | None, typer.Option(help="Analysis date (YYYY-MM-DD); default today.")]
 Trials = Annotated[int, typer.Option(min=100, max=100_000, help="Monte Carlo trials.")]
@@ -80,12 +87,31 @@ def _exit_on_sigterm(signum: int, frame: object) -> None:
     raise SystemExit(128 + signum)
 
 
+_EXPECTED_FAILURES: tuple[type[Exception], ...] = (
+    LocalGraphDatabaseError,
+    TemporalHarnessError,
+    GraphImportError,
+    ServiceUnavailable,
+    AuthError,
+)
+"""Conditions a user can meet and fix (a data folder in use, a server that is down, a wrong
+password): the command prints the message in one line and exits 1, without a traceback."""
+
+
+def _fail(message: str) -> NoReturn:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(1)
+
+
 def _run(coroutine: Coroutine[Any, Any, T]) -> T:
     """Run a command's coroutine. SIGTERM unwinds it like Ctrl-C does, so the local database and
     Temporal server it started are stopped (uvicorn re-raises the SIGTERM it caught once it has shut down)."""
     if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
         signal.signal(signal.SIGTERM, _exit_on_sigterm)
-    return asyncio.run(coroutine)
+    try:
+        return asyncio.run(coroutine)
+    except _EXPECTED_FAILURES as error:
+        _fail(str(error))
 
 
 def _as_of(value: str | None) -> date:
@@ -145,7 +171,14 @@ def demo(
             help="Then serve the GraphQL API (with a worker) until Ctrl-C; default: on when run from a terminal.",
         ),
     ] = None,
-    port: Annotated[int, typer.Option(min=1, max=65535, help="Port of the API when serving.")] = 8000,
+    port: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            max=65535,
+            help=f"Port of the API when serving; default {DEFAULT_PORT}, or a free one if that is taken.",
+        ),
+    ] = None,
 ) -> None:
     """Load the demo portfolio, run the three analyses on it as durable Temporal workflows, serve the API.
 
@@ -167,20 +200,22 @@ def demo(
             render.import_summary(console, summary)
             snapshot = await store.portfolio_snapshot()
             await _print_summary(store, snapshot)
-            settings = AnalysisSettings(as_of=today, trials=trials, seed=seed)
+            settings = AnalysisSettings(as_of=today, trials=trials, seed=seed, requested_by=local_user())
             await _run_analyses_as_workflows(store, snapshot, settings)
-            if serve_after:
-                await _issue_demo_key(store, port)
+            if listening is not None:
+                await _issue_demo_key(store, _socket_url(listening))
 
     serve_after = sys.stdin.isatty() if serve_api is None else serve_api
+    # The port is taken before the analyses run, so that a clash is known at once, not after them.
+    listening = _reserve_port("127.0.0.1", port) if serve_after else None
     _run(main())
-    if serve_after:
-        serve(host="127.0.0.1", port=port, with_worker=True, dev=True)
+    if listening is not None:
+        _serve(listening, with_worker=True, dev=True)
     else:
         console.print("Serve the GraphQL API on these results with `lodestar serve --with-worker --dev`.")
 
 
-async def _issue_demo_key(store: GraphStore, port: int) -> None:
+async def _issue_demo_key(store: GraphStore, url: str) -> None:
     from api.auth import Role, create_api_key
     from graph.api_queries import ApiQueries
 
@@ -190,7 +225,7 @@ async def _issue_demo_key(store: GraphStore, port: int) -> None:
     console.rule("[bold]GraphQL API")
     console.print(
         f"Admin API key for this demo (shown once, stored hashed): [bold]{issued.secret_key}[/]\n"
-        f"Send it as `Authorization: Bearer <key>`; GraphiQL is at http://127.0.0.1:{port}/graphql."
+        f"Send it as `Authorization: Bearer <key>`; GraphiQL is at {url}."
     )
 
 
@@ -257,6 +292,18 @@ def worker(
     task_queue: Annotated[
         str | None, typer.Option(help="Task queue to serve; default LODESTAR_TASK_QUEUE, else 'lodestar'.")
     ] = None,
+    health_port: Annotated[
+        int | None,
+        typer.Option(
+            min=0,
+            max=65535,
+            envvar="LODESTAR_WORKER_HEALTH_PORT",
+            help="Serve GET /healthz on this port (200 while the worker polls) for a liveness probe.",
+        ),
+    ] = None,
+    health_host: Annotated[
+        str, typer.Option(envvar="LODESTAR_WORKER_HEALTH_HOST", help="Address the health port listens on.")
+    ] = "0.0.0.0",  # the kubelet probes from outside the pod
 ) -> None:
     """Run a Temporal worker for Lodestar's workflows until Ctrl-C.
 
@@ -266,7 +313,7 @@ def worker(
     settings = TemporalSettings.from_env()
     if task_queue:
         settings = replace(settings, task_queue=task_queue)
-    run_worker_until_stopped(settings)
+    run_worker_until_stopped(settings, health_port=health_port, health_host=health_host)
 
 
 def default_scenarios(portfolio: Portfolio) -> list[Scenario]:
@@ -312,6 +359,8 @@ def import_(
         except PortfolioValidationError as error:
             _print_validation_error(error)
             raise typer.Exit(1) from error
+        except (OSError, ValueError) as error:  # unreadable path, wrong kind of file, bad bound setting
+            _fail(str(error))
         render.import_summary(console, summary)
 
     _run(main())
@@ -322,8 +371,24 @@ def summary() -> None:
     """Print what the graph holds: counts, teams, customers and the most demanded features."""
 
     async def main() -> None:
-        async with _session() as session:
-            await _print_summary(session.store, session.portfolio)
+        async with open_graph() as store:
+            interrupted = await store.interrupted_import()
+            if interrupted is not None:
+                # Part of a portfolio need not be a consistent one: show what is there, not a snapshot.
+                held = ", ".join(f"{count} {name}" for name, count in (await store.counts()).items() if count)
+                console.print(
+                    f"[yellow]An import of {interrupted.rows} rows started at {interrupted.since} was "
+                    "interrupted: the graph holds part of it. Run the import again to complete it.[/]"
+                )
+                console.print(f"The graph holds {held or 'nothing'}.")
+                raise typer.Exit(1)
+            portfolio = await store.portfolio_snapshot()
+            if not portfolio.features:
+                console.print(
+                    "[yellow]The graph holds no features yet: run `lodestar demo` or `lodestar import`.[/]"
+                )
+                raise typer.Exit(1)
+            await _print_summary(store, portfolio)
 
     _run(main())
 
@@ -464,20 +529,36 @@ def risk(
 # -- the GraphQL API ---------------------------------------------------------------------------
 
 
-@app.command()
-def serve(
-    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8000,
-    with_worker: Annotated[
-        bool,
-        typer.Option("--with-worker", help="Also run a Temporal worker in this process (the local default)."),
-    ] = False,
-    dev: Annotated[
-        bool,
-        typer.Option("--dev", help="Development mode: GraphiQL at /graphql, introspection, console spans."),
-    ] = False,
-) -> None:
-    """Serve the GraphQL API at http://HOST:PORT/graphql (subscriptions over WebSocket at the same path)."""
+def _reserve_port(host: str, port: int | None) -> socket.socket:
+    """A socket listening on `port` (given), else on DEFAULT_PORT or, if that is taken, a free port.
+
+    A port given explicitly that is taken ends the command with a one-line error naming a free port."""
+    from api.server import PortInUseError, reserve_port
+
+    try:
+        listening = reserve_port(host, port or DEFAULT_PORT, fall_back=port is None)
+    except PortInUseError as error:
+        typer.echo(f"error: {error.strerror}; pass a free one, e.g. --port {error.free_port}", err=True)
+        raise typer.Exit(1) from error
+    except OSError as error:
+        typer.echo(f"error: cannot listen on {host}:{port or DEFAULT_PORT}: {error.strerror}", err=True)
+        raise typer.Exit(1) from error
+    chosen = listening.getsockname()[1]
+    if port is None and chosen != DEFAULT_PORT:
+        console.print(
+            f"[yellow]Port {DEFAULT_PORT} is in use; using port {chosen} instead "
+            f"(pass --port to choose one).[/]"
+        )
+    return listening
+
+
+def _socket_url(listening: socket.socket) -> str:
+    from api.server import socket_url
+
+    return socket_url(listening)
+
+
+def _serve(listening: socket.socket, *, with_worker: bool, dev: bool) -> None:
     from api.server import serve as serve_api
     from api.settings import ApiMode, ApiSettings
 
@@ -488,10 +569,85 @@ def serve(
     def ready(url: str) -> None:
         console.print(
             f"[bold]Lodestar API[/] ({settings.mode.value}) at {url}"
-            + (" with a worker" if with_worker else "")
+            + (" with a worker" if with_worker else ""),
+            soft_wrap=True,
         )
 
-    _run(serve_api(host=host, port=port, settings=settings, with_worker=with_worker, on_ready=ready))
+    _run(serve_api(sock=listening, settings=settings, with_worker=with_worker, on_ready=ready))
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            max=65535,
+            help=f"Port to listen on; default {DEFAULT_PORT}, or a free one if that is taken.",
+        ),
+    ] = None,
+    with_worker: Annotated[
+        bool,
+        typer.Option("--with-worker", help="Also run a Temporal worker in this process (the local default)."),
+    ] = False,
+    dev: Annotated[
+        bool,
+        typer.Option("--dev", help="Development mode: GraphiQL at /graphql, introspection, console spans."),
+    ] = False,
+) -> None:
+    """Serve the GraphQL API at http://HOST:PORT/graphql (subscriptions over WebSocket at the same path).
+
+    The port is checked before the graph and Temporal are opened."""
+    _serve(_reserve_port(host, port), with_worker=with_worker, dev=dev)
+
+
+@app.command()
+def init() -> None:
+    """Prepare the services for Lodestar: graph constraints and indexes, Temporal search attributes.
+
+    Idempotent; run it once per deployment before the API and workers (the Helm chart's init job does).
+    Uses the graph at NEO4J_URI (else the local database) and registers the search attributes on
+    TEMPORAL_ADDRESS / TEMPORAL_NAMESPACE; without TEMPORAL_ADDRESS there is nothing to register,
+    since the local dev server registers them itself when it starts.
+    """
+    from graph.api_queries import ApiQueries
+    from workflows.search_attributes import SearchAttributeConflictError, ensure_search_attributes
+
+    async def main() -> None:
+        async with open_graph() as store:  # open_graph runs GraphStore.ensure_schema
+            await ApiQueries(store.driver, store.database).ensure_schema()
+        console.print("Graph: constraints and indexes are in place.")
+        settings = TemporalSettings.from_env()
+        if settings.address is None:
+            console.print(
+                "Temporal: TEMPORAL_ADDRESS is not set; the local dev server registers the search "
+                "attributes when it starts."
+            )
+            return
+        async with temporal_endpoint(settings) as endpoint:
+            client = await connect_temporal(endpoint)
+            try:
+                added = await ensure_search_attributes(client)
+            except (SearchAttributeConflictError, RPCError) as error:
+                console.print(
+                    f"[red]Temporal namespace {endpoint.namespace!r} at {endpoint.address}: cannot register "
+                    f"the search attributes: {error}[/]\nOn Temporal Cloud, add them with `tcld` "
+                    "(see deploy/README.md)."
+                )
+                raise typer.Exit(1) from error
+        done = f"registered {', '.join(added)}" if added else "the search attributes were already registered"
+        console.print(f"Temporal namespace {endpoint.namespace!r}: {done}.")
+
+    _run(main())
+
+
+def local_user() -> str:
+    """Who runs the CLI, for `LodestarRequestedBy`: the login name, else `cli`."""
+    try:
+        return getpass.getuser() or "cli"
+    except (KeyError, OSError):
+        return "cli"
 
 
 @app.command()

@@ -17,6 +17,7 @@ from agents.roadmap_agent import RoadmapReport
 from agents.scenario_agent import ScenarioReport
 from graph.models import FeatureStatus, Portfolio
 from graph.store import ImportSummary
+from workflows.durations import human_duration
 
 
 def _names(portfolio: Portfolio) -> dict[str, str]:
@@ -90,7 +91,7 @@ def portfolio_summary(
 
 
 def import_summary(console: Console, summary: ImportSummary) -> None:
-    table = Table(title=f"Import: {summary.seconds:.2f}s in {summary.transactions} transaction(s)")
+    table = Table(title=f"Import: {human_duration(summary.seconds)} in {summary.transactions} transaction(s)")
     for column in ("nodes / relationships", "created", "updated", "deleted", "unchanged"):
         table.add_column(column, justify="left" if column.startswith("nodes") else "right")
     for group in (summary.nodes, summary.relationships):
@@ -206,7 +207,7 @@ def roadmap_report(console: Console, report: RoadmapReport, portfolio: Portfolio
     console.print(
         f"Plan value {plan.total_value:.3f} vs greedy {greedy}{ratio}; solver {solver.source} "
         f"{solver.status}, gap {'-' if solver.plan_gap is None else f'{solver.plan_gap:.2%}'}, "
-        f"{solver.wall_time_s:.2f}s. Left out: "
+        f"{human_duration(solver.wall_time_s)}. Left out: "
         + (", ".join(f"{reason} {count}" for reason, count in sorted(reasons.items())) or "none")
     )
     console.print(

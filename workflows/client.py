@@ -1,7 +1,8 @@
 """What the CLI and the API call to drive the workflows: connect, start, watch, review, cancel, list.
 
 The starter, not the workflow, reads `LODESTAR_MODEL` (unset means the offline model) and puts the
-model into the request. Every client is connected with `PydanticAIPlugin` (pydantic payloads, agent
+model into the request. Each run starts with its `LodestarKind` and `LodestarRequestedBy` search
+attributes where the namespace has them registered (`workflows.search_attributes`). Every client is connected with `PydanticAIPlugin` (pydantic payloads, agent
 activity registration on workers built from it) and OpenTelemetry's `TracingInterceptor`, so spans
 connect client -> workflow -> activity.
 """
@@ -38,6 +39,7 @@ from workflows.models import (
     RISK_WORKFLOW,
     ROADMAP_WORKFLOW,
     SCENARIO_WORKFLOW,
+    WORKFLOW_KINDS,
     AnalysisSettings,
     PortfolioReviewOutcome,
     PortfolioReviewRequest,
@@ -51,6 +53,7 @@ from workflows.models import (
     ScenarioSimulationRequest,
     WorkflowProgress,
 )
+from workflows.search_attributes import start_attributes
 from workflows.workflows import (
     PortfolioReviewWorkflow,
     RiskAssessmentWorkflow,
@@ -143,6 +146,7 @@ async def _start(
         id=workflow_id or new_workflow_id(workflow_type),
         task_queue=task_queue,
         id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+        search_attributes=await start_attributes(client, WORKFLOW_KINDS[workflow_type], request.requested_by),
     )
     return handle.id
 
@@ -333,3 +337,37 @@ async def list_runs(client: Client, *, workflow_type: str | None = None, limit: 
             )
         )
     return runs
+
+
+def _runs_query(workflow_type: str | None) -> str:
+    if workflow_type is not None and workflow_type not in OUTCOME_TYPES:
+        raise ValueError(f"unknown workflow type {workflow_type!r}")
+    types = [workflow_type] if workflow_type is not None else list(OUTCOME_TYPES)
+    return " OR ".join(f"WorkflowType = '{name}'" for name in types)
+
+
+async def list_runs_page(
+    client: Client, *, workflow_type: str | None = None, limit: int, page_token: bytes | None = None
+) -> tuple[list[RunStatus], bytes | None]:
+    """One page of the most recent runs, newest first, from Temporal's `page_token` of the page before;
+    with the token of the next page (None after the last one)."""
+    listing = client.list_workflows(_runs_query(workflow_type), page_size=limit, next_page_token=page_token)
+    await listing.fetch_next_page()
+    runs = [
+        RunStatus(
+            workflow_id=execution.id,
+            run_id=execution.run_id,
+            workflow_type=execution.workflow_type,
+            state=_state(execution.status),
+            started_at=execution.start_time,
+            closed_at=execution.close_time,
+            task_queue=execution.task_queue,
+        )
+        for execution in listing.current_page or []
+    ]
+    return runs, listing.next_page_token
+
+
+async def count_runs(client: Client, *, workflow_type: str | None = None) -> int:
+    """How many runs Temporal lists, optionally of one workflow type."""
+    return (await client.count_workflows(_runs_query(workflow_type))).count

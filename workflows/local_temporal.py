@@ -18,6 +18,7 @@ import asyncio
 import atexit
 import contextlib
 import fcntl
+import logging
 import os
 import signal
 import socket
@@ -35,8 +36,12 @@ from typing import IO, Self
 from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
 from temporalio.client import Client, Interceptor, Plugin
 from temporalio.converter import DataConverter
+from temporalio.envconfig import ClientConfigProfile
 from temporalio.service import RetryConfig
 from temporalio.testing import WorkflowEnvironment
+
+from graph.processes import pid_alive, server_process_of, spawn_bound_to_this_process, stop_process_group
+from workflows.search_attributes import dev_server_arguments
 
 DATA_DIR_ENV = "LODESTAR_DATA_DIR"
 ADDRESS_ENV = "TEMPORAL_ADDRESS"
@@ -47,10 +52,14 @@ DEFAULT_NAMESPACE = "default"
 DEFAULT_TASK_QUEUE = "lodestar"
 DB_FILENAME = "temporal.sqlite"
 LOG_FILENAME = "temporal-server.log"
+PID_FILENAME = "temporal-server.pid"
 
 _LOG_TAIL_LINES = 40
 _READY_PROBE_SECONDS = 2.0
 _PORT_CLASH_MARKERS = ("address already in use", "bind: address")
+_LOCK_RELEASE_SECONDS = 5.0
+
+logger = logging.getLogger(__name__)
 
 
 class TemporalHarnessError(RuntimeError):
@@ -136,10 +145,20 @@ class TemporalEndpoint:
         interceptors: Sequence[Interceptor] = (),
         data_converter: DataConverter | None = None,
     ) -> Client:
-        """A client for this endpoint's namespace; pass `PydanticAIPlugin()` etc. through `plugins`."""
+        """A client for this endpoint's namespace; pass `PydanticAIPlugin()` etc. through `plugins`.
+
+        TLS, an API key and gRPC metadata come from Temporal's standard variables, as for the
+        `temporal` CLI: `TEMPORAL_API_KEY` (Temporal Cloud; turns TLS on), `TEMPORAL_TLS=true`,
+        `TEMPORAL_TLS_CLIENT_CERT_PATH`/`TEMPORAL_TLS_CLIENT_KEY_PATH` (mTLS),
+        `TEMPORAL_TLS_SERVER_CA_CERT_PATH`, `TEMPORAL_TLS_SERVER_NAME`, `TEMPORAL_GRPC_META_*`.
+        """
+        security = ClientConfigProfile.load(disable_file=True).to_client_connect_config()
         return await Client.connect(
             self.address,
             namespace=self.namespace,
+            api_key=security.get("api_key"),
+            tls=security.get("tls", False),
+            rpc_metadata=security.get("rpc_metadata", {}),
             plugins=plugins,
             interceptors=interceptors,
             data_converter=data_converter if data_converter is not None else DataConverter.default,
@@ -154,7 +173,10 @@ class LocalTemporalServer:
     `<data_dir>/temporal.sqlite.lock` is held while the server runs, so no two live servers ever
     share one SQLite file; a second one raises `TemporalDataDirLockedError` before launching.
     The server runs in its own session and is stopped with SIGTERM, then SIGKILL after
-    `stop_timeout`; an atexit hook kills any server the program forgot to stop.
+    `stop_timeout`; an atexit hook kills any server the program forgot to stop, and on Linux the
+    kernel kills it when this process dies, even by SIGKILL (`graph.processes`). A server of this
+    data dir that outlived the process that started it (its pid in `temporal-server.pid` and in
+    the lock file, that process gone) is stopped by the next start, with one log line.
     """
 
     def __init__(
@@ -248,6 +270,7 @@ class LocalTemporalServer:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self._acquire_lock()
         try:
+            self._discard_a_half_created_database()
             # A port picked free can be taken by someone else before the server binds it; when
             # the port was ours to choose, try again with fresh ones.
             attempts = 1 if self._requested_port is not None else 3
@@ -255,6 +278,7 @@ class LocalTemporalServer:
                 self._spawn(binary)
                 try:
                     await self._wait_until_ready()
+                    self._creating_path.unlink(missing_ok=True)
                     return
                 except TemporalServerStartError as error:
                     self._kill_now()
@@ -279,20 +303,67 @@ class LocalTemporalServer:
         finally:
             self._release_lock()
 
+    @property
+    def pid_path(self) -> Path:
+        return self.data_dir / PID_FILENAME
+
+    @property
+    def _creating_path(self) -> Path:
+        """Present from the first launch on a new SQLite file until the server first answers."""
+        return self.data_dir / f"{DB_FILENAME}.creating"
+
+    def _discard_a_half_created_database(self) -> None:
+        """A server killed while creating its SQLite schema leaves a file no later server can open
+        ("no such table"); it never answered, so it held no runs: remove it and start afresh."""
+        if self._creating_path.exists():
+            logger.warning(
+                "removing %s: the server creating it was stopped before it was ready", self.db_path
+            )
+            for suffix in ("", "-wal", "-shm", "-journal"):
+                (self.data_dir / f"{DB_FILENAME}{suffix}").unlink(missing_ok=True)
+        if not self.db_path.exists():
+            self._creating_path.touch()
+
     def _acquire_lock(self) -> None:
         lock_file = self.lock_path.open("a+", encoding="utf-8")
-        try:
-            fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            lock_file.seek(0)
-            holder = lock_file.read().strip() or "unknown"
-            lock_file.close()
-            raise TemporalDataDirLockedError(
-                f"{self.db_path} is in use by another live Temporal server ({holder}); "
-                "stop it, or give this server another data dir"
-            ) from None
+        stale_stopped = False
+        deadline = time.monotonic() + _LOCK_RELEASE_SECONDS
+        while True:
+            try:
+                fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                lock_file.seek(0)
+                holder = lock_file.read().strip() or "unknown"
+                if not stale_stopped:
+                    stale_stopped = self._stop_stale_server(holder)
+                if not stale_stopped or time.monotonic() > deadline:
+                    lock_file.close()
+                    raise TemporalDataDirLockedError(
+                        f"{self.db_path} is in use by another live Temporal server ({holder}); "
+                        "stop it, or give this server another data dir"
+                    ) from None
+                time.sleep(0.05)  # the stopped server's lock goes with its last file descriptor
+        self.pid_path.unlink(missing_ok=True)
         self._lock_file = lock_file
         self._write_lock_holder(f"python pid {os.getpid()}, starting")
+
+    def _stop_stale_server(self, holder: str) -> bool:
+        """Stop this data dir's server if the process that started it is gone; True if one was stopped."""
+        owner = _number_after("python pid", holder)
+        if owner is not None and pid_alive(owner):
+            return False  # its owner (maybe this very process) is alive: not stale
+        server = server_process_of(self.pid_path, str(self.db_path))
+        if server is None:
+            return False
+        logger.warning(
+            "stopping the Temporal dev server (pid %d) left running on %s by a process that died",
+            server,
+            self.db_path,
+        )
+        stop_process_group(server, self._stop_timeout)
+        self.pid_path.unlink(missing_ok=True)
+        return True
 
     def _write_lock_holder(self, holder: str) -> None:
         assert self._lock_file is not None
@@ -330,18 +401,19 @@ class LocalTemporalServer:
             command += ["--ui-port", str(self._ui_port)]
         for namespace in self.namespaces:
             command += ["--namespace", namespace]
+        command += dev_server_arguments()
         assert self._lock_file is not None
         with self.log_path.open("wb") as log:
-            self._process = subprocess.Popen(
+            self._process = spawn_bound_to_this_process(
                 command,
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                start_new_session=True,
                 # The server inherits the locked file description, so the lock outlives this
                 # process if it dies without stopping the server.
                 pass_fds=(self._lock_file.fileno(),),
             )
+        self.pid_path.write_text(f"{self._process.pid}\n")
         _live_servers.add(self)
         self._write_lock_holder(
             f"python pid {os.getpid()}, temporal pid {self._process.pid}, port {self._port}"
@@ -402,10 +474,18 @@ class LocalTemporalServer:
         if process.poll() is None:
             _signal_group(process.pid, signal.SIGKILL)
             process.wait()
+        self.pid_path.unlink(missing_ok=True)
         self._process = None
         self._port = None
         self._ui_port = None
         _live_servers.discard(self)
+
+
+def _number_after(label: str, text: str) -> int | None:
+    """The integer after `label` in a lock holder line such as "python pid 12, temporal pid 34"."""
+    _, found, rest = text.partition(label)
+    digits = rest.strip().split(",")[0].strip()
+    return int(digits) if found and digits.isdigit() else None
 
 
 def _looks_like_port_clash(message: str) -> bool:

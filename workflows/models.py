@@ -31,6 +31,13 @@ RISK_WORKFLOW = "RiskAssessmentWorkflow"
 REVIEW_WORKFLOW = "PortfolioReviewWorkflow"
 WORKFLOW_NAMES: tuple[str, ...] = (SCENARIO_WORKFLOW, ROADMAP_WORKFLOW, RISK_WORKFLOW, REVIEW_WORKFLOW)
 """Workflow type names: durable contracts (histories and schedules refer to them)."""
+WORKFLOW_KINDS: dict[str, str] = {
+    SCENARIO_WORKFLOW: "scenario",
+    ROADMAP_WORKFLOW: "roadmap",
+    RISK_WORKFLOW: "risk",
+    REVIEW_WORKFLOW: "review",
+}
+"""Workflow type -> its `LodestarKind` search attribute value (see `workflows.search_attributes`)."""
 
 DEFAULT_REVIEW_TIMEOUT_SECONDS = 7 * 24 * 3600.0
 MAX_PROGRESS_MESSAGES = 40
@@ -55,6 +62,11 @@ class AnalysisSettings(_Payload):
     trials: int = Field(default=10_000, ge=100, le=100_000)
     horizon_weeks: int = Field(default=260, ge=4, le=1_040)
     top_n: int = Field(default=8, ge=1, le=25)
+    requested_by: str | None = Field(
+        default=None,
+        description="Who asked for the run (the API key's name, the local user for the CLI); "
+        "the run's `LodestarRequestedBy` search attribute.",
+    )
 
     def deps(self, snapshot_id: str, as_of: date) -> AnalysisDeps:
         return AnalysisDeps(

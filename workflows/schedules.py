@@ -3,7 +3,8 @@
 A schedule starts a `PortfolioReviewWorkflow` on every tick (an interval such as weekly, or cron
 expressions) with the request fixed at creation; Temporal appends the tick's timestamp to the workflow id,
 so each review is its own result in the graph. Overlapping ticks are skipped: a review never runs twice
-at once. The model is read from `LODESTAR_MODEL` here, by the creator, never by the workflow.
+at once. Each review carries the `LodestarKind` search attribute `review` and `LodestarRequestedBy`
+`schedule:ID` (or the request's `requested_by`) where the namespace has them registered. The model is read from `LODESTAR_MODEL` here, by the creator, never by the workflow.
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ from temporalio.client import (
 )
 
 from workflows.client import model_from_env
-from workflows.models import PortfolioReviewRequest
+from workflows.models import REVIEW_WORKFLOW, WORKFLOW_KINDS, PortfolioReviewRequest
+from workflows.search_attributes import start_attributes
 from workflows.workflows import PortfolioReviewWorkflow
 
 DEFAULT_REVIEW_INTERVAL = timedelta(days=7)
@@ -77,6 +79,9 @@ async def create_review_schedule(
                 review,
                 id=review_workflow_id_prefix(schedule_id),
                 task_queue=task_queue,
+                typed_search_attributes=await start_attributes(
+                    client, WORKFLOW_KINDS[REVIEW_WORKFLOW], review.requested_by or f"schedule:{schedule_id}"
+                ),
             ),
             spec=ScheduleSpec(
                 intervals=[ScheduleIntervalSpec(every=every)] if every is not None else [],

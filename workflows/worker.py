@@ -10,6 +10,8 @@ worker.
 `run_worker` (what `lodestar worker` and `python -m workflows.worker` run) opens the graph
 (`NEO4J_URI`, or the local database), connects to `TEMPORAL_ADDRESS`/`TEMPORAL_NAMESPACE` or starts a
 local dev server (SQLite in the project data dir), and serves `LODESTAR_TASK_QUEUE` until SIGINT/SIGTERM.
+With a health port (`lodestar worker --health-port`, or `LODESTAR_WORKER_HEALTH_PORT`), `GET /healthz` on
+it answers 200 while the worker polls and 503 once it stops, for a liveness or readiness probe.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import contextlib
 import os
 import signal
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 
 from opentelemetry import trace
@@ -56,6 +58,7 @@ PASSTHROUGH_MODULES: tuple[str, ...] = (
 """Deterministic or side-effect-free at import; shared with the sandbox instead of re-imported per task."""
 
 OTLP_ENDPOINT_ENV = "OTEL_EXPORTER_OTLP_ENDPOINT"
+HEALTH_PORT_ENV = "LODESTAR_WORKER_HEALTH_PORT"
 
 
 def workflow_runner() -> SandboxedWorkflowRunner:
@@ -112,25 +115,90 @@ def configure_tracing(environ: Mapping[str, str] | None = None) -> bool:
     return True
 
 
+@contextlib.asynccontextmanager
+async def health_server(worker: Worker, host: str, port: int) -> AsyncIterator[asyncio.Server]:
+    """A minimal HTTP server on `host:port`: `GET /healthz` is 200 while `worker` polls, else 503
+    (before it has validated its namespace and started, and once it shuts down)."""
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            request_line = await asyncio.wait_for(reader.readline(), timeout=5)
+            while (await asyncio.wait_for(reader.readline(), timeout=5)) not in (b"\r\n", b"\n", b""):
+                pass
+            parts = request_line.split()
+            if len(parts) < 2 or parts[0] != b"GET" or parts[1].split(b"?")[0] != b"/healthz":
+                status, body = "404 Not Found", b'{"status":"not found"}'
+            elif worker.is_running:
+                status, body = "200 OK", b'{"status":"ok"}'
+            else:
+                status, body = "503 Service Unavailable", b'{"status":"not polling"}'
+            writer.write(
+                f"HTTP/1.1 {status}\r\nContent-Type: application/json\r\n"
+                f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode()
+                + body
+            )
+            await writer.drain()
+        except (TimeoutError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+            with contextlib.suppress(ConnectionError):
+                await writer.wait_closed()
+
+    server = await asyncio.start_server(answer, host, port)
+    try:
+        yield server
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
 async def run_worker(
     settings: TemporalSettings | None = None,
     *,
     graph_settings: GraphSettings | None = None,
     on_ready: Callable[[TemporalEndpoint], None] | None = None,
     stop: asyncio.Event | None = None,
+    health_port: int | None = None,
+    health_host: str = "0.0.0.0",  # the kubelet probes from outside the pod
 ) -> None:
-    """Serve the task queue until `stop` is set (or the task is cancelled); see the module docstring."""
+    """Serve the task queue until `stop` is set (or the task is cancelled); see the module docstring.
+
+    `health_port` (0 picks a free one) serves `GET /healthz` from this process while the worker runs.
+    """
     stop = stop or asyncio.Event()
-    async with open_graph(graph_settings) as store, temporal_endpoint(settings) as endpoint:
+    async with (
+        open_graph(graph_settings) as store,
+        temporal_endpoint(settings) as endpoint,
+        contextlib.AsyncExitStack() as stack,
+    ):
         client = await connect(endpoint)
         worker = build_worker(client, store, task_queue=endpoint.task_queue)
         async with worker:
+            if health_port is not None:
+                await stack.enter_async_context(health_server(worker, health_host, health_port))
             if on_ready is not None:
                 on_ready(endpoint)
             await stop.wait()
 
 
-def run_worker_until_stopped(settings: TemporalSettings | None = None) -> None:
+def health_port_from_env(environ: Mapping[str, str] | None = None) -> int | None:
+    """`LODESTAR_WORKER_HEALTH_PORT` as a port number, or None when unset or blank."""
+    env = os.environ if environ is None else environ
+    raw = env.get(HEALTH_PORT_ENV, "").strip()
+    if not raw:
+        return None
+    if not raw.isdigit() or not 0 <= int(raw) <= 65535:
+        raise ValueError(f"{HEALTH_PORT_ENV} must be a port number (0-65535), got {raw!r}")
+    return int(raw)
+
+
+def run_worker_until_stopped(
+    settings: TemporalSettings | None = None,
+    *,
+    health_port: int | None = None,
+    health_host: str = "0.0.0.0",  # the kubelet probes from outside the pod
+) -> None:
     """Run a worker until SIGINT or SIGTERM; prints one `worker ready ...` line once it polls."""
     configure_tracing()
 
@@ -146,7 +214,9 @@ def run_worker_until_stopped(settings: TemporalSettings | None = None) -> None:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stop.set)
-        await run_worker(settings, on_ready=ready, stop=stop)
+        await run_worker(
+            settings, on_ready=ready, stop=stop, health_port=health_port, health_host=health_host
+        )
 
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(serve())
@@ -154,4 +224,4 @@ def run_worker_until_stopped(settings: TemporalSettings | None = None) -> None:
 
 
 if __name__ == "__main__":
-    run_worker_until_stopped()
+    run_worker_until_stopped(health_port=health_port_from_env())

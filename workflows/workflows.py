@@ -24,7 +24,7 @@ from datetime import date, timedelta
 from typing import Any, TypeVar
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
+from temporalio.common import RetryPolicy, SearchAttributeUpdate, TypedSearchAttributes
 from temporalio.exceptions import is_cancelled_exception
 
 with workflow.unsafe.imports_passed_through():
@@ -38,13 +38,16 @@ with workflow.unsafe.imports_passed_through():
     from agents.roadmap_agent import roadmap_prompt
     from agents.scenario_agent import scenario_prompt
     from graph.results import RoadmapStatus
+    from workflows import search_attributes
     from workflows.activities import LodestarActivities
     from workflows.durable_agents import risk_agent_durable, roadmap_agent_durable, scenario_agent_durable
+    from workflows.durations import human_duration
     from workflows.models import (
         REVIEW_WORKFLOW,
         RISK_WORKFLOW,
         ROADMAP_WORKFLOW,
         SCENARIO_WORKFLOW,
+        WORKFLOW_KINDS,
         AnalysisSettings,
         PersistPortfolioReview,
         PersistRiskAssessment,
@@ -106,6 +109,7 @@ class _LodestarWorkflow(PydanticAIWorkflow):
     def __init__(self) -> None:
         self._progress = WorkflowProgress()
         self._cancel_requested = False
+        self._indexed_stage: Stage | None = None
 
     @workflow.query(name="progress")
     def progress(self) -> WorkflowProgress:
@@ -114,6 +118,28 @@ class _LodestarWorkflow(PydanticAIWorkflow):
 
     def _advance(self, stage: Stage, percent: int, message: str) -> None:
         self._progress.record(stage, percent, message, workflow.now())
+        self._index_stage(stage)
+
+    def _indexed(self) -> bool:
+        """Whether this run keeps Lodestar's search attributes up to date: only a run started with
+        them (so the namespace has them registered), and only from the patch on."""
+        return search_attributes.carries_lodestar(
+            workflow.info().typed_search_attributes
+        ) and workflow.patched(search_attributes.PATCH_ID)
+
+    def _index(self, *updates: SearchAttributeUpdate[str]) -> None:
+        if self._indexed():
+            workflow.upsert_search_attributes(updates)
+
+    def _child_attributes(self, workflow_type: str) -> TypedSearchAttributes:
+        """A child run's kind, and this run's requester."""
+        requested_by = workflow.info().typed_search_attributes.get(search_attributes.REQUESTED_BY)
+        return search_attributes.run_attributes(WORKFLOW_KINDS[workflow_type], requested_by)
+
+    def _index_stage(self, stage: Stage) -> None:
+        if stage is not self._indexed_stage:
+            self._indexed_stage = stage
+            self._index(search_attributes.STAGE.value_set(stage.value))
 
     def _as_of(self, settings: AnalysisSettings) -> date:
         return settings.as_of or workflow.now().date()
@@ -135,6 +161,7 @@ class _LodestarWorkflow(PydanticAIWorkflow):
             start_to_close_timeout=SNAPSHOT_TIMEOUT,
             retry_policy=GRAPH_RETRY,
         )
+        self._index(search_attributes.SNAPSHOT_ID.value_set(snapshot.snapshot_id))
         counts = snapshot.counts
         self._advance(
             Stage.LOADING_SNAPSHOT,
@@ -154,7 +181,9 @@ class _LodestarWorkflow(PydanticAIWorkflow):
             retry_policy=ENGINE_RETRY,
         )
         self._advance(
-            Stage.PRECOMPUTING, _AGENT_PERCENT_START, f"{kind.value} engines done in {report.seconds:.2f} s"
+            Stage.PRECOMPUTING,
+            _AGENT_PERCENT_START,
+            f"{kind.value} engines done in {human_duration(report.seconds)}",
         )
         return report
 
@@ -212,6 +241,7 @@ class _LodestarWorkflow(PydanticAIWorkflow):
         else:
             stage, message = Stage.FAILED, f"failed: {error}"
         self._progress.record(stage, 0, message, workflow.now())
+        self._index_stage(stage)
 
 
 @workflow.defn(name=SCENARIO_WORKFLOW)
@@ -330,13 +360,15 @@ class RoadmapDraftingWorkflow(_LodestarWorkflow):
         self._advance(
             Stage.AWAITING_REVIEW,
             92,
-            f"draft version {self._draft.version} awaits review (expires after {timeout})",
+            f"draft version {self._draft.version} awaits review (expires after {human_duration(timeout)})",
         )
         try:
             await workflow.wait_condition(lambda: self._decision is not None, timeout=timeout)
         except TimeoutError:
             self._advance(Stage.PUBLISHING, 95, "no review in time: the draft expires")
         decision = self._decision
+        if decision is not None:
+            self._index(search_attributes.REVIEWER.value_set(decision.reviewer))
         if decision is None:
             status = RoadmapStatus.EXPIRED
         elif decision.verdict is ReviewVerdict.APPROVE:
@@ -415,11 +447,15 @@ class PortfolioReviewWorkflow(_LodestarWorkflow):
             info = workflow.info()
             self._advance(Stage.RUNNING_CHILD, 10, "running the risk assessment")
             risk = await workflow.execute_child_workflow(
-                RiskAssessmentWorkflow.run, risk_request, id=f"{info.workflow_id}-risk"
+                RiskAssessmentWorkflow.run,
+                risk_request,
+                id=f"{info.workflow_id}-risk",
+                search_attributes=self._child_attributes(RISK_WORKFLOW) if self._indexed() else None,
             )
             self._advance(
                 Stage.RUNNING_CHILD, 60, f"risk assessment {risk.workflow_id}: {risk.risk_count} risks"
             )
+            self._index(search_attributes.SNAPSHOT_ID.value_set(risk.snapshot_id))
             deps = risk_request.deps(risk.snapshot_id, risk.as_of)
             self._advance(Stage.FORECASTING, 65, "forecasting the baseline")
             forecast = await workflow.execute_activity_method(

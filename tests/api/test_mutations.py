@@ -184,6 +184,24 @@ async def test_import_validation_errors_are_typed_with_locations(
     assert "malformed JSON at line 1" in malformed["issues"][0]["message"]
 
 
+async def test_an_id_used_by_two_kinds_is_refused_so_node_lookups_stay_unambiguous(
+    mgql: GraphQLClient, api_graph: ApiGraph
+) -> None:
+    document = json.loads(build_tiny_portfolio().model_dump_json())
+    product_id = document["products"][0]["id"]
+    document["teams"][0]["id"] = product_id
+    for feature in document["features"]:  # keep the references intact: only the clash is wrong
+        if feature.get("team_id") == build_tiny_portfolio().teams[0].id:
+            feature["team_id"] = product_id
+    before = await api_graph.store.counts()
+    result = (await mgql.data(IMPORT, {"document": json.dumps(document)}, role=Role.ADMIN))["importPortfolio"]
+    assert result["__typename"] == "ValidationErrors", result
+    [issue] = [issue for issue in result["issues"] if "unique across all kinds" in issue["message"]]
+    assert issue["location"] == "teams[0].id" and issue["collection"] == "teams"
+    assert f"team id '{product_id}' is already the id of a product (at products[0])" in issue["message"]
+    assert await api_graph.store.counts() == before  # nothing was written
+
+
 SCHEDULE_FIELDS = "id paused note intervalSeconds cronExpressions actionsTaken recentRunIds nextActionTimes"
 
 

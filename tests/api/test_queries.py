@@ -219,6 +219,65 @@ async def test_node_lookup_resolves_every_label(gql: GraphQLClient) -> None:
     assert data["node"] == {"__typename": "Team", "name": "Core"}
 
 
+async def test_node_is_the_relay_node_interface_that_refetches_each_kind(gql: GraphQLClient) -> None:
+    introspected = await gql.data(
+        """
+        {
+          nodeType: __type(name: "Node") { kind fields { name type { kind ofType { name } } } possibleTypes { name } }
+          query: __type(name: "Query") { fields { name type { name kind ofType { name ofType { name } } } } }
+        }
+        """
+    )
+    node_type = introspected["nodeType"]
+    assert node_type["kind"] == "INTERFACE"
+    assert node_type["fields"] == [{"name": "id", "type": {"kind": "NON_NULL", "ofType": {"name": "ID"}}}]
+    kinds = {"Product", "Feature", "Customer", "Team", "Objective", "Release", "Feedback"}
+    assert {t["name"] for t in node_type["possibleTypes"]} == kinds
+    fields = {field["name"]: field["type"] for field in introspected["query"]["fields"]}
+    assert fields["node"] == {"name": "Node", "kind": "INTERFACE", "ofType": None}
+    assert fields["nodes"]["ofType"]["ofType"] == {"name": "Node"}  # [Node]!
+
+    # Every id a node(id:) gives back refetches the same object through `... on Node`.
+    ids = ["p-1", "f-1", "c-3", "t-2", "o-2", "r-2", "fb-2"]
+    data = await gql.data(
+        "query($ids: [ID!]!) { nodes(ids: $ids) { ... on Node { id } __typename } }", {"ids": ids}
+    )
+    typenames = [node["__typename"] for node in data["nodes"]]
+    assert [node["id"] for node in data["nodes"]] == ids and set(typenames) == kinds
+    for node_id, typename in zip(ids, typenames, strict=True):
+        again = await gql.data("query($id: ID!) { node(id: $id) { __typename id } }", {"id": node_id})
+        assert again["node"] == {"__typename": typename, "id": node_id}
+
+
+RESULT_CONNECTIONS = """
+query($first: Int, $after: String) {
+  roadmapVersionsConnection(first: $first, after: $after, status: DRAFT) { edges { node { id } } pageInfo { hasNextPage hasPreviousPage startCursor endCursor } totalCount }
+  scenarioAnalysesConnection(first: $first, after: $after) { edges { node { id } } pageInfo { hasNextPage } totalCount }
+  riskAssessmentsConnection(first: $first, after: $after) { nodes { id } pageInfo { hasNextPage } totalCount }
+  portfolioReviewsConnection(first: $first, after: $after) { nodes { id } pageInfo { hasNextPage } totalCount }
+}
+"""
+
+
+async def test_result_connections_of_a_graph_without_results(gql: GraphQLClient) -> None:
+    data = await gql.data(RESULT_CONNECTIONS, {"first": 5})
+    for name, page in data.items():
+        assert page["totalCount"] == 0, name
+        assert page["pageInfo"]["hasNextPage"] is False, name
+    assert data["roadmapVersionsConnection"]["edges"] == []
+    assert data["roadmapVersionsConnection"]["pageInfo"]["startCursor"] is None
+
+    for variables, message in (
+        ({"first": 101}, "`first` must be between 0 and 100"),
+        ({"first": -1}, "`first` must be between 0 and 100"),
+        ({"first": 1, "after": "bm9wZQ=="}, "`after` is not a cursor this API issued"),
+    ):
+        body = await gql.execute(RESULT_CONNECTIONS, variables)
+        assert body["data"] is None
+        assert {error["extensions"]["code"] for error in body["errors"]} == {"BAD_USER_INPUT"}
+        assert message in body["errors"][0]["message"]
+
+
 PAGE_WITH_NESTED_FIELDS = """
 query Nested($first: Int!) {
   features(first: $first) {

@@ -286,7 +286,7 @@ ROADMAP = """
 query($id: ID!) {
   roadmap {
     id version status current
-    quarters { index start end commitments { featureId } explorations { featureId } capacity { teamId team { id } used available } }
+    quarters { index start end commitments { featureId quarter } explorations { featureId quarter } capacity { teamId team { id } used available } }
     items {
       featureId quarter kind value confidence pinned rationale
       feature { id name owner { id } dependencies { id } demand { arrWeightedDemand } }
@@ -319,7 +319,7 @@ fragment Planned on Feature {
 
 
 async def test_roadmap_draft_is_approved_and_becomes_current(
-    runs_gql: GraphQLClient, api_graph: ApiGraph
+    runs_gql: GraphQLClient, api_graph: ApiGraph, api_temporal_client: Client
 ) -> None:
     run_id = await start(
         runs_gql,
@@ -340,6 +340,11 @@ async def test_roadmap_draft_is_approved_and_becomes_current(
     version = reviewed["version"]
     assert version["status"] == "PUBLISHED" and version["current"] is True
     assert version["reviewer"] == "test approver" and version["reviewComment"] == "ship it"
+    # Temporal's own tools find the run by who started it (the planner's key) and who reviewed it.
+    described = await api_temporal_client.get_workflow_handle(run_id).describe()
+    attributes = {pair.key.name: pair.value for pair in described.typed_search_attributes}
+    assert attributes["LodestarRequestedBy"] == "test planner"
+    assert attributes["LodestarReviewer"] == "test approver" and attributes["LodestarKind"] == "roadmap"
 
     again = (await runs_gql.data(REVIEW, {"id": run_id, "comment": "again"}, role=Role.APPROVER))["approve"]
     assert again["__typename"] == "InvalidState"
@@ -352,10 +357,13 @@ async def test_roadmap_draft_is_approved_and_becomes_current(
     )
     assert stored is not None and stored.report_json is not None
     plan = RoadmapReport.model_validate_json(stored.report_json).plan
-    assert [q["index"] for q in roadmap["quarters"]] == [q.index for q in plan.quarters] == [0, 1, 2]
+    # Quarters are 1-based in the whole API, as in the pin: the engine's 0-based index + 1.
+    assert [q["index"] for q in roadmap["quarters"]] == [q.index + 1 for q in plan.quarters] == [1, 2, 3]
+    for quarter in roadmap["quarters"]:
+        assert {i["quarter"] for i in quarter["commitments"] + quarter["explorations"]} <= {quarter["index"]}
     assert [i["featureId"] for i in roadmap["items"]] == [i.feature_id for i in plan.items()]
     by_feature = {i["featureId"]: i for i in roadmap["items"]}
-    assert by_feature["f-3"]["pinned"] is True and by_feature["f-3"]["quarter"] == 1
+    assert by_feature["f-3"]["pinned"] is True and by_feature["f-3"]["quarter"] == 2  # pinned to quarter 2
     portfolio_features = {f.id: f for f in api_graph.portfolio.features}
     for item, engine_item in zip(roadmap["items"], plan.items(), strict=True):
         assert item["feature"]["id"] == item["featureId"]
@@ -363,7 +371,8 @@ async def test_roadmap_draft_is_approved_and_becomes_current(
         assert item["team"]["id"] == engine_item.team_id
         assert item["scores"]["value"] == pytest.approx(engine_item.scores.value)
         assert item["scores"]["rice"]["formula"] == engine_item.scores.rice.formula
-        assert f"quarter {engine_item.quarter + 1}" in item["rationale"]
+        assert item["quarter"] == engine_item.quarter + 1
+        assert f"quarter {item['quarter']}" in item["rationale"]
         assert item["kind"] == engine_item.kind.upper()
     assert [c["featureId"] for c in roadmap["commitments"]] == [
         i.feature_id for i in plan.items() if i.kind == "commitment"
@@ -482,3 +491,85 @@ async def test_a_triggered_review_schedule_runs_a_portfolio_review(runs_gql: Gra
     finally:
         delete = 'mutation { deleteReviewSchedule(id: "api-test-review") { __typename } }'
         await runs_gql.data(delete, role=Role.ADMIN)
+
+
+RESULT_AND_RUN_PAGES = """
+query($first: Int, $after: String, $runsAfter: String) {
+  riskAssessmentsConnection(first: $first, after: $after) {
+    edges { cursor node { id } }
+    pageInfo { hasNextPage hasPreviousPage endCursor }
+    totalCount
+  }
+  runsConnection(kind: RISK_ASSESSMENT, first: $first, after: $runsAfter) {
+    edges { cursor node { id kind } }
+    pageInfo { hasNextPage endCursor }
+    totalCount
+  }
+}
+"""
+
+
+async def test_result_and_run_connections_page_through_everything(runs_gql: GraphQLClient) -> None:
+    started = [
+        await start(
+            runs_gql, START_RISK, {"input": {"riskHorizonWeeks": 13, "options": {**OPTIONS, "seed": s}}}
+        )
+        for s in (11, 12)
+    ]
+    for run_id in started:
+        await wait_for_run(runs_gql, run_id, until="COMPLETED")
+    lists = "{ riskAssessments(first: 100) { id } runs(kind: RISK_ASSESSMENT, first: 100) { id state } }"
+    deadline = time.monotonic() + 30
+    while True:  # Temporal's list (its visibility store) catches up with the runs' ends shortly after
+        listed = await runs_gql.data(lists)
+        states = {run["id"]: run["state"] for run in listed["runs"]}
+        if all(states.get(run_id) == "COMPLETED" for run_id in started):
+            break
+        assert time.monotonic() < deadline, listed["runs"]
+        await asyncio.sleep(0.3)
+    newest_results = [r["id"] for r in listed["riskAssessments"]]
+    newest_runs = [r["id"] for r in listed["runs"]]
+    assert set(started) <= set(newest_results) and set(started) <= set(newest_runs)
+
+    results: list[str] = []
+    runs: list[str] = []
+    after: str | None = None
+    runs_after: str | None = None
+    results_done = runs_done = False
+    for _ in range(len(newest_runs) + 2):
+        data = await runs_gql.data(
+            RESULT_AND_RUN_PAGES, {"first": 1, "after": after, "runsAfter": runs_after}
+        )
+        page, run_page = data["riskAssessmentsConnection"], data["runsConnection"]
+        assert page["totalCount"] == len(newest_results) and run_page["totalCount"] == len(newest_runs)
+        assert len(page["edges"]) <= 1 and len(run_page["edges"]) <= 1
+        assert page["pageInfo"]["hasPreviousPage"] is (after is not None)
+        if not results_done:
+            results += [edge["node"]["id"] for edge in page["edges"]]
+            results_done = not page["pageInfo"]["hasNextPage"]
+            after = page["pageInfo"]["endCursor"]
+        if not runs_done:
+            runs += [edge["node"]["id"] for edge in run_page["edges"]]
+            assert all(edge["node"]["kind"] == "RISK_ASSESSMENT" for edge in run_page["edges"])
+            runs_done = not run_page["pageInfo"]["hasNextPage"] or not run_page["edges"]
+            runs_after = run_page["pageInfo"]["endCursor"]
+        if results_done and runs_done:
+            break
+    # Page by page, the same items in the same order as the lists, each once.
+    assert results == newest_results
+    assert runs == newest_runs
+
+    # A cursor of any edge continues right after it, not only the page's end cursor.
+    two = await runs_gql.data(RESULT_AND_RUN_PAGES, {"first": 2})
+    middle = two["runsConnection"]["edges"][0]["cursor"]
+    after_first = (await runs_gql.data(RESULT_AND_RUN_PAGES, {"first": 1, "runsAfter": middle}))[
+        "runsConnection"
+    ]
+    assert [edge["node"]["id"] for edge in after_first["edges"]] == newest_runs[1:2]
+
+    empty = await runs_gql.data(RESULT_AND_RUN_PAGES, {"first": 0})
+    for name in ("riskAssessmentsConnection", "runsConnection"):
+        assert empty[name]["edges"] == [] and empty[name]["pageInfo"]["hasNextPage"] is True, name
+
+    bad = await runs_gql.execute(RESULT_AND_RUN_PAGES, {"first": 1, "runsAfter": "not-a-cursor"})
+    assert bad["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT", bad

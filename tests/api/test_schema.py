@@ -114,3 +114,25 @@ async def test_schema_execute_with_a_hand_built_context(api_graph: ApiGraph) -> 
     assert denied.data == {
         "cancelRun": {"__typename": "PermissionDenied", "requiredRole": "planner", "yourRole": "viewer"}
     }
+
+
+def test_every_quarter_in_the_api_is_numbered_from_1() -> None:
+    """One numbering for quarters in the whole API: the fields and inputs that carry one say so."""
+    schema = build_schema(ApiSettings(), tracing=False)._schema
+    carriers = {
+        ("RoadmapItem", "quarter"),
+        ("RoadmapQuarter", "index"),
+        ("PinInput", "quarter"),
+    }
+    for type_name, field_name in carriers:
+        field = schema.type_map[type_name].fields[field_name]  # type: ignore[union-attr]
+        assert "1-based" in (field.description or ""), (type_name, field_name)
+    # Nothing else carries a quarter number unnoticed.
+    quarter_fields = {
+        (name, field_name)
+        for name, named in schema.type_map.items()
+        if not name.startswith("__") and hasattr(named, "fields")
+        for field_name in named.fields  # type: ignore[attr-defined]
+        if field_name == "quarter"
+    }
+    assert quarter_fields <= carriers

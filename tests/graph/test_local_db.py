@@ -113,13 +113,20 @@ def test_a_data_directory_in_use_is_refused_with_the_owner_named(
 
 @pytest.mark.integration
 def test_a_server_orphaned_by_a_killed_owner_is_stopped_and_its_data_kept(tmp_path: Path) -> None:
+    """A server that outlived its owner (one started without the parent-death signal, as on another
+    system or by an older Lodestar) is found by the next start and stopped."""
     data_dir = tmp_path / "graph"
     script = textwrap.dedent(
         f"""
+        import subprocess
         import time
         from pathlib import Path
         import neo4j
+        import graph.local_db
         from graph.local_db import LocalGraphDatabase
+        graph.local_db.spawn_bound_to_this_process = (
+            lambda command, **options: subprocess.Popen(command, start_new_session=True, **options)
+        )
         database = LocalGraphDatabase(Path({str(data_dir)!r})).start()
         with neo4j.GraphDatabase.driver(database.uri, auth=database.auth) as driver:
             driver.execute_query("CREATE (:Product {{id: 'kept', name: 'Kept'}})", database_="neo4j")
@@ -134,7 +141,7 @@ def test_a_server_orphaned_by_a_killed_owner_is_stopped_and_its_data_kept(tmp_pa
         try:
             assert owner.stdout is not None
             orphan_pid = int(owner.stdout.readline())
-            owner.kill()  # SIGKILL: no atexit, no stop(); the server runs on in its own session
+            owner.kill()  # SIGKILL: no atexit, no stop(); the unbound server runs on in its own session
             owner.wait()
             assert processes_using(data_dir) == [orphan_pid]
 

@@ -101,6 +101,8 @@ async def test_every_query_runs_against_the_live_database(graph_store: GraphStor
     assert await store.get_nodes(["f-1", "c-1"]) == {"f-1": "Feature", "c-1": "Customer"}
     assert (await store.counts())["Feature"] == 4
     assert await store.revision() is not None
+    assert (await store.import_portfolio(tiny)).changed  # batched and changing: recorded as pending first
+    assert await store.interrupted_import() is None  # and cleared by its last transaction
 
     await store.clear()
     await store.merge_portfolio_naive(tiny)

@@ -8,11 +8,13 @@ import sys
 from pathlib import Path
 
 import pytest
+from temporalio.client import Client
 
 from graph.local_db import LocalGraphDatabase
 from graph.results import ResultStore
 from graph.schema import NodeLabel
 from graph.store import GraphStore
+from lodestar.cli import local_user
 from workflows.local_temporal import LocalTemporalServer
 
 from .conftest import fresh_task_queue
@@ -24,15 +26,17 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 
 async def test_demo_runs_the_three_workflows_and_prints_their_reports(
     temporal_server: LocalTemporalServer,
+    temporal_client: Client,
     local_graph_database: LocalGraphDatabase,
     demo_store: GraphStore,
     tmp_path: Path,
 ) -> None:
     user, password = local_graph_database.auth
+    task_queue = fresh_task_queue()
     environment = {
         **os.environ,
         "TEMPORAL_ADDRESS": temporal_server.address,
-        "LODESTAR_TASK_QUEUE": fresh_task_queue(),
+        "LODESTAR_TASK_QUEUE": task_queue,
         "NEO4J_URI": local_graph_database.uri,
         "NEO4J_USER": user,
         "NEO4J_PASSWORD": password,
@@ -71,3 +75,11 @@ async def test_demo_runs_the_three_workflows_and_prints_their_reports(
         assert len(stored) == 1 and stored[0].id in output
     current = await results.current_roadmap()
     assert current is not None and current.roadmap is not None and current.roadmap.reviewer == "lodestar demo"
+
+    # Each run says who started it: the local user of the CLI.
+    requesters: dict[str, str] = {}
+    async for execution in temporal_client.list_workflows(f'TaskQueue="{task_queue}"'):
+        described = await temporal_client.get_workflow_handle(execution.id).describe()
+        attributes = {pair.key.name: pair.value for pair in described.typed_search_attributes}
+        requesters[attributes["LodestarKind"]] = attributes["LodestarRequestedBy"]
+    assert requesters == dict.fromkeys(("scenario", "roadmap", "risk"), local_user())

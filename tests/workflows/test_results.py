@@ -198,6 +198,8 @@ async def test_every_result_query_runs_against_the_live_graph(
     await store.previous_review("rev-c", T0 + timedelta(days=2))
     for label in RESULT_KINDS:
         await store.list_results(label, limit=5)
+        await store.page_results(label, limit=5, after="nope")
+        assert await store.count_all_results(label) >= 0
         assert await store.count_results(label, "nope") == 0
         await store.get_result(label, "nope")
     counts = await graph_store.counts()

@@ -45,6 +45,11 @@ async def test_a_review_schedule_runs_reviews_and_can_be_paused_and_deleted(
         assert isinstance(outcome, PortfolioReviewOutcome)
         stored = await results.get_result(NodeLabel.PORTFOLIO_REVIEW, review_id)
         assert stored is not None and stored.figures["schedule_id"] == schedule_id
+        described = await temporal_client.get_workflow_handle(review_id).describe()
+        attributes = {pair.key.name: pair.value for pair in described.typed_search_attributes}
+        assert attributes["LodestarKind"] == "review"
+        assert attributes["LodestarRequestedBy"] == f"schedule:{schedule_id}"
+        assert attributes["LodestarStage"] == "completed"
 
         paused = await schedules.pause_review_schedule(temporal_client, schedule_id, note="release freeze")
         assert paused.paused and paused.note == "release freeze"

@@ -1,0 +1,303 @@
+"""`kill -9` of Lodestar commands on the real servers: no server outlives `lodestar demo`, and an
+import killed part-way is recorded, reported by `lodestar summary` and completed by the next import."""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from graph.demo import generate_portfolio
+from graph.loaders import dump_json
+from graph.local_db import LocalGraphDatabase
+from graph.schema import NodeLabel
+from graph.store import GraphStore, normalise_portfolio
+from tests.conftest import build_tiny_portfolio
+from tests.graph.test_local_db import processes_using
+from workflows.local_temporal import LocalTemporalServer
+
+pytestmark = pytest.mark.integration
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+ANCHOR = date(2026, 1, 5)
+_UNSET = ("NEO4J_URI", "NEO4J_USER", "NEO4J_PASSWORD", "NEO4J_DATABASE", "TEMPORAL_ADDRESS", "LODESTAR_MODEL")
+
+
+def cli_environment(**settings: str) -> dict[str, str]:
+    environment = {key: value for key, value in os.environ.items() if key not in _UNSET}
+    return {**environment, "COLUMNS": "160", **settings}
+
+
+def graph_environment(database: LocalGraphDatabase, data_dir: Path) -> dict[str, str]:
+    user, password = database.auth
+    return cli_environment(
+        NEO4J_URI=database.uri, NEO4J_USER=user, NEO4J_PASSWORD=password, LODESTAR_DATA_DIR=str(data_dir)
+    )
+
+
+def start_cli(*arguments: str, environment: Mapping[str, str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "lodestar.cli", *arguments],
+        cwd=REPO_ROOT,
+        env=dict(environment),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+
+
+def commands_of(pids: list[int]) -> list[str]:
+    commands: list[str] = []
+    for pid in pids:
+        try:
+            commands.append(Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode())
+        except OSError:
+            continue
+    return commands
+
+
+def wait_until(condition: object, timeout: float, what: str) -> None:
+    assert callable(condition)
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(0.1)
+
+
+def test_kill_9_of_lodestar_demo_leaves_no_server_and_the_next_start_succeeds(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    demo = start_cli(
+        "demo", "--no-serve", "--trials", "100", environment=cli_environment(LODESTAR_DATA_DIR=str(data_dir))
+    )
+    try:
+
+        def both_servers_run() -> bool:
+            if demo.poll() is not None:
+                output = demo.stdout.read().decode(errors="replace") if demo.stdout else ""
+                raise AssertionError(f"lodestar demo ended before both servers ran:\n{output[-3000:]}")
+            commands = commands_of(processes_using(data_dir))
+            return any("ArcadeDBServer" in command for command in commands) and any(
+                "start-dev" in command for command in commands
+            )
+
+        wait_until(both_servers_run, 120, "the demo's ArcadeDB and Temporal servers")
+        os.kill(demo.pid, signal.SIGKILL)
+        demo.wait()
+        started = time.monotonic()
+        wait_until(lambda: not processes_using(data_dir), 5, "the servers to die with their parent")
+        assert time.monotonic() - started < 5
+    finally:
+        demo.kill()
+        demo.wait()
+        if demo.stdout is not None:
+            demo.stdout.close()
+        for pid in processes_using(data_dir):  # only if the test failed: leave nothing behind
+            os.killpg(pid, signal.SIGKILL)
+
+    # The next start on the same data folder finds nothing in its way.
+    with LocalGraphDatabase(data_dir / "graph") as database:
+        assert database.running
+
+    async def start_temporal() -> None:
+        async with LocalTemporalServer(data_dir / "temporal") as server:
+            assert server.running
+
+    asyncio.run(start_temporal())
+    assert processes_using(data_dir) == []
+
+
+IMPORT_SAYING_WHEN_IT_WRITES = """
+import asyncio, os, sys
+from pathlib import Path
+import neo4j
+from graph.loaders import load_portfolio
+from graph.store import GraphStore
+
+def observe(query) -> None:
+    if query.name.startswith("import.create_relationships."):
+        print("writing relationships", flush=True)
+
+async def main() -> None:
+    auth = (os.environ["NEO4J_USER"], os.environ["NEO4J_PASSWORD"])
+    async with neo4j.AsyncGraphDatabase.driver(os.environ["NEO4J_URI"], auth=auth) as driver:
+        store = GraphStore(driver, query_observer=observe)
+        summary = await store.import_portfolio(load_portfolio(Path(sys.argv[1])))
+        print("done", summary.single_transaction, flush=True)
+
+asyncio.run(main())
+"""
+"""`lodestar import` with the default store, saying when it has written nodes and starts on relationships."""
+
+
+async def test_a_large_import_killed_mid_way_leaves_readers_the_previous_portfolio(
+    graph_store: GraphStore, local_graph_database: LocalGraphDatabase, tmp_path: Path
+) -> None:
+    await graph_store.import_portfolio(generate_portfolio(seed=3, scale="small", anchor=ANCHOR))
+    previous = await graph_store.portfolio_snapshot()
+    previous_revision, previous_counts = await graph_store.revision(), await graph_store.counts()
+
+    large = generate_portfolio(seed=11, scale="medium", anchor=ANCHOR)
+    document = tmp_path / "medium.json"
+    dump_json(large, document)
+    importer = await asyncio.to_thread(
+        subprocess.Popen,
+        [sys.executable, "-c", IMPORT_SAYING_WHEN_IT_WRITES, str(document)],
+        cwd=REPO_ROOT,
+        env=graph_environment(local_graph_database, tmp_path / "data"),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert importer.stdout is not None
+        line = await asyncio.wait_for(asyncio.to_thread(importer.stdout.readline), timeout=120)
+        assert line == "writing relationships\n", line + importer.stdout.read()[-3000:]
+        await asyncio.sleep(0.5)  # some relationship batches in: well inside its transaction
+        assert importer.poll() is None, "the import finished before it could be killed"
+        os.kill(importer.pid, signal.SIGKILL)
+        await asyncio.to_thread(importer.wait)
+    finally:
+        importer.kill()
+        await asyncio.to_thread(importer.wait)
+        if importer.stdout is not None:
+            importer.stdout.close()
+
+    # Readers see exactly the previous portfolio: the transaction never committed.
+    assert await graph_store.counts() == previous_counts
+    assert await graph_store.revision() == previous_revision
+    assert await graph_store.interrupted_import() is None
+    assert await graph_store.portfolio_snapshot() == previous
+
+    completed = await graph_store.import_portfolio(large)
+    assert completed.single_transaction and completed.revision not in (None, previous_revision)
+    snapshot = await graph_store.portfolio_snapshot()
+    wanted = normalise_portfolio(large)
+    feature_ids, customer_ids = {f.id for f in large.features}, {c.id for c in large.customers}
+    assert [f for f in snapshot.features if f.id in feature_ids] == wanted.features
+    assert [r for r in snapshot.requests if r.customer_id in customer_ids] == wanted.requests
+
+
+IMPORT_IN_SMALL_BATCHES = """
+import asyncio, os, sys
+from pathlib import Path
+import neo4j
+from graph.loaders import load_portfolio
+from graph.store import GraphStore
+
+async def main() -> None:
+    auth = (os.environ["NEO4J_USER"], os.environ["NEO4J_PASSWORD"])
+    async with neo4j.AsyncGraphDatabase.driver(os.environ["NEO4J_URI"], auth=auth) as driver:
+        store = GraphStore(driver, batch_size=100, single_transaction_rows=100)
+        await store.import_portfolio(load_portfolio(Path(sys.argv[1])))
+
+asyncio.run(main())
+"""
+"""An import of a few thousand rows in transactions of 100: one of a large portfolio, in miniature."""
+
+
+async def test_an_import_killed_mid_way_is_reported_and_completed_by_the_next_import(
+    graph_store: GraphStore, local_graph_database: LocalGraphDatabase, tmp_path: Path
+) -> None:
+    previous = build_tiny_portfolio()
+    await graph_store.import_portfolio(previous)
+    previous_revision = await graph_store.revision()
+    assert await graph_store.interrupted_import() is None
+
+    larger = generate_portfolio(seed=11, scale="small", anchor=ANCHOR)
+    document = tmp_path / "larger.json"
+    dump_json(larger, document)
+    environment = graph_environment(local_graph_database, tmp_path / "data")
+    importer = await asyncio.to_thread(
+        subprocess.Popen,
+        [sys.executable, "-c", IMPORT_IN_SMALL_BATCHES, str(document)],
+        cwd=REPO_ROOT,
+        env=environment,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if importer.poll() is not None:
+                output = importer.stdout.read().decode(errors="replace") if importer.stdout else ""
+                raise AssertionError(f"the import ended before it could be killed:\n{output[-3000:]}")
+            # Kill it once it has recorded itself and committed a batch of customers.
+            pending = await graph_store.interrupted_import()
+            customers = (await graph_store.counts())[NodeLabel.CUSTOMER.value]
+            if pending is not None and customers > len(previous.customers):
+                break
+            assert time.monotonic() < deadline, "the import never committed a batch"
+            await asyncio.sleep(0.02)
+        os.kill(importer.pid, signal.SIGKILL)
+        await asyncio.to_thread(importer.wait)
+    finally:
+        importer.kill()
+        await asyncio.to_thread(importer.wait)
+        if importer.stdout is not None:
+            importer.stdout.close()
+
+    interrupted = await graph_store.interrupted_import()
+    assert interrupted is not None and interrupted.import_id == pending.import_id
+    assert interrupted.rows > 3_000
+    assert await graph_store.revision() == previous_revision  # its last transaction never ran
+
+    summary = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "lodestar.cli", "summary"],
+        cwd=REPO_ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    output = " ".join((summary.stdout + summary.stderr).split())
+    assert summary.returncode == 1, output
+    assert "Traceback" not in output
+    assert f"An import of {interrupted.rows} rows started at {interrupted.since} was interrupted" in output
+
+    completed = await graph_store.import_portfolio(larger)
+    assert completed.finished_interrupted_import == interrupted.import_id
+    assert completed.revision is not None and completed.revision != previous_revision
+    assert await graph_store.interrupted_import() is None
+    snapshot = await graph_store.portfolio_snapshot()
+    wanted = normalise_portfolio(larger)
+    feature_ids, customer_ids = {f.id for f in larger.features}, {c.id for c in larger.customers}
+    # The document's entities are exactly as it states; the tiny portfolio's others are kept.
+    assert [c for c in snapshot.customers if c.id in customer_ids] == wanted.customers
+    assert [r for r in snapshot.requests if r.customer_id in customer_ids] == wanted.requests
+    assert [f for f in snapshot.features if f.id in feature_ids] == wanted.features
+
+
+def test_a_data_folder_in_use_is_one_line_and_exit_1_not_a_traceback(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    (data_dir / "graph").mkdir(parents=True)
+    with (data_dir / "graph" / "server.lock").open("a+") as lock:
+        fcntl.flock(lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        lock.write(f"{os.getpid()}\n")
+        lock.flush()
+        finished = subprocess.run(
+            [sys.executable, "-m", "lodestar.cli", "summary"],
+            cwd=REPO_ROOT,
+            env=cli_environment(LODESTAR_DATA_DIR=str(data_dir)),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    assert finished.returncode == 1
+    assert finished.stdout == ""
+    assert finished.stderr.splitlines() == [
+        f"error: the graph data directory {(data_dir / 'graph').resolve()} is in use by another live Lodestar "
+        f"process (pid {os.getpid()}); stop it, or give this run its own directory via LODESTAR_DATA_DIR or data_dir="
+    ]
