@@ -9,7 +9,6 @@ Every id a result mentions resolves to the graph node through the request's Data
 from __future__ import annotations
 
 import asyncio
-import re
 from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
@@ -519,14 +518,6 @@ class RoadmapItem:
         return _team(info, self.team_id)
 
 
-_ENGINE_QUARTER = re.compile(r"\bQ(\d+)\b")
-
-
-def one_based_quarters(text: str) -> str:
-    """The roadmap engine's text with its 0-based quarter names (`Q0`) in the API's 1-based numbering."""
-    return _ENGINE_QUARTER.sub(lambda match: f"Q{int(match.group(1)) + 1}", text)
-
-
 def rationale(item: EngineRoadmapItem) -> str:
     scores = item.scores
     placement = "pinned to" if item.pinned else "placed in"
@@ -741,7 +732,7 @@ class RoadmapVersion(AnalysisResult):
                 feature_id=strawberry.ID(item.feature_id),
                 team_id=strawberry.ID(item.team_id) if item.team_id is not None else None,
                 reason=item.reason,
-                detail=one_based_quarters(item.detail),
+                detail=item.detail,
                 value=item.value,
             )
             for item in self.plan.left_out

@@ -366,8 +366,13 @@ def _build_problem(
     )
 
 
+def quarter_label(quarter: int) -> str:
+    """How people name the 0-based quarter `quarter` in text: `Q1` is the first quarter of the plan."""
+    return f"Q{quarter + 1}"
+
+
 def _pin_list(pins: Mapping[str, int]) -> str:
-    return ", ".join(f"{f}->Q{q}" for f, q in sorted(pins.items()))
+    return ", ".join(f"{f}->{quarter_label(q)}" for f, q in sorted(pins.items()))
 
 
 def _check_pins(
@@ -412,8 +417,8 @@ def _check_pins(
             )
         if k in problem.pins and problem.pins[k] > latest:
             raise RoadmapError(
-                f"pinned feature {problem.features[k].id} (Q{problem.pins[k]}) is a prerequisite of a feature "
-                f"pinned to Q{latest}; pins {_pin_list(pins)} contradict the dependencies"
+                f"pinned feature {problem.features[k].id} ({quarter_label(problem.pins[k])}) is a prerequisite of a feature "
+                f"pinned to {quarter_label(latest)}; pins {_pin_list(pins)} contradict the dependencies"
             )
 
     quarter_count = len(problem.discount)
@@ -426,7 +431,7 @@ def _check_pins(
             if pinned_load > problem.quarter_capacity[team] + CAPACITY_TOLERANCE:
                 names = ", ".join(problem.features[k].id for k in sorted(pinned_here))
                 raise RoadmapError(
-                    f"pins {names} need {pinned_load:.2f} person-weeks of team {team_id} in Q{quarter}, "
+                    f"pins {names} need {pinned_load:.2f} person-weeks of team {team_id} in {quarter_label(quarter)}, "
                     f"which has {problem.quarter_capacity[team]:.2f}"
                 )
             available = problem.quarter_capacity[team] * (quarter + 1)
@@ -434,7 +439,7 @@ def _check_pins(
                 names = ", ".join(sorted(problem.features[k].id for k in due if k in problem.pins))
                 raise RoadmapError(
                     f"pins {names or _pin_list(pins)} with their prerequisites need {need:.2f} person-weeks of "
-                    f"team {team_id} by the end of Q{quarter}, which has {available:.2f}"
+                    f"team {team_id} by the end of {quarter_label(quarter)}, which has {available:.2f}"
                 )
 
 
@@ -527,9 +532,9 @@ def _violations(problem: _Problem, placement: Placement) -> list[str]:
             if placement.get(p, len(problem.discount)) > quarter
         )
     over = np.argwhere(used > problem.quarter_capacity[:, None] + CAPACITY_TOLERANCE)
-    broken.extend(f"team {problem.team_ids[t]} over capacity in Q{q}" for t, q in over)
+    broken.extend(f"team {problem.team_ids[t]} over capacity in {quarter_label(q)}" for t, q in over)
     broken.extend(
-        f"pin {problem.features[k].id}->Q{q} not honoured"
+        f"pin {problem.features[k].id}->{quarter_label(q)} not honoured"
         for k, q in problem.pins.items()
         if placement.get(k) != q
     )
@@ -855,6 +860,6 @@ def _why_left_out(
     if window.size == 0 or effort > window.max() + CAPACITY_TOLERANCE:
         most = float(window.max()) if window.size else 0.0
         return "capacity", (
-            f"needs {effort:.2f} person-weeks; at most {most:.2f} left in Q{earliest} onwards for team {feature.team_id}"
+            f"needs {effort:.2f} person-weeks; at most {most:.2f} left in {quarter_label(earliest)} onwards for team {feature.team_id}"
         )
-    return "low_value", f"fits from Q{earliest} but did not earn a place"
+    return "low_value", f"fits from {quarter_label(earliest)} but did not earn a place"

@@ -226,10 +226,11 @@ def test_left_out_classification_looks_only_at_quarters_the_prerequisites_allow(
     team_remaining = np.array([5.0, 2.0])
     free = feature("Free", 4, 4)
     assert _why_left_out(free, {}, set(), team_remaining)[0] == "low_value"
-    # With its prerequisite placed in Q1 only Q1 counts, and 2 pw < 4 pw.
+    # With its prerequisite placed in quarter index 1 only that quarter counts, and 2 pw < 4 pw;
+    # the text names it as people count quarters, Q2.
     after = feature("After", 4, 4, depends_on=["Pre"])
     reason, detail = _why_left_out(after, {"Pre": 1}, set(), team_remaining)
-    assert reason == "capacity" and "Q1" in detail
+    assert reason == "capacity" and "left in Q2 onwards" in detail
     # A done prerequisite is no constraint; a missing one is.
     assert _why_left_out(after, {}, {"Pre"}, team_remaining)[0] == "low_value"
     assert _why_left_out(after, {}, set(), team_remaining)[0] == "dependency"
