@@ -9,7 +9,7 @@ from datetime import date
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from agents.engines.scenarios import Scenario
+from engines.scenario_changes import Scenario
 
 
 class AnalysisDeps(BaseModel):

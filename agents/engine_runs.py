@@ -13,10 +13,11 @@ from typing import TypeVar
 from pydantic import BaseModel
 
 from agents.deps import AnalysisDeps
-from agents.engines.forecast import BEYOND_HORIZON, Forecast, forecast
-from agents.engines.risk import RiskReport, assess_risks
-from agents.engines.roadmap import RoadmapPlan, draft_roadmap
-from agents.engines.scenarios import Scenario, ScenarioResult, simulate_scenario
+from engines.forecast import BEYOND_HORIZON, Forecast, forecast
+from engines.risk import RiskReport, assess_risks
+from engines.roadmap import RoadmapPlan, draft_roadmap
+from engines.scenario_changes import Scenario
+from engines.scenarios import ScenarioResult, simulate_scenario
 from graph.models import Portfolio
 
 ResultT = TypeVar("ResultT", bound=BaseModel)

@@ -30,9 +30,9 @@ from agents._common import (
     run_analysis_agent,
 )
 from agents.deps import AnalysisDeps
-from agents.engines.risk import RiskKind, RiskReport
 from agents.model_config import OFFLINE_DISCLAIMER
 from agents.snapshots import snapshots
+from engines.risk import RiskKind, RiskReport
 
 RISK_AGENT_NAME = "lodestar_risk"
 RISK_TOOLSET_ID = "risk_tools"

@@ -28,11 +28,11 @@ from agents._common import (
     run_analysis_agent,
 )
 from agents.deps import AnalysisDeps
-from agents.engines.roadmap import RoadmapError, RoadmapPlan
-from agents.engines.scoring import FeatureScore
 from agents.evidence import tool_result_json, tool_results
 from agents.model_config import OFFLINE_DISCLAIMER
 from agents.snapshots import snapshots
+from engines.roadmap import RoadmapError, RoadmapPlan
+from engines.scoring import FeatureScore
 
 ROADMAP_AGENT_NAME = "lodestar_roadmap"
 ROADMAP_TOOLSET_ID = "roadmap_tools"
@@ -89,7 +89,7 @@ async def _explain_feature(ctx: RunContext[AnalysisDeps], feature_id: str) -> Fe
         return FeatureExplanation(
             feature_id=feature_id, quarter=item.quarter, left_out_reason=None, scores=item.scores
         )
-    from agents.engines.scoring import score_features
+    from engines.scoring import score_features
 
     scores = {
         s.feature_id: s for s in await asyncio.to_thread(score_features, portfolio, as_of=ctx.deps.as_of)

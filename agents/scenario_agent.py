@@ -30,16 +30,11 @@ from agents._common import (
     run_analysis_agent,
 )
 from agents.deps import AnalysisDeps
-from agents.engines.forecast import Forecast
-from agents.engines.scenarios import (
-    Scenario,
-    ScenarioComparison,
-    ScenarioError,
-    ScenarioResult,
-    compare_scenarios,
-)
 from agents.model_config import OFFLINE_DISCLAIMER
 from agents.snapshots import snapshots
+from engines.forecast import Forecast
+from engines.scenario_changes import Scenario, ScenarioError
+from engines.scenarios import ScenarioComparison, ScenarioResult, compare_scenarios
 from graph.models import Portfolio
 
 SCENARIO_AGENT_NAME = "lodestar_scenario"

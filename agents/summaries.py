@@ -11,10 +11,10 @@ from datetime import date
 
 from pydantic import BaseModel, Field
 
-from agents.engines.forecast import BEYOND_HORIZON, Forecast
-from agents.engines.risk import RiskReport
-from agents.engines.roadmap import RoadmapPlan
-from agents.engines.scenarios import ScenarioResult, late_feature_count
+from engines.forecast import BEYOND_HORIZON, Forecast
+from engines.risk import RiskReport
+from engines.roadmap import RoadmapPlan
+from engines.scenarios import ScenarioResult, late_feature_count
 from graph.models import FeatureStatus, Portfolio
 
 FEEDBACK_TEXT_LIMIT = 280

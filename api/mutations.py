@@ -17,7 +17,13 @@ from pydantic import BaseModel, ValidationError
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from agents.engines.scenarios import (
+from api.permissions import IsAdmin, IsApprover, IsPlanner, PermissionDenied, typed_permission
+from api.results import RoadmapVersion, roadmap_version_by_id
+from api.runs import Run, RunKind, run_by_id, temporal, wait_until_closed
+from api.schedules import MIN_INTERVAL_SECONDS, SCHEDULE_ID, ReviewSchedule, ReviewScheduleInput, describe
+from api.schedules import create as create_schedule
+from api.types import Info
+from engines.scenario_changes import (
     CapacityChange,
     Reestimate,
     RemoveScope,
@@ -25,12 +31,6 @@ from agents.engines.scenarios import (
     Scenario,
     ShiftStart,
 )
-from api.permissions import IsAdmin, IsApprover, IsPlanner, PermissionDenied, typed_permission
-from api.results import RoadmapVersion, roadmap_version_by_id
-from api.runs import Run, RunKind, run_by_id, temporal, wait_until_closed
-from api.schedules import MIN_INTERVAL_SECONDS, SCHEDULE_ID, ReviewSchedule, ReviewScheduleInput, describe
-from api.schedules import create as create_schedule
-from api.types import Info
 from graph.api_queries import finish_even_if_cancelled
 from graph.loaders import parse_json
 from graph.store import ImportSummary

@@ -16,15 +16,6 @@ from typing import Annotated, Any
 
 import strawberry
 
-from agents.engines.forecast import FeatureForecast as EngineFeatureForecast
-from agents.engines.forecast import Forecast as EngineForecast
-from agents.engines.risk import Risk as EngineRisk
-from agents.engines.risk import RiskKind
-from agents.engines.roadmap import RoadmapItem as EngineRoadmapItem
-from agents.engines.roadmap import RoadmapPlan
-from agents.engines.scenarios import FeatureDelta as EngineFeatureDelta
-from agents.engines.scenarios import ScenarioResult
-from agents.engines.scoring import ScoreBreakdown as EngineScoreBreakdown
 from agents.risk_agent import RiskAssessmentReport
 from agents.roadmap_agent import RoadmapReport
 from agents.scenario_agent import ScenarioReport
@@ -42,6 +33,15 @@ from api.types import (
     graphql_enum,
     or_none,
 )
+from engines.forecast import FeatureForecast as EngineFeatureForecast
+from engines.forecast import Forecast as EngineForecast
+from engines.risk import Risk as EngineRisk
+from engines.risk import RiskKind
+from engines.roadmap import RoadmapItem as EngineRoadmapItem
+from engines.roadmap import RoadmapPlan
+from engines.scenarios import FeatureDelta as EngineFeatureDelta
+from engines.scenarios import ScenarioResult
+from engines.scoring import ScoreBreakdown as EngineScoreBreakdown
 from graph.results import RoadmapStatus, StoredResult
 from graph.schema import NodeLabel
 from workflows.models import PortfolioReviewOutcome

@@ -16,7 +16,7 @@ import numpy as np
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from agents.engines.roadmap import draft_roadmap
+from engines.roadmap import draft_roadmap
 from graph.models import (
     Customer,
     Feature,

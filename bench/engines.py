@@ -16,14 +16,14 @@ from datetime import date, timedelta
 
 import numpy as np
 
-from agents.engines.forecast import (
+from bench._roadmap_bench import run_roadmap_benchmark
+from engines.forecast import (
     draw_simulation,
     forecast,
     forecast_reference_python,
     plan_simulation,
     simulate_completion_weeks,
 )
-from bench._roadmap_bench import run_roadmap_benchmark
 from graph.models import (
     Customer,
     Feature,

@@ -461,7 +461,7 @@ async def statements_per_run(
     driver: neo4j.AsyncDriver, database: str, endpoint: TemporalEndpoint, team_id: str, trials: int
 ) -> dict[str, int]:
     """One run of each kind on an in-process worker, after one warm-up run: statements each sent."""
-    from agents.engines.scenarios import CapacityChange, Scenario
+    from engines.scenario_changes import CapacityChange, Scenario
     from workflows import client as lodestar
     from workflows.models import (
         RiskAssessmentRequest,

@@ -23,8 +23,12 @@ from temporalio.service import RPCError
 
 from agents import engine_runs
 from agents.deps import AnalysisDeps
-from agents.engines.roadmap import RoadmapError
-from agents.engines.scenarios import (
+from agents.risk_agent import RiskAssessmentReport, run_risk_assessment
+from agents.roadmap_agent import RoadmapReport, run_roadmap_drafting
+from agents.scenario_agent import ScenarioReport, run_scenario_analysis
+from agents.snapshots import snapshots
+from engines.roadmap import RoadmapError
+from engines.scenario_changes import (
     CapacityChange,
     Reestimate,
     RemoveScope,
@@ -34,10 +38,6 @@ from agents.engines.scenarios import (
     ShiftStart,
     prepare_scenario,
 )
-from agents.risk_agent import RiskAssessmentReport, run_risk_assessment
-from agents.roadmap_agent import RoadmapReport, run_roadmap_drafting
-from agents.scenario_agent import ScenarioReport, run_scenario_analysis
-from agents.snapshots import snapshots
 from graph.connection import open_graph
 from graph.demo import SCALES, generate_portfolio
 from graph.loaders import load_portfolio
@@ -420,7 +420,7 @@ def simulate(
     priority: Annotated[list[str], typer.Option(help="FEATURE=N: give a feature a new priority.")] = [],  # noqa: B006
     start: Annotated[str | None, typer.Option(help="YYYY-MM-DD: nothing starts before this date.")] = None,
     scenario_file: Annotated[
-        Path | None, typer.Option(exists=True, help="JSON list of scenarios (see agents.engines.scenarios).")
+        Path | None, typer.Option(exists=True, help="JSON list of scenarios (see engines.scenarios).")
     ] = None,
     as_of: AsOf = None,
     trials: Trials = 10_000,

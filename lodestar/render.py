@@ -11,10 +11,10 @@ from rich.table import Table
 from rich.text import Text
 
 from agents._common import AnalysisOutput, money, percent
-from agents.engines.forecast import BEYOND_HORIZON
 from agents.risk_agent import RiskAssessmentReport
 from agents.roadmap_agent import RoadmapReport
 from agents.scenario_agent import ScenarioReport
+from engines.forecast import BEYOND_HORIZON
 from graph.models import FeatureStatus, Portfolio
 from graph.store import ImportSummary
 from workflows.durations import human_duration

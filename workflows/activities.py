@@ -27,15 +27,16 @@ from temporalio.exceptions import ApplicationError
 
 from agents import engine_runs
 from agents.deps import AnalysisDeps
-from agents.engines.forecast import Forecast
-from agents.engines.risk import Risk, RiskReport
-from agents.engines.roadmap import RoadmapError
-from agents.engines.scenarios import ScenarioError, ScenarioResult, compare_scenarios, late_feature_count
 from agents.model_config import OFFLINE_MODEL_NAME
 from agents.risk_agent import RiskAssessmentReport
 from agents.roadmap_agent import RoadmapReport
 from agents.scenario_agent import ScenarioReport
 from agents.snapshots import SnapshotRegistry, SnapshotUnavailableError, snapshots
+from engines.forecast import Forecast
+from engines.risk import Risk, RiskReport
+from engines.roadmap import RoadmapError
+from engines.scenario_changes import ScenarioError
+from engines.scenarios import ScenarioResult, compare_scenarios, late_feature_count
 from graph.models import Portfolio
 from graph.results import (
     FigureValue,

@@ -15,11 +15,11 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from agents._common import UsageReport
 from agents.deps import AnalysisDeps
-from agents.engines.risk import RiskKind
-from agents.engines.scenarios import Scenario
 from agents.risk_agent import RiskAnalysis
 from agents.roadmap_agent import RoadmapAnalysis
 from agents.scenario_agent import ScenarioAnalysis
+from engines.risk import RiskKind
+from engines.scenario_changes import Scenario
 from graph.results import RoadmapStatus
 
 OFFLINE_MODEL_KEY = "offline"

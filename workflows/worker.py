@@ -44,6 +44,7 @@ from workflows.workflows import ALL_WORKFLOWS
 
 PASSTHROUGH_MODULES: tuple[str, ...] = (
     "agents",
+    "engines",
     "graph",
     "workflows.models",
     "workflows.activities",

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from agents.deps import AnalysisDeps
-from agents.engines.forecast import BEYOND_HORIZON, forecast
-from agents.engines.risk import assess_risks
-from agents.engines.roadmap import draft_roadmap
-from agents.engines.scenarios import CapacityChange, Reestimate, Scenario, simulate_scenario
 from agents.model_config import OFFLINE_DISCLAIMER, OFFLINE_MODEL_NAME
 from agents.risk_agent import run_risk_assessment
 from agents.roadmap_agent import run_roadmap_drafting
 from agents.scenario_agent import run_scenario_analysis
 from agents.snapshots import portfolio_ids
+from engines.forecast import BEYOND_HORIZON, forecast
+from engines.risk import assess_risks
+from engines.roadmap import draft_roadmap
+from engines.scenario_changes import CapacityChange, Reestimate, Scenario
+from engines.scenarios import simulate_scenario
 from graph.models import Portfolio
 
 from .conftest import AS_OF

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from agents.engines.forecast import (
+from engines.forecast import (
     BEYOND_HORIZON,
     DoneByDay,
     ForecastError,
@@ -20,7 +20,7 @@ from agents.engines.forecast import (
     plan_simulation,
     simulate_completion_weeks,
 )
-from agents.engines.scenarios import CapacityChange, ShiftStart
+from engines.scenario_changes import CapacityChange, ShiftStart
 from graph.models import (
     Customer,
     Feature,

@@ -15,7 +15,7 @@ import numpy as np
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from agents.engines.forecast import (
+from engines.forecast import (
     completion_matrix,
     draw_simulation,
     forecast,
@@ -23,7 +23,7 @@ from agents.engines.forecast import (
     plan_simulation,
     simulate_completion_weeks,
 )
-from agents.engines.scenarios import CapacityChange, Reestimate, Scenario, ShiftStart
+from engines.scenario_changes import CapacityChange, Reestimate, Scenario, ShiftStart
 from graph.models import Feature, FeatureStatus, Portfolio
 from tests.engines.test_forecast import AS_OF, day, make_feature, make_portfolio, make_team
 

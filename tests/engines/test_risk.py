@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from agents.engines.risk import (
+from engines.risk import (
     SEVERITY_FORMULAS,
     CrossTeamChain,
     Risk,

@@ -12,7 +12,7 @@ from datetime import date, timedelta
 import numpy as np
 import pytest
 
-from agents.engines.roadmap import RoadmapError, RoadmapPlan, _why_left_out, draft_roadmap
+from engines.roadmap import RoadmapError, RoadmapPlan, _why_left_out, draft_roadmap
 from graph.models import Feature, FeatureStatus, Portfolio, Product, Team
 
 AS_OF = date(2026, 1, 5)

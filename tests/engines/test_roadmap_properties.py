@@ -17,8 +17,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel, ConfigDict
 
-from agents.engines.roadmap import RoadmapError, RoadmapPlan, draft_roadmap
-from agents.engines.scoring import ScoringMethod, score_features
+from engines.roadmap import RoadmapError, RoadmapPlan, draft_roadmap
+from engines.scoring import ScoringMethod, score_features
 from graph.models import Customer, Feature, FeatureStatus, Portfolio, Product, Request, Segment, Team
 
 AS_OF = date(2026, 1, 5)

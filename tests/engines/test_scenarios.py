@@ -7,8 +7,8 @@ from datetime import date
 import pytest
 from pydantic import ValidationError
 
-from agents.engines.forecast import forecast
-from agents.engines.scenarios import (
+from engines.forecast import forecast
+from engines.scenario_changes import (
     AddScope,
     CapacityChange,
     Reestimate,
@@ -16,12 +16,10 @@ from agents.engines.scenarios import (
     Reprioritise,
     Scenario,
     ScenarioError,
-    ScenarioResult,
     ShiftStart,
     apply_scenario,
-    compare_scenarios,
-    simulate_scenario,
 )
+from engines.scenarios import ScenarioResult, compare_scenarios, simulate_scenario
 from graph.models import Customer, Portfolio, Request, Segment
 from tests.engines.test_forecast import AS_OF, day, make_feature, make_portfolio, make_team
 

@@ -7,7 +7,7 @@ from datetime import date, timedelta
 
 import pytest
 
-from agents.engines.scoring import FeatureScore, score_features
+from engines.scoring import FeatureScore, score_features
 from graph.models import (
     Customer,
     Feature,

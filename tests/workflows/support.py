@@ -11,7 +11,7 @@ from typing import TypeVar
 from temporalio import activity
 from temporalio.client import Client
 
-from agents.engines.scenarios import Scenario
+from engines.scenario_changes import Scenario
 from graph.demo import generate_portfolio
 from graph.models import Portfolio
 from lodestar.cli import default_scenarios

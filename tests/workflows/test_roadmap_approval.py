@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from temporalio.client import Client
 
-from agents.engines.roadmap import draft_roadmap
+from engines.roadmap import draft_roadmap
 from graph.models import Portfolio
 from graph.results import ResultStore, RoadmapStatus
 from graph.schema import NodeLabel

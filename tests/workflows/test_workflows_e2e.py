@@ -11,13 +11,13 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 
-from agents.engines.forecast import BEYOND_HORIZON, Forecast, forecast
-from agents.engines.risk import RiskReport, assess_risks
-from agents.engines.scenarios import late_feature_count, simulate_scenario
 from agents.model_config import OFFLINE_MODEL_NAME
 from agents.risk_agent import RiskAssessmentReport
 from agents.scenario_agent import ScenarioReport
 from agents.snapshots import portfolio_ids, snapshot_id_of
+from engines.forecast import BEYOND_HORIZON, Forecast, forecast
+from engines.risk import RiskReport, assess_risks
+from engines.scenarios import late_feature_count, simulate_scenario
 from graph.models import Portfolio
 from graph.results import ResultStore
 from graph.schema import NodeLabel

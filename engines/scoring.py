@@ -46,7 +46,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict
 from scipy.stats import rankdata
 
-from agents.engines.common import dependency_graph
+from engines.common import dependency_graph
 from graph.models import Feature, FeatureStatus, Portfolio
 
 ScoringMethod = Literal["blend", "rice", "wsjf", "demand"]

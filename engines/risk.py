@@ -31,7 +31,7 @@ import numpy as np
 import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, Field
 
-from agents.engines.common import CustomerAtRisk, customers_at_risk, dependency_graph
+from engines.common import CustomerAtRisk, customers_at_risk, dependency_graph
 from graph.models import Feature, FeatureStatus, Portfolio, Team
 
 WEEKS_LATE_FOR_FULL_SEVERITY = 13.0

@@ -41,18 +41,15 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from typing import TYPE_CHECKING
 
 import networkx as nx
 import numpy as np
 import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, Field
 
-from agents.engines.common import CustomerAtRisk, customers_at_risk, dependency_graph
+from engines.common import CustomerAtRisk, customers_at_risk, dependency_graph
+from engines.scenario_changes import CapacityChange, Scenario, ShiftStart, prepare_scenario
 from graph.models import FeatureStatus, Portfolio
-
-if TYPE_CHECKING:
-    from agents.engines.scenarios import CapacityChange, Scenario, ShiftStart
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.intp]
@@ -625,8 +622,6 @@ def completion_matrix(
     capacity_changes: Sequence[CapacityChange] = ()
     shift_starts: Sequence[ShiftStart] = ()
     if scenario is not None:
-        from agents.engines.scenarios import prepare_scenario  # scenarios builds on this module
-
         prepared = prepare_scenario(portfolio, scenario)
         portfolio, capacity_changes, shift_starts = (
             prepared.portfolio,

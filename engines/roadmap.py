@@ -11,7 +11,7 @@ Rules the planner follows:
   <= q. Done prerequisites are satisfied. A prerequisite that is unknown, unowned or excluded (or itself
   blocked that way) makes the dependent unplaceable.
 * Objective: maximise sum(value_f * discount_q) over placed features, discount_q = 1 - 0.02 q, so the same
-  feature is worth a little more earlier. value_f comes from `agents.engines.scoring` for `method`.
+  feature is worth a little more earlier. value_f comes from `engines.scoring` for `method`.
 * Solving (HiGHS through `scipy.optimize.milp`, binaries x[f, q], sparse rows: each feature at most once,
   capacity per team and quarter, and per dependency and quarter the cumulative form
   sum_{q'<=q} x[f, q'] <= sum_{q'<=q} x[prerequisite, q']), in stages within `time_limit_s`:
@@ -47,8 +47,8 @@ from pydantic import BaseModel, ConfigDict
 from scipy.optimize import OptimizeResult, milp
 from scipy.sparse import coo_array, csr_array
 
-from agents.engines.common import dependency_graph
-from agents.engines.scoring import FeatureScore, ScoringMethod, score_features
+from engines.common import dependency_graph
+from engines.scoring import FeatureScore, ScoringMethod, score_features
 from graph.models import Feature, FeatureStatus, Portfolio
 
 QUARTER_WEEKS = 13
