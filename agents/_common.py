@@ -22,7 +22,7 @@ from agents.deps import AnalysisDeps
 from agents.evidence import evidence_problems, gather_tool_evidence, tool_result_json, tool_results
 from agents.model_config import build_model, is_offline, model_spec
 from agents.snapshots import snapshots
-from graph.models import Portfolio
+from graph.portfolio import Portfolio
 
 OutputT = TypeVar("OutputT", bound="AnalysisOutput")
 

@@ -18,7 +18,7 @@ from engines.risk import RiskReport, assess_risks
 from engines.roadmap import RoadmapPlan, draft_roadmap
 from engines.scenario_changes import Scenario
 from engines.scenarios import ScenarioResult, simulate_scenario
-from graph.models import Portfolio
+from graph.portfolio import Portfolio
 
 ResultT = TypeVar("ResultT", bound=BaseModel)
 

@@ -35,7 +35,7 @@ from agents.snapshots import snapshots
 from engines.forecast import Forecast
 from engines.scenario_changes import Scenario, ScenarioError
 from engines.scenarios import ScenarioComparison, ScenarioResult, compare_scenarios
-from graph.models import Portfolio
+from graph.portfolio import Portfolio
 
 SCENARIO_AGENT_NAME = "lodestar_scenario"
 SCENARIO_TOOLSET_ID = "scenario_tools"

@@ -12,7 +12,7 @@ import hashlib
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 
-from graph.models import Portfolio
+from graph.portfolio import Portfolio
 
 SnapshotLoader = Callable[[], Awaitable[Portfolio]]
 

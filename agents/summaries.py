@@ -15,7 +15,7 @@ from engines.forecast import BEYOND_HORIZON, Forecast
 from engines.risk import RiskReport
 from engines.roadmap import RoadmapPlan
 from engines.scenarios import ScenarioResult, late_feature_count
-from graph.models import FeatureStatus, Portfolio
+from graph.portfolio import FeatureStatus, Portfolio
 
 FEEDBACK_TEXT_LIMIT = 280
 FEEDBACK_NOTICE = (

@@ -24,10 +24,10 @@ from api.health import HealthMonitor
 from api.portfolio_cache import PortfolioCache
 from api.result_reader import ResultReader
 from api.settings import ApiSettings
-from graph import models
+from graph import portfolio
 from graph.api_queries import ApiQueries, FeatureDemandFigures, Lookup, RequestLink
-from graph.schema import NodeLabel
 from graph.store import GraphStore
+from graph.vocabulary import NodeLabel
 
 V = TypeVar("V")
 
@@ -98,17 +98,19 @@ class Loaders:
         def loader(load_fn: Callable[[list[str]], Awaitable[list[Any]]]) -> DataLoader[str, Any]:
             return DataLoader(load_fn=load_fn, max_batch_size=max_batch_size)
 
-        self.product: DataLoader[str, models.Product | None] = loader(_keyed(queries.products_by_ids))
-        self.team: DataLoader[str, models.Team | None] = loader(
+        self.product: DataLoader[str, portfolio.Product | None] = loader(_keyed(queries.products_by_ids))
+        self.team: DataLoader[str, portfolio.Team | None] = loader(
             _keyed(self._reader(Lookup.TEAM, queries.teams_by_ids))
         )
-        self.feature: DataLoader[str, models.Feature | None] = loader(
+        self.feature: DataLoader[str, portfolio.Feature | None] = loader(
             _keyed(self._reader(Lookup.FEATURE, queries.features_by_ids))
         )
-        self.customer: DataLoader[str, models.Customer | None] = loader(_keyed(queries.customers_by_ids))
-        self.objective: DataLoader[str, models.Objective | None] = loader(_keyed(queries.objectives_by_ids))
-        self.release: DataLoader[str, models.Release | None] = loader(_keyed(queries.releases_by_ids))
-        self.feedback: DataLoader[str, models.Feedback | None] = loader(_keyed(queries.feedback_by_ids))
+        self.customer: DataLoader[str, portfolio.Customer | None] = loader(_keyed(queries.customers_by_ids))
+        self.objective: DataLoader[str, portfolio.Objective | None] = loader(
+            _keyed(queries.objectives_by_ids)
+        )
+        self.release: DataLoader[str, portfolio.Release | None] = loader(_keyed(queries.releases_by_ids))
+        self.feedback: DataLoader[str, portfolio.Feedback | None] = loader(_keyed(queries.feedback_by_ids))
         self.label: DataLoader[str, NodeLabel | None] = loader(_keyed(queries.labels_by_ids))
         self.demand: DataLoader[str, FeatureDemandFigures | None] = loader(
             _keyed(self._reader(Lookup.DEMAND, queries.demand_by_feature_ids))
@@ -135,7 +137,7 @@ class Loaders:
             _listed(queries.feedback_ids_by_feature_ids)
         )
 
-    def prime_features(self, features: Iterable[models.Feature]) -> None:
+    def prime_features(self, features: Iterable[portfolio.Feature]) -> None:
         """Features already fetched (a page) need no second lookup when something links to them."""
         self.feature.prime_many({feature.id: feature for feature in features})
 

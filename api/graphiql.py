@@ -1,7 +1,7 @@
 """GraphiQL served by the API itself, so it works where no CDN can be reached (self-hosted, air-gapped).
 
 The page answers `GET /graphql` from a browser; its scripts and stylesheets are package data under
-`api/static/graphiql/assets/`, served at `/static/graphiql/`. They are the published npm files, unchanged,
+`api/static/graphiql/vendor/`, served at `/static/graphiql/`. They are the published npm files, unchanged,
 at the versions `api/static/graphiql/versions.json` names (refresh them with
 `api/static/graphiql/refresh.sh`); the packages' licences are in `api/static/graphiql/licenses/`.
 
@@ -68,7 +68,7 @@ def graphiql_folder() -> Traversable:
 def page_html() -> str:
     """The page: `page.html` with each asset reference fingerprinted (`?v=`) and given its SRI hash."""
     folder = graphiql_folder()
-    assets = folder.joinpath("assets")
+    assets = folder.joinpath("vendor")
 
     def pin(reference: re.Match[str]) -> str:
         name = reference["name"]
@@ -97,7 +97,7 @@ class GraphiQLAssets(StaticFiles):
     """The asset folder, each file with its media type and a year-long cache lifetime."""
 
     def __init__(self) -> None:
-        super().__init__(packages=[("api", "static/graphiql/assets")])
+        super().__init__(packages=[("api", "static/graphiql/vendor")])
 
     def file_response(
         self,

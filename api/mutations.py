@@ -18,7 +18,7 @@ from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.permissions import IsAdmin, IsApprover, IsPlanner, PermissionDenied, typed_permission
-from api.results import RoadmapVersion, roadmap_version_by_id
+from api.result_types import RoadmapVersion, roadmap_version_by_id
 from api.runs import Run, RunKind, run_by_id, temporal, wait_until_closed
 from api.schedules import MIN_INTERVAL_SECONDS, SCHEDULE_ID, ReviewSchedule, ReviewScheduleInput, describe
 from api.schedules import create as create_schedule
@@ -32,13 +32,13 @@ from engines.scenario_changes import (
     ShiftStart,
 )
 from graph.api_queries import finish_even_if_cancelled
-from graph.loaders import parse_json
+from graph.portfolio_files import parse_json
 from graph.store import ImportSummary
 from graph.validation import PortfolioValidationError
 from workflows import client as runs_client
 from workflows import schedules
 from workflows.client import RunState
-from workflows.models import (
+from workflows.payloads import (
     PortfolioReviewRequest,
     RiskAssessmentRequest,
     RoadmapDraftingRequest,

@@ -1,10 +1,10 @@
-"""Result nodes with their reports parsed: what `api.results` turns into GraphQL types.
+"""Result nodes with their reports parsed: what `api.result_types` turns into GraphQL types.
 
 Reads are light: a result node's properties come without its compressed report, its cited ids and its
 CITES targets (`graph.api_queries`); the report and the cited ids are fetched once per result and then
 kept, parsed, since neither changes once written (results are MERGEd on create only). A roadmap version's lifecycle
 (status, current, reviewer) lives in node properties, read fresh on every call. Nodes are decoded by
-`graph.results` itself, so the API reads them exactly as the workflows wrote them.
+`graph.result_store` itself, so the API reads them exactly as the workflows wrote them.
 """
 
 from __future__ import annotations
@@ -19,16 +19,16 @@ from agents.risk_agent import RiskAssessmentReport
 from agents.roadmap_agent import RoadmapReport
 from agents.scenario_agent import ScenarioReport
 from graph.api_queries import ApiQueries, finish_even_if_cancelled
-from graph.results import (
+from graph.result_store import (
     ROADMAP_HEAD_ID,
     ResultStore,
     StoredResult,
     decompress_report,
     stored_result_from_properties,
 )
-from graph.schema import NodeLabel
 from graph.store import GraphStore
-from workflows.models import PortfolioReviewOutcome
+from graph.vocabulary import NodeLabel
+from workflows.payloads import PortfolioReviewOutcome
 
 ReportT = TypeVar("ReportT", bound=BaseModel)
 T = TypeVar("T")

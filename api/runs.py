@@ -19,12 +19,12 @@ from temporalio.exceptions import TimeoutError as TemporalTimeoutError
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.errors import ServiceUnavailableError
-from api.results import RESULT_BY_LABEL, RunResult
+from api.result_types import RESULT_BY_LABEL, RunResult
 from api.types import Info, graphql_enum
-from graph.schema import NodeLabel
+from graph.vocabulary import NodeLabel
 from workflows import client as runs_client
 from workflows.client import RunState, RunStatus
-from workflows.models import (
+from workflows.payloads import (
     REVIEW_WORKFLOW,
     RISK_WORKFLOW,
     ROADMAP_WORKFLOW,

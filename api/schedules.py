@@ -11,7 +11,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from workflows import schedules
 from workflows.client import model_from_env
-from workflows.models import PortfolioReviewRequest
+from workflows.payloads import PortfolioReviewRequest
 from workflows.schedules import ReviewScheduleInfo
 
 SCHEDULE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{0,63}$")

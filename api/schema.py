@@ -33,7 +33,7 @@ from api.pagination import (
 )
 from api.permissions import IsViewer
 from api.prefetch import prefetch_features, selected, subselection
-from api.results import (
+from api.result_types import (
     AnalysisResult,
     PortfolioReview,
     RiskAssessment,
@@ -63,8 +63,8 @@ from api.types import (
     graphql_enum,
 )
 from graph.api_queries import Page, PagedLabel
-from graph.results import RoadmapStatus
-from graph.schema import NodeLabel
+from graph.result_store import RoadmapStatus
+from graph.vocabulary import NodeLabel
 from workflows import client as runs_client
 
 graphql_enum(

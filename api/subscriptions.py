@@ -22,7 +22,7 @@ from api.permissions import IsViewer
 from api.runs import TERMINAL_STAGES, Run, RunKind, run_by_id, run_progress, temporal
 from api.types import Info
 from workflows.client import RunState
-from workflows.models import MAX_PROGRESS_MESSAGES, ProgressEvent, Stage, WorkflowProgress
+from workflows.payloads import MAX_PROGRESS_MESSAGES, ProgressEvent, Stage, WorkflowProgress
 
 _STAGE_AFTER: dict[RunState, Stage] = {
     RunState.COMPLETED: Stage.COMPLETED,

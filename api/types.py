@@ -11,9 +11,9 @@ import strawberry
 
 from api.context import RequestContext
 from api.loading import Resolved, load_many_now, load_now, then
-from graph import models
+from graph import portfolio
 from graph.api_queries import FeatureDemandFigures, RequestLink
-from graph.schema import NodeLabel
+from graph.vocabulary import NodeLabel
 
 Info = strawberry.Info[RequestContext, None]
 
@@ -62,26 +62,26 @@ def graphql_enum(cls: type[E], description: str, values: Mapping[E, str], name: 
 
 # Registering the graph's enums with strawberry marks those same classes as GraphQL enums.
 graphql_enum(
-    models.FeatureStatus,
+    portfolio.FeatureStatus,
     "Where a feature is in delivery.",
     {
-        models.FeatureStatus.PROPOSED: "Suggested; not yet planned for delivery.",
-        models.FeatureStatus.PLANNED: "Planned, not started.",
-        models.FeatureStatus.IN_PROGRESS: "Being built; `progress` says how far along.",
-        models.FeatureStatus.DONE: "Delivered; forecasts and roadmaps leave it out.",
+        portfolio.FeatureStatus.PROPOSED: "Suggested; not yet planned for delivery.",
+        portfolio.FeatureStatus.PLANNED: "Planned, not started.",
+        portfolio.FeatureStatus.IN_PROGRESS: "Being built; `progress` says how far along.",
+        portfolio.FeatureStatus.DONE: "Delivered; forecasts and roadmaps leave it out.",
     },
 )
 graphql_enum(
-    models.Segment,
+    portfolio.Segment,
     "Customer market segment.",
     {
-        models.Segment.ENTERPRISE: "Large accounts.",
-        models.Segment.MID_MARKET: "Mid-sized accounts.",
-        models.Segment.SMB: "Small and medium businesses.",
+        portfolio.Segment.ENTERPRISE: "Large accounts.",
+        portfolio.Segment.MID_MARKET: "Mid-sized accounts.",
+        portfolio.Segment.SMB: "Small and medium businesses.",
     },
 )
-FeatureStatus = models.FeatureStatus
-Segment = models.Segment
+FeatureStatus = portfolio.FeatureStatus
+Segment = portfolio.Segment
 
 
 @strawberry.interface(
@@ -108,7 +108,7 @@ class Product(Entity):
     description: str = strawberry.field(description="What the product is, in a sentence or two.")
 
     @classmethod
-    def of(cls, product: models.Product) -> Product:
+    def of(cls, product: portfolio.Product) -> Product:
         return cls(id=strawberry.ID(product.id), name=product.name, description=product.description)
 
     @strawberry.field(description="The product's features, sorted by id.", graphql_type=list[FeatureRef])
@@ -127,7 +127,7 @@ class Team(Entity):
     )
 
     @classmethod
-    def of(cls, team: models.Team) -> Team:
+    def of(cls, team: portfolio.Team) -> Team:
         return cls(
             id=strawberry.ID(team.id),
             name=team.name,
@@ -228,7 +228,7 @@ class Feature(Entity):
     release_id: strawberry.Private[str | None]
 
     @classmethod
-    def of(cls, feature: models.Feature) -> Feature:
+    def of(cls, feature: portfolio.Feature) -> Feature:
         return cls(
             id=strawberry.ID(feature.id),
             name=feature.name,
@@ -343,7 +343,7 @@ class Customer(Entity):
     product_ids: strawberry.Private[list[str]]
 
     @classmethod
-    def of(cls, customer: models.Customer) -> Customer:
+    def of(cls, customer: portfolio.Customer) -> Customer:
         return cls(
             id=strawberry.ID(customer.id),
             name=customer.name,
@@ -378,7 +378,7 @@ class Objective(Entity):
     )
 
     @classmethod
-    def of(cls, objective: models.Objective) -> Objective:
+    def of(cls, objective: portfolio.Objective) -> Objective:
         return cls(
             id=strawberry.ID(objective.id),
             name=objective.name,
@@ -401,7 +401,7 @@ class Release(Entity):
     product_id: strawberry.Private[str | None]
 
     @classmethod
-    def of(cls, release: models.Release) -> Release:
+    def of(cls, release: portfolio.Release) -> Release:
         return cls(
             id=strawberry.ID(release.id),
             name=release.name,
@@ -429,7 +429,7 @@ class Feedback(Entity):
     feature_id: strawberry.Private[str | None]
 
     @classmethod
-    def of(cls, feedback: models.Feedback) -> Feedback:
+    def of(cls, feedback: portfolio.Feedback) -> Feedback:
         return cls(
             id=strawberry.ID(feedback.id),
             text=feedback.text,

@@ -17,7 +17,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from engines.roadmap import draft_roadmap
-from graph.models import (
+from graph.portfolio import (
     Customer,
     Feature,
     FeatureStatus,

@@ -48,7 +48,7 @@ from graph.local_db import LocalGraphDatabase
 from graph.store import GraphStore
 from workflows.client import approve_roadmap, connect, get_progress, start_roadmap_drafting
 from workflows.local_temporal import LocalTemporalServer
-from workflows.models import RoadmapDraftingRequest, Stage
+from workflows.payloads import RoadmapDraftingRequest, Stage
 from workflows.worker import build_worker
 
 AS_OF = date(2026, 11, 23)

@@ -24,7 +24,7 @@ from engines.forecast import (
     plan_simulation,
     simulate_completion_weeks,
 )
-from graph.models import (
+from graph.portfolio import (
     Customer,
     Feature,
     FeatureStatus,

@@ -29,7 +29,7 @@ import neo4j
 
 from graph.demo import SCALES, generate_portfolio
 from graph.local_db import LocalGraphDatabase
-from graph.models import Portfolio
+from graph.portfolio import Portfolio
 from graph.store import GraphStore, ImportSummary, normalise_portfolio
 
 BENCH_ANCHOR = date(2026, 6, 1)

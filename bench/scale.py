@@ -48,9 +48,9 @@ from api.auth import Role, create_api_key
 from graph.api_queries import ApiQueries
 from graph.demo import SCALES, generate_portfolio
 from graph.local_db import LocalGraphDatabase, free_port
-from graph.models import Portfolio
-from graph.schema import NodeLabel
+from graph.portfolio import Portfolio
 from graph.store import GraphStore
+from graph.vocabulary import NodeLabel
 from workflows.client import connect
 from workflows.local_temporal import LocalTemporalServer, TemporalEndpoint
 
@@ -463,7 +463,7 @@ async def statements_per_run(
     """One run of each kind on an in-process worker, after one warm-up run: statements each sent."""
     from engines.scenario_changes import CapacityChange, Scenario
     from workflows import client as lodestar
-    from workflows.models import (
+    from workflows.payloads import (
         RiskAssessmentRequest,
         RoadmapDraftingRequest,
         ScenarioSimulationRequest,

@@ -34,7 +34,7 @@ with workflow.unsafe.imports_passed_through():
     from lodestar.cli import default_scenarios
     from workflows import client as lodestar
     from workflows.local_temporal import LocalTemporalServer
-    from workflows.models import (
+    from workflows.payloads import (
         PortfolioReviewRequest,
         RiskAssessmentRequest,
         RoadmapDraftingRequest,

@@ -9,7 +9,7 @@ from datetime import date
 import networkx as nx
 from pydantic import BaseModel, ConfigDict
 
-from graph.models import Portfolio
+from graph.portfolio import Portfolio
 
 
 def dependency_graph(portfolio: Portfolio) -> nx.DiGraph[str]:

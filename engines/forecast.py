@@ -49,7 +49,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from engines.common import CustomerAtRisk, customers_at_risk, dependency_graph
 from engines.scenario_changes import CapacityChange, Scenario, ShiftStart, prepare_scenario
-from graph.models import FeatureStatus, Portfolio
+from graph.portfolio import FeatureStatus, Portfolio
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.intp]

@@ -32,7 +32,7 @@ import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, Field
 
 from engines.common import CustomerAtRisk, customers_at_risk, dependency_graph
-from graph.models import Feature, FeatureStatus, Portfolio, Team
+from graph.portfolio import Feature, FeatureStatus, Portfolio, Team
 
 WEEKS_LATE_FOR_FULL_SEVERITY = 13.0
 """A quarter late is as bad as a schedule risk gets."""

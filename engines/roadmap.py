@@ -49,7 +49,7 @@ from scipy.sparse import coo_array, csr_array
 
 from engines.common import dependency_graph
 from engines.scoring import FeatureScore, ScoringMethod, score_features
-from graph.models import Feature, FeatureStatus, Portfolio
+from graph.portfolio import Feature, FeatureStatus, Portfolio
 
 QUARTER_WEEKS = 13
 DISCOUNT_PER_QUARTER = 0.02

@@ -21,7 +21,7 @@ import networkx as nx
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from engines.common import dependency_graph
-from graph.models import EntityId, Feature, Portfolio
+from graph.portfolio import EntityId, Feature, Portfolio
 
 
 class ScenarioError(ValueError):

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from engines.forecast import FeatureForecast, Forecast, forecast
 from engines.scenario_changes import Scenario, ScenarioError
-from graph.models import Portfolio
+from graph.portfolio import Portfolio
 
 
 class FeatureDelta(BaseModel):

@@ -47,7 +47,7 @@ from pydantic import BaseModel, ConfigDict
 from scipy.stats import rankdata
 
 from engines.common import dependency_graph
-from graph.models import Feature, FeatureStatus, Portfolio
+from graph.portfolio import Feature, FeatureStatus, Portfolio
 
 ScoringMethod = Literal["blend", "rice", "wsjf", "demand"]
 

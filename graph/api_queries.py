@@ -32,11 +32,11 @@ from opentelemetry.trace import SpanKind
 from pydantic import BaseModel, ConfigDict
 
 from graph import queries
-from graph.models import Customer, Feature, Feedback, Objective, Product, Release, Team
+from graph.portfolio import Customer, Feature, Feedback, Objective, Product, Release, Team
 from graph.queries import Query
-from graph.results import RESULT_KINDS
-from graph.schema import NodeLabel, RelType
+from graph.result_store import RESULT_KINDS
 from graph.store import stored_properties, stored_value
+from graph.vocabulary import NodeLabel, RelType
 
 T = TypeVar("T")
 EntityT = TypeVar("EntityT", bound=BaseModel)
@@ -271,7 +271,7 @@ class StoredReport(BaseModel):
 
 
 # -- result nodes, light ----------------------------------------------------------------------------
-# graph.results reads a result with its compressed report and every CITES target; the API keeps parsed
+# graph.result_store reads a result with its compressed report and every CITES target; the API keeps parsed
 # reports, so on most reads it needs the node's properties only.
 
 RESULT_LABELS_READ: tuple[NodeLabel, ...] = RESULT_KINDS
@@ -501,7 +501,7 @@ class ApiQueries:
     async def page(
         self, label: PagedLabel, request: PageRequest, filters: Mapping[str, str | None] | None = None
     ) -> Page[Any]:
-        """A page of `label` nodes (graph.models entities, ascending by id) under `filters`."""
+        """A page of `label` nodes (graph.portfolio entities, ascending by id) under `filters`."""
         params = self._filter_params(label, filters)
         if request.backward:
             records = await self._fetch(

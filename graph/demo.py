@@ -14,7 +14,7 @@ from datetime import date, timedelta
 
 import numpy as np
 
-from graph.models import (
+from graph.portfolio import (
     Customer,
     Feature,
     FeatureStatus,

@@ -1,7 +1,7 @@
 """Every Cypher statement Lodestar runs, in one place, each registered under a unique name.
 
 Rules: user data only ever travels as `$parameters`; the only names interpolated into the text
-are labels, relationship types and property names from the allow-lists in `graph.schema`. The
+are labels, relationship types and property names from the allow-lists in `graph.vocabulary`. The
 statements keep to the subset ArcadeDB and Neo4j 5 both run: no APOC, no procedures beyond
 `SHOW`, no map-valued properties.
 
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from graph.schema import (
+from graph.vocabulary import (
     CONSTRAINED_LABELS,
     NODE_PROPERTIES,
     PORTFOLIO_LABELS,
@@ -89,7 +89,7 @@ SHOW_INDEXES = _define("schema.show_indexes", "SHOW INDEXES YIELD name RETURN na
 
 # -- import: current state ---------------------------------------------------------------------
 # $ids: the ids of the imported entities of that label. A relationship belongs to its owner
-# endpoint (see graph.schema.RelationshipSpec), so its state is read from the owner's side.
+# endpoint (see graph.vocabulary.RelationshipSpec), so its state is read from the owner's side.
 
 NODE_STATE: dict[NodeLabel, Query] = {
     label: _define(

@@ -14,7 +14,7 @@ from neo4j import AsyncManagedTransaction, AsyncResult, Record
 from pydantic import BaseModel, ConfigDict
 
 from graph import queries
-from graph.models import (
+from graph.portfolio import (
     Customer,
     EntityId,
     Feature,
@@ -28,7 +28,7 @@ from graph.models import (
     Team,
 )
 from graph.queries import Query
-from graph.schema import CONSTRAINED_LABELS, RelType
+from graph.vocabulary import CONSTRAINED_LABELS, RelType
 
 T = TypeVar("T")
 ModelT = TypeVar("ModelT", bound=BaseModel)

@@ -6,7 +6,7 @@ Import semantics (`GraphStore.import_portfolio`):
   If anything is invalid, `PortfolioValidationError` lists it all and nothing is written.
 - The document is authoritative for the entities it contains and nothing else. Each imported
   node's properties become exactly those of the document (properties it no longer has are
-  removed). Each relationship belongs to one endpoint, its *owner* (`graph.schema.RELATIONSHIPS`:
+  removed). Each relationship belongs to one endpoint, its *owner* (`graph.vocabulary.RELATIONSHIPS`:
   the entity whose field states it, e.g. Feature.depends_on owns DEPENDS_ON, Feature.team_id owns
   Team-[:OWNS]->Feature, the requests of a customer own its REQUESTS). For every imported owner,
   its relationships of that type become exactly those the document states: missing ones are
@@ -60,24 +60,24 @@ from neo4j.exceptions import ConstraintError
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 
 from graph import queries
-from graph.models import ENTITY_COLLECTIONS, Portfolio
+from graph.portfolio import ENTITY_COLLECTIONS, Portfolio
 from graph.queries import Query
 from graph.read_models import ReadModels, stored_properties
 from graph.read_models import stored_value as stored_value  # re-exported: graph.api_queries uses it
-from graph.schema import (
-    NODE_PROPERTIES,
-    PORTFOLIO_LABELS,
-    RELATIONSHIPS,
-    NodeLabel,
-    RelationshipSpec,
-    RelType,
-)
 from graph.validation import (
     DOCUMENT_SOURCE,
     PortfolioValidationError,
     ValidationIssue,
     ensure_valid,
     integrity_issues,
+)
+from graph.vocabulary import (
+    NODE_PROPERTIES,
+    PORTFOLIO_LABELS,
+    RELATIONSHIPS,
+    NodeLabel,
+    RelationshipSpec,
+    RelType,
 )
 
 T = TypeVar("T")
@@ -628,7 +628,7 @@ class GraphStore(ReadModels):
         return plan.summary
 
     async def _mark_revision(self, tx: AsyncManagedTransaction) -> str:
-        """A fresh revision token for the portfolio (`graph.schema.PORTFOLIO_REVISION_LABEL`)."""
+        """A fresh revision token for the portfolio (`graph.vocabulary.PORTFOLIO_REVISION_LABEL`)."""
         token = uuid.uuid4().hex
         await (await self._run(tx, queries.MARK_REVISION, token=token)).consume()
         return token

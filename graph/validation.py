@@ -1,6 +1,6 @@
 """Import validation: field errors and cross-entity integrity rules, all reported at once.
 
-Field-level rules live on the models in `graph.models`; this module translates their errors into
+Field-level rules live on the models in `graph.portfolio`; this module translates their errors into
 `ValidationIssue`s that say where the problem is (file, row, field) and adds the rules that span
 entities: duplicate ids, references to unknown ids, self-dependencies and dependency cycles.
 
@@ -28,7 +28,7 @@ import networkx as nx
 from pydantic import BaseModel, TypeAdapter, ValidationError
 from pydantic_core import ErrorDetails
 
-from graph.models import ENTITY_COLLECTIONS, Feature, Portfolio
+from graph.portfolio import ENTITY_COLLECTIONS, Feature, Portfolio
 
 ENTITY_MODELS: dict[str, type[BaseModel]] = {
     name: get_args(Portfolio.model_fields[name].annotation)[0] for name in ENTITY_COLLECTIONS

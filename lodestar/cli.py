@@ -40,13 +40,13 @@ from engines.scenario_changes import (
 )
 from graph.connection import open_graph
 from graph.demo import SCALES, generate_portfolio
-from graph.loaders import load_portfolio
 from graph.local_db import LocalGraphDatabaseError
-from graph.models import FeatureStatus, Portfolio
-from graph.results import ResultStore
-from graph.schema import NodeLabel
+from graph.portfolio import FeatureStatus, Portfolio
+from graph.portfolio_files import load_portfolio
+from graph.result_store import ResultStore
 from graph.store import GraphImportError, GraphStore
 from graph.validation import PortfolioValidationError
+from graph.vocabulary import NodeLabel
 from lodestar import render
 from workflows.client import (
     approve_roadmap,
@@ -58,7 +58,7 @@ from workflows.client import (
 )
 from workflows.client import connect as connect_temporal
 from workflows.local_temporal import TemporalHarnessError, TemporalSettings, temporal_endpoint
-from workflows.models import (
+from workflows.payloads import (
     AnalysisSettings,
     RiskAssessmentRequest,
     RoadmapDraftingRequest,

@@ -15,7 +15,7 @@ from agents.risk_agent import RiskAssessmentReport
 from agents.roadmap_agent import RoadmapReport
 from agents.scenario_agent import ScenarioReport
 from engines.forecast import BEYOND_HORIZON
-from graph.models import FeatureStatus, Portfolio
+from graph.portfolio import FeatureStatus, Portfolio
 from graph.store import ImportSummary
 from workflows.durations import human_duration
 

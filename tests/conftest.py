@@ -16,7 +16,7 @@ import pytest
 import pytest_asyncio
 
 from graph.local_db import LocalGraphDatabase
-from graph.models import (
+from graph.portfolio import (
     Customer,
     Feature,
     FeatureStatus,

@@ -37,8 +37,8 @@ from engines.risk import Risk, RiskReport
 from engines.roadmap import RoadmapError
 from engines.scenario_changes import ScenarioError
 from engines.scenarios import ScenarioResult, compare_scenarios, late_feature_count
-from graph.models import Portfolio
-from graph.results import (
+from graph.portfolio import Portfolio
+from graph.result_store import (
     FigureValue,
     ResultStateError,
     ResultStore,
@@ -46,9 +46,9 @@ from graph.results import (
     RoadmapStatus,
     StoredResult,
 )
-from graph.schema import NodeLabel
 from graph.store import GraphStore
-from workflows.models import (
+from graph.vocabulary import NodeLabel
+from workflows.payloads import (
     OFFLINE_MODEL_KEY,
     ForecastFigures,
     PersistPortfolioReview,

@@ -33,7 +33,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from agents.model_config import model_spec
 from workflows.local_temporal import TemporalEndpoint
-from workflows.models import (
+from workflows.payloads import (
     OFFLINE_MODEL_KEY,
     REVIEW_WORKFLOW,
     RISK_WORKFLOW,

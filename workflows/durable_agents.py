@@ -32,7 +32,7 @@ from agents.model_config import build_model
 from agents.risk_agent import RiskAnalysis
 from agents.roadmap_agent import RoadmapAnalysis
 from agents.scenario_agent import ScenarioAnalysis
-from workflows.models import OFFLINE_MODEL_KEY
+from workflows.payloads import OFFLINE_MODEL_KEY
 
 OutputT = TypeVar("OutputT")
 

@@ -27,7 +27,7 @@ from temporalio.client import (
 )
 
 from workflows.client import model_from_env
-from workflows.models import REVIEW_WORKFLOW, WORKFLOW_KINDS, PortfolioReviewRequest
+from workflows.payloads import REVIEW_WORKFLOW, WORKFLOW_KINDS, PortfolioReviewRequest
 from workflows.search_attributes import start_attributes
 from workflows.workflows import PortfolioReviewWorkflow
 

@@ -7,7 +7,7 @@ draft waiting for a review. The attributes and their values:
 | --- | --- | --- |
 | `LodestarKind` | the starter | `scenario`, `roadmap`, `risk` or `review` |
 | `LodestarRequestedBy` | the starter | the API key's name, the local user for the CLI, `schedule:ID` |
-| `LodestarStage` | the workflow, on every stage change | a `workflows.models.Stage` value |
+| `LodestarStage` | the workflow, on every stage change | a `workflows.payloads.Stage` value |
 | `LodestarSnapshotId` | the workflow, once the snapshot is loaded | the portfolio snapshot's id |
 | `LodestarReviewer` | the roadmap workflow, on review | the reviewer's name |
 
@@ -161,7 +161,7 @@ async def _check(client: Client) -> bool:
 
 
 async def start_attributes(client: Client, kind: str, requested_by: str | None) -> TypedSearchAttributes:
-    """What a new run of `kind` (`workflows.models.WORKFLOW_KINDS`) carries: kind and requester, or
+    """What a new run of `kind` (`workflows.payloads.WORKFLOW_KINDS`) carries: kind and requester, or
     nothing where they are not registered."""
     if not await registered_on(client):
         return TypedSearchAttributes.empty

@@ -46,7 +46,7 @@ PASSTHROUGH_MODULES: tuple[str, ...] = (
     "agents",
     "engines",
     "graph",
-    "workflows.models",
+    "workflows.payloads",
     "workflows.activities",
     "workflows.durable_agents",
     "workflows.local_temporal",

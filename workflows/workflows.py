@@ -1,9 +1,9 @@
-"""The durable workflows. Their names (`workflows.models.WORKFLOW_NAMES`) are durable contracts.
+"""The durable workflows. Their names (`workflows.payloads.WORKFLOW_NAMES`) are durable contracts.
 
 Each analysis workflow runs: `load_snapshot` (activity) -> `precompute_engines` (heartbeating activity
 filling the worker's engine cache) -> its agent, durably (every model request and tool call is an
 activity) -> one persist activity writing the result to the graph in one transaction, keyed by workflow
-id. Inputs and outputs are small (`workflows.models`); the full report stays in the graph.
+id. Inputs and outputs are small (`workflows.payloads`); the full report stays in the graph.
 
 Cancellation: before the persist activity starts, cancelling leaves nothing in the graph (nothing was
 written yet). Once persisting has started, the write is shielded: it finishes, and the workflow
@@ -37,12 +37,12 @@ with workflow.unsafe.imports_passed_through():
     from agents.risk_agent import risk_prompt
     from agents.roadmap_agent import roadmap_prompt
     from agents.scenario_agent import scenario_prompt
-    from graph.results import RoadmapStatus
+    from graph.result_store import RoadmapStatus
     from workflows import search_attributes
     from workflows.activities import LodestarActivities
     from workflows.durable_agents import risk_agent_durable, roadmap_agent_durable, scenario_agent_durable
     from workflows.durations import human_duration
-    from workflows.models import (
+    from workflows.payloads import (
         REVIEW_WORKFLOW,
         RISK_WORKFLOW,
         ROADMAP_WORKFLOW,

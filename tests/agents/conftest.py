@@ -10,7 +10,7 @@ from agents import engine_runs
 from agents.deps import AnalysisDeps
 from agents.snapshots import snapshots
 from graph.demo import generate_portfolio
-from graph.models import Portfolio
+from graph.portfolio import Portfolio
 
 AS_OF = date(2026, 11, 23)
 

@@ -13,7 +13,7 @@ from engines.risk import assess_risks
 from engines.roadmap import draft_roadmap
 from engines.scenario_changes import CapacityChange, Reestimate, Scenario
 from engines.scenarios import simulate_scenario
-from graph.models import Portfolio
+from graph.portfolio import Portfolio
 
 from .conftest import AS_OF
 

@@ -28,7 +28,7 @@ from agents.model_config import build_model, is_offline, model_spec
 from agents.risk_agent import OFFLINE_PLAN as RISK_PLAN
 from agents.risk_agent import build_risk_agent, run_risk_assessment
 from agents.snapshots import snapshots
-from graph.models import Feedback, Portfolio
+from graph.portfolio import Feedback, Portfolio
 
 from .conftest import AS_OF
 

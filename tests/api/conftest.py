@@ -29,7 +29,7 @@ from api.settings import ApiMode, ApiSettings
 from graph.api_queries import ApiQueries
 from graph.demo import generate_portfolio
 from graph.local_db import LocalGraphDatabase
-from graph.models import Portfolio
+from graph.portfolio import Portfolio
 from graph.store import GraphStore
 from tests.conftest import build_tiny_portfolio
 from workflows.client import connect

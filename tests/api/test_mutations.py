@@ -12,7 +12,7 @@ from temporalio.client import Client
 
 from api.app import create_app
 from api.auth import Role
-from graph.loaders import parse_json
+from graph.portfolio_files import parse_json
 from tests.api.conftest import ApiGraph, GraphQLClient, make_services
 from tests.conftest import build_tiny_portfolio
 

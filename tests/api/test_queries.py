@@ -11,8 +11,8 @@ import pytest
 
 from api.auth import Role, create_api_key
 from graph.api_queries import PagedLabel, PageRequest, all_api_queries
-from graph.models import Feature, FeatureStatus, Portfolio, Segment
-from graph.results import RESULT_KINDS
+from graph.portfolio import Feature, FeatureStatus, Portfolio, Segment
+from graph.result_store import RESULT_KINDS
 from tests.api.conftest import ApiGraph, GraphQLClient
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]

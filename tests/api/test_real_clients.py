@@ -35,7 +35,7 @@ from api.server import running_server
 from api.settings import ApiMode, ApiSettings
 from tests.api.conftest import AS_OF, ApiGraph, make_services, running_worker
 from workflows import client as runs_client
-from workflows.models import ProgressEvent
+from workflows.payloads import ProgressEvent
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
 

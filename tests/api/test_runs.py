@@ -18,8 +18,8 @@ from agents.risk_agent import RiskAssessmentReport
 from agents.roadmap_agent import RoadmapReport
 from api.app import create_app
 from api.auth import Role
-from graph.results import ResultStore
-from graph.schema import NodeLabel
+from graph.result_store import ResultStore
+from graph.vocabulary import NodeLabel
 from tests.api.conftest import AS_OF, ApiGraph, GraphQLClient, make_services, running_worker
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]

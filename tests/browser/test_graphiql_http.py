@@ -171,7 +171,7 @@ async def test_graphiql_is_served_when_enabled(
 def test_the_assets_are_package_data() -> None:
     folder = files("api").joinpath("static", "graphiql")
     assert folder.joinpath("page.html").is_file()
-    names = {entry.name for entry in folder.joinpath("assets").iterdir()}
+    names = {entry.name for entry in folder.joinpath("vendor").iterdir()}
     assert set(versions()["assets"]) | {"lodestar-graphiql.js", "lodestar-graphiql.css"} == names
     licences = {entry.name for entry in folder.joinpath("licenses").iterdir()}
     assert licences == {f"{package.split('/')[-1]}.LICENSE" for package in versions()["packages"]}

@@ -21,7 +21,7 @@ from engines.forecast import (
     simulate_completion_weeks,
 )
 from engines.scenario_changes import CapacityChange, ShiftStart
-from graph.models import (
+from graph.portfolio import (
     Customer,
     Feature,
     FeatureStatus,

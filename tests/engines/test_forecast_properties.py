@@ -24,7 +24,7 @@ from engines.forecast import (
     simulate_completion_weeks,
 )
 from engines.scenario_changes import CapacityChange, Reestimate, Scenario, ShiftStart
-from graph.models import Feature, FeatureStatus, Portfolio
+from graph.portfolio import Feature, FeatureStatus, Portfolio
 from tests.engines.test_forecast import AS_OF, day, make_feature, make_portfolio, make_team
 
 TRIALS = 200

@@ -22,7 +22,7 @@ from engines.risk import (
     critical_path_analysis,
     expected_remaining_effort,
 )
-from graph.models import (
+from graph.portfolio import (
     Customer,
     Feature,
     FeatureStatus,

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from engines.roadmap import RoadmapError, RoadmapPlan, _why_left_out, draft_roadmap
-from graph.models import Feature, FeatureStatus, Portfolio, Product, Team
+from graph.portfolio import Feature, FeatureStatus, Portfolio, Product, Team
 
 AS_OF = date(2026, 1, 5)
 

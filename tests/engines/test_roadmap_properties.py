@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict
 
 from engines.roadmap import RoadmapError, RoadmapPlan, draft_roadmap
 from engines.scoring import ScoringMethod, score_features
-from graph.models import Customer, Feature, FeatureStatus, Portfolio, Product, Request, Segment, Team
+from graph.portfolio import Customer, Feature, FeatureStatus, Portfolio, Product, Request, Segment, Team
 
 AS_OF = date(2026, 1, 5)
 QUARTER_WEEKS = 13

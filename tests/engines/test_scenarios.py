@@ -20,7 +20,7 @@ from engines.scenario_changes import (
     apply_scenario,
 )
 from engines.scenarios import ScenarioResult, compare_scenarios, simulate_scenario
-from graph.models import Customer, Portfolio, Request, Segment
+from graph.portfolio import Customer, Portfolio, Request, Segment
 from tests.engines.test_forecast import AS_OF, day, make_feature, make_portfolio, make_team
 
 TRIALS = 20

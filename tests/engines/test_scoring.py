@@ -8,7 +8,7 @@ from datetime import date, timedelta
 import pytest
 
 from engines.scoring import FeatureScore, score_features
-from graph.models import (
+from graph.portfolio import (
     Customer,
     Feature,
     FeatureStatus,

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from graph.demo import ENTERPRISE_MIN_ARR, MID_MARKET_MIN_ARR, SCALES, generate_portfolio
-from graph.models import FeatureStatus, Portfolio, Segment
+from graph.portfolio import FeatureStatus, Portfolio, Segment
 from graph.validation import integrity_issues
 
 ANCHOR = date(2025, 6, 15)

@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from graph.loaders import load_csv_dir, parse_json
 from graph.local_db import LocalGraphDatabase
-from graph.models import Customer, Portfolio, Segment
+from graph.portfolio import Customer, Portfolio, Segment
+from graph.portfolio_files import load_csv_dir, parse_json
 from graph.store import GraphStore
 from graph.validation import ImportBounds, PortfolioValidationError
 from tests.conftest import build_tiny_portfolio

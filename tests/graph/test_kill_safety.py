@@ -17,10 +17,10 @@ from pathlib import Path
 import pytest
 
 from graph.demo import generate_portfolio
-from graph.loaders import dump_json
 from graph.local_db import LocalGraphDatabase
-from graph.schema import NodeLabel
+from graph.portfolio_files import dump_json
 from graph.store import GraphStore, normalise_portfolio
+from graph.vocabulary import NodeLabel
 from tests.conftest import build_tiny_portfolio
 from tests.graph.test_local_db import processes_using
 from workflows.local_temporal import LocalTemporalServer
@@ -120,7 +120,7 @@ IMPORT_SAYING_WHEN_IT_WRITES = """
 import asyncio, os, sys
 from pathlib import Path
 import neo4j
-from graph.loaders import load_portfolio
+from graph.portfolio_files import load_portfolio
 from graph.store import GraphStore
 
 def observe(query) -> None:
@@ -192,7 +192,7 @@ IMPORT_IN_SMALL_BATCHES = """
 import asyncio, os, sys
 from pathlib import Path
 import neo4j
-from graph.loaders import load_portfolio
+from graph.portfolio_files import load_portfolio
 from graph.store import GraphStore
 
 async def main() -> None:

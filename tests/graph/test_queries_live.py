@@ -13,7 +13,7 @@ from typing import TypeVar
 import pytest
 
 from graph import queries
-from graph.models import Customer, Feature, Objective, Portfolio, Product, Release, Team
+from graph.portfolio import Customer, Feature, Objective, Portfolio, Product, Release, Team
 from graph.store import GraphStore, normalise_portfolio
 from tests.conftest import build_tiny_portfolio
 

@@ -6,7 +6,7 @@ from datetime import date
 
 import pytest
 
-from graph.models import FeatureStatus, Segment
+from graph.portfolio import FeatureStatus, Segment
 from graph.read_models import AffectedCustomer, FeatureDemand
 from graph.store import GraphStore, normalise_portfolio
 from tests.conftest import TINY_NODE_COUNTS, TINY_RELATIONSHIP_COUNTS, build_tiny_portfolio

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from graph.models import Portfolio
+from graph.portfolio import Portfolio
 from graph.store import GraphStore
 
 

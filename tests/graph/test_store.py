@@ -8,9 +8,8 @@ import pytest
 
 from graph import queries
 from graph.demo import generate_portfolio
-from graph.models import Customer, Feature, Portfolio, Request
+from graph.portfolio import Customer, Feature, Portfolio, Request
 from graph.queries import Query
-from graph.schema import NodeLabel, RelType
 from graph.store import (
     CurrentState,
     DesiredState,
@@ -22,6 +21,7 @@ from graph.store import (
     plan_import,
 )
 from graph.validation import PortfolioValidationError
+from graph.vocabulary import NodeLabel, RelType
 from tests.conftest import TINY_NODE_COUNTS, TINY_RELATIONSHIP_COUNTS, build_tiny_portfolio
 
 ANCHOR = date(2026, 6, 1)

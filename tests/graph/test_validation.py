@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from graph.models import Feature, Portfolio, Product
+from graph.portfolio import Feature, Portfolio, Product
 from graph.validation import (
     PortfolioValidationError,
     ValidationIssue,

@@ -19,8 +19,8 @@ from temporalio.client import Client
 
 from agents.snapshots import snapshot_id_of
 from graph.local_db import LocalGraphDatabase
-from graph.models import Portfolio
-from graph.results import ResultStore
+from graph.portfolio import Portfolio
+from graph.result_store import ResultStore
 from graph.store import GraphStore, normalise_portfolio
 from workflows.activities import LodestarActivities
 from workflows.client import connect

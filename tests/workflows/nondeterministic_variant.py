@@ -7,7 +7,7 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from agents.risk_agent import risk_prompt
-    from workflows.models import RISK_WORKFLOW, RiskAssessmentOutcome, RiskAssessmentRequest
+    from workflows.payloads import RISK_WORKFLOW, RiskAssessmentOutcome, RiskAssessmentRequest
     from workflows.workflows import RiskAssessmentWorkflow, risk_agent_durable
 
 

@@ -22,7 +22,7 @@ from graph.local_db import LocalGraphDatabase
 from graph.store import GraphStore
 from workflows import client as lodestar
 from workflows.local_temporal import LocalTemporalServer
-from workflows.models import Stage
+from workflows.payloads import Stage
 from workflows.worker import build_worker
 
 from .support import (

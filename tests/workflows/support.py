@@ -13,11 +13,11 @@ from temporalio.client import Client
 
 from engines.scenario_changes import Scenario
 from graph.demo import generate_portfolio
-from graph.models import Portfolio
+from graph.portfolio import Portfolio
 from lodestar.cli import default_scenarios
 from workflows.activities import LodestarActivities
 from workflows.client import get_progress
-from workflows.models import (
+from workflows.payloads import (
     PersistRiskAssessment,
     PortfolioReviewRequest,
     PrecomputeJob,

@@ -8,12 +8,12 @@ from temporalio import activity
 from temporalio.client import Client, WorkflowFailureError
 
 from agents.snapshots import snapshots
-from graph.models import Portfolio
-from graph.results import ResultStore, RoadmapStatus
-from graph.schema import NodeLabel
+from graph.portfolio import Portfolio
+from graph.result_store import ResultStore, RoadmapStatus
 from graph.store import GraphStore
+from graph.vocabulary import NodeLabel
 from workflows import client as lodestar
-from workflows.models import RiskAssessmentOutcome, Stage
+from workflows.payloads import RiskAssessmentOutcome, Stage
 from workflows.worker import build_worker
 
 from .conftest import fresh_task_queue, running_worker

@@ -11,9 +11,9 @@ import pytest
 from temporalio.client import Client
 
 from graph.local_db import LocalGraphDatabase
-from graph.results import ResultStore
-from graph.schema import NodeLabel
+from graph.result_store import ResultStore
 from graph.store import GraphStore
+from graph.vocabulary import NodeLabel
 from lodestar.cli import local_user
 from workflows.local_temporal import LocalTemporalServer
 

@@ -16,12 +16,12 @@ import pytest
 from temporalio.client import Client
 
 from graph.local_db import LocalGraphDatabase
-from graph.results import ResultStore, RoadmapStatus
-from graph.schema import NodeLabel
+from graph.result_store import ResultStore, RoadmapStatus
 from graph.store import GraphStore
+from graph.vocabulary import NodeLabel
 from workflows import client as lodestar
 from workflows.local_temporal import LocalTemporalServer
-from workflows.models import RoadmapDraftOutcome, Stage
+from workflows.payloads import RoadmapDraftOutcome, Stage
 
 from .conftest import fresh_task_queue
 from .support import roadmap_request, wait_for_stage

@@ -11,7 +11,7 @@ from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 from temporalio.workflow import NondeterminismError
 
-from workflows.models import WORKFLOW_NAMES
+from workflows.payloads import WORKFLOW_NAMES
 from workflows.worker import workflow_runner
 from workflows.workflows import ALL_WORKFLOWS
 

@@ -6,12 +6,12 @@ import pytest
 from temporalio.client import Client
 
 from engines.roadmap import draft_roadmap
-from graph.models import Portfolio
-from graph.results import ResultStore, RoadmapStatus
-from graph.schema import NodeLabel
+from graph.portfolio import Portfolio
+from graph.result_store import ResultStore, RoadmapStatus
 from graph.store import GraphStore
+from graph.vocabulary import NodeLabel
 from workflows import client as lodestar
-from workflows.models import ReviewDecision, ReviewVerdict, RoadmapDraftOutcome, Stage
+from workflows.payloads import ReviewDecision, ReviewVerdict, RoadmapDraftOutcome, Stage
 
 from .conftest import running_worker
 from .support import AS_OF, GatedActivities, roadmap_request, wait_for_stage

@@ -9,11 +9,11 @@ import pytest
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
-from graph.results import ResultStore
-from graph.schema import NodeLabel
+from graph.result_store import ResultStore
+from graph.vocabulary import NodeLabel
 from workflows import client as lodestar
 from workflows import schedules
-from workflows.models import PortfolioReviewOutcome
+from workflows.payloads import PortfolioReviewOutcome
 
 from .support import eventually, review_request
 

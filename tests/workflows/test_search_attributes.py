@@ -28,7 +28,7 @@ from graph.store import GraphStore
 from workflows import client as lodestar
 from workflows import search_attributes
 from workflows.local_temporal import TemporalEndpoint, temporal_cli_path
-from workflows.models import PortfolioReviewOutcome, RoadmapDraftOutcome, Stage
+from workflows.payloads import PortfolioReviewOutcome, RoadmapDraftOutcome, Stage
 from workflows.worker import workflow_runner
 from workflows.workflows import ALL_WORKFLOWS
 

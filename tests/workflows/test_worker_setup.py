@@ -42,7 +42,7 @@ def test_our_packages_are_passed_through_the_workflow_sandbox() -> None:
     assert {
         "agents",
         "graph",
-        "workflows.models",
+        "workflows.payloads",
         "workflows.durable_agents",
         "numpy",
         "networkx",

@@ -18,14 +18,14 @@ from agents.snapshots import portfolio_ids, snapshot_id_of
 from engines.forecast import BEYOND_HORIZON, Forecast, forecast
 from engines.risk import RiskReport, assess_risks
 from engines.scenarios import late_feature_count, simulate_scenario
-from graph.models import Portfolio
-from graph.results import ResultStore
-from graph.schema import NodeLabel
+from graph.portfolio import Portfolio
+from graph.result_store import ResultStore
 from graph.store import GraphStore, normalise_portfolio
+from graph.vocabulary import NodeLabel
 from workflows import client as lodestar
 from workflows.activities import risk_key
 from workflows.local_temporal import LocalTemporalServer
-from workflows.models import (
+from workflows.payloads import (
     PortfolioReviewOutcome,
     RiskAssessmentOutcome,
     ScenarioSimulationOutcome,

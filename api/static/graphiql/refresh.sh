@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Refresh the GraphiQL assets the API serves (api/static/graphiql/) from the npm registry.
 #   bash api/static/graphiql/refresh.sh
-# Change a version below, run this, then run tests/browser/. It writes assets/, licenses/ and
+# Change a version below, run this, then run tests/browser/. It writes vendor/, licenses/ and
 # versions.json; the files are copied from the published packages unchanged.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -22,15 +22,15 @@ for tarball in *.tgz; do
   tar -xzf "$tarball" -C "${tarball%.tgz}"
 done
 
-rm -rf "$here/assets.new" "$here/licenses.new"
-mkdir "$here/assets.new" "$here/licenses.new"
-cp "graphiql-$GRAPHIQL/package/graphiql.min.js" "graphiql-$GRAPHIQL/package/graphiql.min.css" "$here/assets.new/"
-cp "graphiql-plugin-explorer-$PLUGIN_EXPLORER/package/dist/index.umd.js" "$here/assets.new/plugin-explorer.umd.js"
-cp "graphiql-plugin-explorer-$PLUGIN_EXPLORER/package/dist/style.css" "$here/assets.new/plugin-explorer.css"
-cp "react-$REACT/package/umd/react.production.min.js" "$here/assets.new/"
-cp "react-dom-$REACT/package/umd/react-dom.production.min.js" "$here/assets.new/"
+rm -rf "$here/vendor.new" "$here/licenses.new"
+mkdir "$here/vendor.new" "$here/licenses.new"
+cp "graphiql-$GRAPHIQL/package/graphiql.min.js" "graphiql-$GRAPHIQL/package/graphiql.min.css" "$here/vendor.new/"
+cp "graphiql-plugin-explorer-$PLUGIN_EXPLORER/package/dist/index.umd.js" "$here/vendor.new/plugin-explorer.umd.js"
+cp "graphiql-plugin-explorer-$PLUGIN_EXPLORER/package/dist/style.css" "$here/vendor.new/plugin-explorer.css"
+cp "react-$REACT/package/umd/react.production.min.js" "$here/vendor.new/"
+cp "react-dom-$REACT/package/umd/react-dom.production.min.js" "$here/vendor.new/"
 # Lodestar's own files (the page's bootstrap script and layout) stay as they are.
-cp "$here"/assets/lodestar-graphiql.* "$here/assets.new/"
+cp "$here"/vendor/lodestar-graphiql.* "$here/vendor.new/"
 
 cp "graphiql-$GRAPHIQL/package/LICENSE" "$here/licenses.new/graphiql.LICENSE"
 cp "react-$REACT/package/LICENSE" "$here/licenses.new/react.LICENSE"
@@ -43,8 +43,8 @@ cp "graphiql-explorer-$GRAPHIQL_EXPLORER/package/LICENSE" "$here/licenses.new/gr
   cat "graphiql-$GRAPHIQL/package/LICENSE"
 } >"$here/licenses.new/plugin-explorer.LICENSE"
 
-rm -rf "$here/assets" "$here/licenses"
-mv "$here/assets.new" "$here/assets"
+rm -rf "$here/vendor" "$here/licenses"
+mv "$here/vendor.new" "$here/vendor"
 mv "$here/licenses.new" "$here/licenses"
 
 GRAPHIQL=$GRAPHIQL PLUGIN_EXPLORER=$PLUGIN_EXPLORER GRAPHIQL_EXPLORER=$GRAPHIQL_EXPLORER REACT=$REACT \
@@ -74,7 +74,7 @@ sources = {
 }
 assets = {}
 for name, (package, path) in sources.items():
-    digest = hashlib.sha384((here / "assets" / name).read_bytes()).digest()
+    digest = hashlib.sha384((here / "vendor" / name).read_bytes()).digest()
     assets[name] = {
         "package": package,
         "version": packages[package],

@@ -8,9 +8,9 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from graph import results as results_module
-from graph.models import Portfolio
+from graph.portfolio import Portfolio
 from graph.queries import Query
-from graph.results import (
+from graph.result_store import (
     RESULT_KINDS,
     ResultConflictError,
     ResultStateError,
@@ -19,8 +19,8 @@ from graph.results import (
     RoadmapStatus,
     all_result_queries,
 )
-from graph.schema import NodeLabel
 from graph.store import GraphStore
+from graph.vocabulary import NodeLabel
 
 pytestmark = pytest.mark.integration
 

@@ -1,4 +1,4 @@
-"""Results of the durable runs, read from their result nodes in the graph (`graph.results`).
+"""Results of the durable runs, read from their result nodes in the graph (`graph.result_store`).
 
 Each result node holds its full report (engine output and the agent's analysis) as compressed JSON;
 `ResultReader` parses it once per result and keeps the parsed report (reports never change once
@@ -42,9 +42,9 @@ from engines.roadmap import RoadmapPlan
 from engines.scenarios import FeatureDelta as EngineFeatureDelta
 from engines.scenarios import ScenarioResult
 from engines.scoring import ScoreBreakdown as EngineScoreBreakdown
-from graph.results import RoadmapStatus, StoredResult
-from graph.schema import NodeLabel
-from workflows.models import PortfolioReviewOutcome
+from graph.result_store import RoadmapStatus, StoredResult
+from graph.vocabulary import NodeLabel
+from workflows.payloads import PortfolioReviewOutcome
 
 graphql_enum(
     RiskKind,

@@ -21,7 +21,7 @@ from pydantic import ValidationError
 from pydantic.fields import FieldInfo
 from pydantic_core import from_json
 
-from graph.models import ENTITY_COLLECTIONS, Portfolio
+from graph.portfolio import ENTITY_COLLECTIONS, Portfolio
 from graph.validation import (
     CSV_FILE_NAMES,
     DOCUMENT_SOURCE,

@@ -24,7 +24,7 @@ class NodeLabel(StrEnum):
     OBJECTIVE = "Objective"
     RELEASE = "Release"
     FEEDBACK = "Feedback"
-    # Results the durable workflows write back (graph.results).
+    # Results the durable workflows write back (graph.result_store).
     SCENARIO_ANALYSIS = "ScenarioAnalysis"
     RISK_ASSESSMENT = "RiskAssessment"
     ROADMAP_VERSION = "RoadmapVersion"
@@ -48,7 +48,7 @@ class RelType(StrEnum):
     ABOUT = "ABOUT"
     USES = "USES"
     OF = "OF"
-    # Result relationships (graph.results): a result cites portfolio nodes; the roadmap head points at the
+    # Result relationships (graph.result_store): a result cites portfolio nodes; the roadmap head points at the
     # current roadmap version; a review follows the previous review and includes its risk assessment.
     CITES = "CITES"
     CURRENT = "CURRENT"
@@ -74,7 +74,7 @@ RESULT_LABELS: tuple[NodeLabel, ...] = (
     NodeLabel.ROADMAP_HEAD,
     NodeLabel.PORTFOLIO_REVIEW,
 )
-"""Labels of nodes the durable workflows write back; `graph.results` holds their Cypher."""
+"""Labels of nodes the durable workflows write back; `graph.result_store` holds their Cypher."""
 
 CONSTRAINED_LABELS: tuple[NodeLabel, ...] = PORTFOLIO_LABELS + RESULT_LABELS
 """Every label whose `id` is unique (and therefore indexed)."""

@@ -23,7 +23,7 @@ roadmap. Portfolio reviews add `(review)-[:FOLLOWS]->(previous review)` and
 `(review)-[:INCLUDES]->(risk assessment)`.
 
 All Cypher for result nodes lives here, parameterised; labels and relationship types come from
-`graph.schema` only. `all_result_queries()` lists it for the live tests.
+`graph.vocabulary` only. `all_result_queries()` lists it for the live tests.
 """
 
 from __future__ import annotations
@@ -42,8 +42,8 @@ from neo4j.exceptions import ConstraintError
 from pydantic import BaseModel, Field, field_validator
 
 from graph.queries import Query
-from graph.schema import PORTFOLIO_LABELS, NodeLabel, RelType
 from graph.store import GraphStore
+from graph.vocabulary import PORTFOLIO_LABELS, NodeLabel, RelType
 
 T = TypeVar("T")
 

@@ -11,7 +11,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from graph.demo import generate_portfolio
-from graph.loaders import (
+from graph.portfolio import Customer, Feedback, Portfolio, Product, Segment, Team
+from graph.portfolio_files import (
     dump_csv_dir,
     dump_json,
     load_csv_dir,
@@ -19,7 +20,6 @@ from graph.loaders import (
     load_portfolio,
     parse_json,
 )
-from graph.models import Customer, Feedback, Portfolio, Product, Segment, Team
 from graph.validation import PortfolioValidationError, validate_document
 from tests.fixtures.small_portfolio import SMALL_CSV_DIR, SMALL_JSON, small_portfolio
 

@@ -1,7 +1,7 @@
 """Payloads of the durable workflows: requests, progress, review decisions and outcomes.
 
 Every model here crosses a Temporal boundary, so each is small (ids, settings, headlines and key figures;
-big engine output stays in the graph, see `graph.results`) and its shape is a durable contract: later
+big engine output stays in the graph, see `graph.result_store`) and its shape is a durable contract: later
 versions only ever ADD optional fields. Never read environment variables here: the starter (see
 `workflows.client`) puts everything a run needs, including the model, into the request.
 """
@@ -20,7 +20,7 @@ from agents.roadmap_agent import RoadmapAnalysis
 from agents.scenario_agent import ScenarioAnalysis
 from engines.risk import RiskKind
 from engines.scenario_changes import Scenario
-from graph.results import RoadmapStatus
+from graph.result_store import RoadmapStatus
 
 OFFLINE_MODEL_KEY = "offline"
 """The model key every durable agent registers for Lodestar's deterministic offline planner."""
