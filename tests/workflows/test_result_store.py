@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from graph import results as results_module
+from graph import result_store as results_module
 from graph.portfolio import Portfolio
 from graph.queries import Query
 from graph.result_store import (
