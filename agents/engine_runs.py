@@ -75,6 +75,12 @@ def scenario_result(portfolio: Portfolio, deps: AnalysisDeps, scenario: Scenario
     )
 
 
+def scenario_results(portfolio: Portfolio, deps: AnalysisDeps) -> tuple[Forecast, list[ScenarioResult]]:
+    """The baseline forecast and each requested scenario's result against it."""
+    baseline = baseline_forecast(portfolio, deps)
+    return baseline, [scenario_result(portfolio, deps, scenario) for scenario in deps.scenarios]
+
+
 def roadmap_plan(portfolio: Portfolio, deps: AnalysisDeps) -> RoadmapPlan:
     key = (
         "roadmap",

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
-from pydantic import Field
 from pydantic_ai import Agent, RunContext
 from pydantic_ai.capabilities import AbstractCapability
 from pydantic_ai.models import Model
@@ -13,40 +12,31 @@ from pydantic_ai.toolsets import FunctionToolset
 from pydantic_ai.usage import UsageLimits
 
 from agents import engine_runs, summaries
-from agents._common import (
+from agents.analysis_agent import (
     SHARED_INSTRUCTIONS,
-    AgentReport,
-    AnalysisOutput,
-    Finding,
     PlannedCall,
     ToolResults,
     baseline_forecast_tool,
     build_analysis_agent,
     load_portfolio,
-    money,
     offline_plan,
     overview_tool,
-    percent,
     run_analysis_agent,
 )
 from agents.deps import AnalysisDeps
 from agents.model_config import OFFLINE_DISCLAIMER
-from agents.snapshots import snapshots
-from engines.risk import RiskKind, RiskReport
+from agents.reports import (
+    Finding,
+    RiskAnalysis,
+    RiskAssessmentReport,
+    money,
+    percent,
+    risk_assessment_report,
+)
+from engines.risk import RiskKind
 
 RISK_AGENT_NAME = "lodestar_risk"
 RISK_TOOLSET_ID = "risk_tools"
-
-
-class RiskAnalysis(AnalysisOutput):
-    priority_kinds: list[RiskKind] = Field(
-        default_factory=list[RiskKind], description="Risk kinds to act on first, most urgent first."
-    )
-
-
-class RiskAssessmentReport(AgentReport):
-    analysis: RiskAnalysis
-    report: RiskReport
 
 
 INSTRUCTIONS = f"""{SHARED_INSTRUCTIONS}
@@ -173,9 +163,6 @@ async def run_risk_assessment(
     agent: Agent[AnalysisDeps, RiskAnalysis] | None = None,
     usage_limits: UsageLimits | None = None,
 ) -> RiskAssessmentReport:
-    output, shared = await run_analysis_agent(
-        agent or build_risk_agent(), risk_prompt(deps), deps, usage_limits
+    return await run_analysis_agent(
+        agent or build_risk_agent(), risk_prompt(deps), deps, usage_limits, risk_assessment_report
     )
-    portfolio = await snapshots.get(deps.snapshot_id)
-    report = await asyncio.to_thread(engine_runs.risk_report, portfolio, deps)
-    return RiskAssessmentReport(**shared.model_dump(), analysis=output, report=report)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 from pydantic_ai import Agent, ModelRetry, RunContext
 from pydantic_ai.capabilities import AbstractCapability
 from pydantic_ai.models import Model
@@ -13,46 +13,25 @@ from pydantic_ai.toolsets import FunctionToolset
 from pydantic_ai.usage import UsageLimits
 
 from agents import engine_runs, summaries
-from agents._common import (
+from agents.analysis_agent import (
     SHARED_INSTRUCTIONS,
-    AgentReport,
-    AnalysisOutput,
-    Finding,
     PlannedCall,
     ToolResults,
     build_analysis_agent,
     load_portfolio,
     offline_plan,
     overview_tool,
-    percent,
     run_analysis_agent,
 )
 from agents.deps import AnalysisDeps
 from agents.evidence import tool_result_json, tool_results
 from agents.model_config import OFFLINE_DISCLAIMER
-from agents.snapshots import snapshots
-from engines.roadmap import RoadmapError, RoadmapPlan
+from agents.reports import Finding, RoadmapAnalysis, RoadmapReport, percent, roadmap_report
+from engines.roadmap import RoadmapError
 from engines.scoring import FeatureScore
 
 ROADMAP_AGENT_NAME = "lodestar_roadmap"
 ROADMAP_TOOLSET_ID = "roadmap_tools"
-
-
-class RoadmapAnalysis(AnalysisOutput):
-    commitment_ids: list[str] = Field(
-        description="Features to commit to: high-confidence items of the drafted plan (its commitment_ids)."
-    )
-    exploration_ids: list[str] = Field(
-        description="Uncertain items of the drafted plan to explore first (its exploration_ids); kept apart."
-    )
-
-    def cited_ids(self) -> list[str]:
-        return [*super().cited_ids(), *self.commitment_ids, *self.exploration_ids]
-
-
-class RoadmapReport(AgentReport):
-    analysis: RoadmapAnalysis
-    plan: RoadmapPlan
 
 
 INSTRUCTIONS = f"""{SHARED_INSTRUCTIONS}
@@ -230,9 +209,6 @@ async def run_roadmap_drafting(
     agent: Agent[AnalysisDeps, RoadmapAnalysis] | None = None,
     usage_limits: UsageLimits | None = None,
 ) -> RoadmapReport:
-    output, shared = await run_analysis_agent(
-        agent or build_roadmap_agent(), roadmap_prompt(deps), deps, usage_limits
+    return await run_analysis_agent(
+        agent or build_roadmap_agent(), roadmap_prompt(deps), deps, usage_limits, roadmap_report
     )
-    portfolio = await snapshots.get(deps.snapshot_id)
-    plan = await asyncio.to_thread(engine_runs.roadmap_plan, portfolio, deps)
-    return RoadmapReport(**shared.model_dump(), analysis=output, plan=plan)

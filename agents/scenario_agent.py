@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 from pydantic_ai import Agent, ModelRetry, RunContext
 from pydantic_ai.capabilities import AbstractCapability
 from pydantic_ai.models import Model
@@ -13,39 +13,25 @@ from pydantic_ai.toolsets import FunctionToolset
 from pydantic_ai.usage import UsageLimits
 
 from agents import engine_runs, summaries
-from agents._common import (
+from agents.analysis_agent import (
     SHARED_INSTRUCTIONS,
-    AgentReport,
-    AnalysisOutput,
-    Finding,
     PlannedCall,
     ToolResults,
     baseline_forecast_tool,
     build_analysis_agent,
     load_portfolio,
-    money,
     offline_plan,
     overview_tool,
-    percent,
     run_analysis_agent,
 )
 from agents.deps import AnalysisDeps
 from agents.model_config import OFFLINE_DISCLAIMER
-from agents.snapshots import snapshots
-from engines.forecast import Forecast
+from agents.reports import Finding, ScenarioAnalysis, ScenarioReport, money, percent, scenario_report
 from engines.scenario_changes import Scenario, ScenarioError
-from engines.scenarios import ScenarioComparison, ScenarioResult, compare_scenarios
-from graph.portfolio import Portfolio
+from engines.scenarios import compare_scenarios
 
 SCENARIO_AGENT_NAME = "lodestar_scenario"
 SCENARIO_TOOLSET_ID = "scenario_tools"
-
-
-class ScenarioAnalysis(AnalysisOutput):
-    preferred_scenario_id: str | None = Field(
-        default=None,
-        description="The requested scenario you recommend, by its scenario_id; None for the baseline.",
-    )
 
 
 class ScenarioSet(BaseModel):
@@ -55,15 +41,6 @@ class ScenarioSet(BaseModel):
     scenarios: list[summaries.ScenarioBrief]
     lowest_arr_at_risk_scenario_id: str | None
     highest_on_time_scenario_id: str | None
-
-
-class ScenarioReport(AgentReport):
-    """The scenario run's result: the agent's analysis beside the engines' numbers."""
-
-    analysis: ScenarioAnalysis
-    baseline: Forecast
-    results: list[ScenarioResult]
-    comparison: ScenarioComparison | None
 
 
 INSTRUCTIONS = f"""{SHARED_INSTRUCTIONS}
@@ -76,7 +53,7 @@ async def _simulate_requested_scenarios(ctx: RunContext[AnalysisDeps]) -> Scenar
     """Simulate every scenario in the request against the baseline (same seed) and compare them."""
     portfolio = await load_portfolio(ctx)
     deps = ctx.deps
-    baseline, results = await asyncio.to_thread(_baseline_and_results, portfolio, deps)
+    baseline, results = await asyncio.to_thread(engine_runs.scenario_results, portfolio, deps)
     briefs = [summaries.scenario_brief(result, top_n=deps.top_n) for result in results]
     comparison = compare_scenarios(baseline, results) if results else None
     return ScenarioSet(
@@ -97,11 +74,6 @@ async def _simulate_scenario(ctx: RunContext[AnalysisDeps], scenario: Scenario) 
     except ScenarioError as error:
         raise ModelRetry(f"invalid scenario: {error}") from error
     return summaries.scenario_brief(result, top_n=ctx.deps.top_n)
-
-
-def _baseline_and_results(portfolio: Portfolio, deps: AnalysisDeps) -> tuple[Forecast, list[ScenarioResult]]:
-    baseline = engine_runs.baseline_forecast(portfolio, deps)
-    return baseline, [engine_runs.scenario_result(portfolio, deps, s) for s in deps.scenarios]
 
 
 def scenario_toolset() -> FunctionToolset[AnalysisDeps]:
@@ -209,15 +181,6 @@ async def run_scenario_analysis(
     usage_limits: UsageLimits | None = None,
 ) -> ScenarioReport:
     """Run the agent, then attach the engines' full results (the same cached computations its tools used)."""
-    output, shared = await run_analysis_agent(
-        agent or build_scenario_agent(), scenario_prompt(deps), deps, usage_limits
-    )
-    portfolio = await snapshots.get(deps.snapshot_id)
-    baseline, results = await asyncio.to_thread(_baseline_and_results, portfolio, deps)
-    return ScenarioReport(
-        **shared.model_dump(),
-        analysis=output,
-        baseline=baseline,
-        results=results,
-        comparison=compare_scenarios(baseline, results) if results else None,
+    return await run_analysis_agent(
+        agent or build_scenario_agent(), scenario_prompt(deps), deps, usage_limits, scenario_report
     )

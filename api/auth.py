@@ -26,7 +26,7 @@ from enum import StrEnum
 from cachetools import TTLCache
 from neo4j.exceptions import ConnectionPoolError, ServiceUnavailable, SessionExpired, TransientError
 
-from graph.api_queries import ApiQueries, StoredApiKey
+from graph.entity_reads import EntityReads, StoredApiKey
 
 KEY_PREFIX = "lsk"
 _KEY_PATTERN = re.compile(r"^lsk_([0-9a-f]{16})_([A-Za-z0-9_-]{20,100})$")
@@ -90,7 +90,7 @@ def new_api_key(name: str, role: Role) -> tuple[IssuedApiKey, StoredApiKey]:
     return issued, stored
 
 
-async def create_api_key(queries: ApiQueries, name: str, role: Role) -> IssuedApiKey:
+async def create_api_key(queries: EntityReads, name: str, role: Role) -> IssuedApiKey:
     issued, stored = new_api_key(name, role)
     await queries.create_api_key(stored)
     return issued
@@ -159,7 +159,7 @@ class ApiKeyAuthenticator:
 
     def __init__(
         self,
-        queries: ApiQueries,
+        queries: EntityReads,
         *,
         cache_seconds: float = 30.0,
         outage_grace_seconds: float = 300.0,

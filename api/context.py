@@ -25,7 +25,7 @@ from api.portfolio_cache import PortfolioCache
 from api.result_reader import ResultReader
 from api.settings import ApiSettings
 from graph import portfolio
-from graph.api_queries import ApiQueries, FeatureDemandFigures, Lookup, RequestLink
+from graph.entity_reads import EntityReads, FeatureDemandFigures, Lookup, RequestLink
 from graph.store import GraphStore
 from graph.vocabulary import NodeLabel
 
@@ -36,7 +36,7 @@ V = TypeVar("V")
 class ApiServices:
     """The long-lived collaborators of the API process."""
 
-    queries: ApiQueries
+    queries: EntityReads
     store: GraphStore
     settings: ApiSettings
     authenticator: ApiKeyAuthenticator
@@ -82,14 +82,14 @@ def _listed(
 
 
 class Loaders:
-    """One DataLoader per lookup; each batch is one statement of `graph.api_queries`.
+    """One DataLoader per lookup; each batch is one statement of `graph.entity_reads`.
 
     With a `cache` (`api.portfolio_cache`), features, teams and demand come from it when the request's
     revision token (read once, when first needed) matches, and what is read goes into it.
     """
 
     def __init__(
-        self, queries: ApiQueries, *, cache: PortfolioCache | None = None, max_batch_size: int = 1_000
+        self, queries: EntityReads, *, cache: PortfolioCache | None = None, max_batch_size: int = 1_000
     ) -> None:
         self._queries = queries
         self._cache = cache
@@ -199,5 +199,5 @@ class RequestContext:
         return self.services.settings
 
     @property
-    def queries(self) -> ApiQueries:
+    def queries(self) -> EntityReads:
         return self.services.queries

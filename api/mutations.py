@@ -23,15 +23,7 @@ from api.runs import Run, RunKind, run_by_id, temporal, wait_until_closed
 from api.schedules import MIN_INTERVAL_SECONDS, SCHEDULE_ID, ReviewSchedule, ReviewScheduleInput, describe
 from api.schedules import create as create_schedule
 from api.types import Info
-from engines.scenario_changes import (
-    CapacityChange,
-    Reestimate,
-    RemoveScope,
-    Reprioritise,
-    Scenario,
-    ShiftStart,
-)
-from graph.api_queries import finish_even_if_cancelled
+from graph.cypher import finish_even_if_cancelled
 from graph.portfolio_files import parse_json
 from graph.store import ImportSummary
 from graph.validation import PortfolioValidationError
@@ -420,111 +412,83 @@ async def _require_existing(
             issues.append(ValidationIssue(location=location, message=f"no {kind} with id {node_id!r}"))
 
 
-async def _scenarios(info: Info, inputs: list[ScenarioInput]) -> list[Scenario]:
-    issues: list[ValidationIssue] = []
-    teams: list[tuple[str, str]] = []
-    features: list[tuple[str, str]] = []
-    scenarios: list[Scenario] = []
-    if not inputs:
+_CHANGE_KINDS = ("capacity", "remove_scope", "reestimate", "shift_start", "reprioritise")
+"""The fields of `ScenarioChangeInput`, each named as the `kind` of the scenario change it gives."""
+
+
+def _change_values(change: ScenarioChangeInput) -> dict[str, Any]:
+    """The one change given, as the scenario change model reads it: its `kind` and its fields."""
+    kind = next(kind for kind in _CHANGE_KINDS if getattr(change, kind))
+    return {"kind": kind, **strawberry.asdict(getattr(change, kind))}
+
+
+def _scenario_values(given: ScenarioInput) -> dict[str, Any]:
+    return {
+        "id": given.id,
+        "name": given.name,
+        "description": given.description,
+        "changes": [_change_values(change) for change in given.changes],
+    }
+
+
+def _duplicate_scenario_ids(scenarios: Sequence[dict[str, Any]]) -> list[ValidationIssue]:
+    ids = [scenario["id"] for scenario in scenarios]
+    return [
+        ValidationIssue(location=f"input.scenarios[{i}].id", message=f"duplicate id {scenario_id!r}")
+        for i, scenario_id in enumerate(ids)
+        if scenario_id in ids[:i]
+    ]
+
+
+def _referenced_ids(scenarios: Sequence[dict[str, Any]]) -> dict[str, list[tuple[str, str]]]:
+    """Kind ("team", "feature") -> (location, id) of every node the changes name."""
+    references: dict[str, list[tuple[str, str]]] = {"team": [], "feature": []}
+    for i, scenario in enumerate(scenarios):
+        for j, change in enumerate(scenario["changes"]):
+            where = _path("input", ("scenarios", i, "changes", j, change["kind"]))
+            if change.get("team_id") is not None:
+                references["team"].append((f"{where}.teamId", change["team_id"]))
+            if "feature_id" in change:
+                references["feature"].append((f"{where}.featureId", change["feature_id"]))
+            references["feature"] += [
+                (f"{where}.featureIds[{k}]", feature_id)
+                for k, feature_id in enumerate(change.get("feature_ids", []))
+            ]
+    return references
+
+
+async def _scenario_request(info: Info, given: ScenarioSimulationInput) -> ScenarioSimulationRequest:
+    """The workflow's request: the scenario models check the changes, the graph checks the ids they name."""
+    if not given.scenarios:
         raise InputProblems(
             [ValidationIssue(location="input.scenarios", message="give at least one scenario")]
         )
-    for i, given in enumerate(inputs):
-        at = f"input.scenarios[{i}]"
-        changes: list[Any] = []
-        for j, change in enumerate(given.changes):
-            where = f"{at}.changes[{j}]"
-            if change.capacity:
-                teams.append((f"{where}.capacity.teamId", change.capacity.team_id))
-                changes.append(
-                    _build(
-                        CapacityChange,
-                        f"{where}.capacity",
-                        issues,
-                        team_id=change.capacity.team_id,
-                        delta=change.capacity.delta,
-                        start=change.capacity.start,
-                        end=change.capacity.end,
-                    )
-                )
-            elif change.remove_scope:
-                features += [
-                    (f"{where}.removeScope.featureIds[{k}]", fid)
-                    for k, fid in enumerate(change.remove_scope.feature_ids)
-                ]
-                changes.append(
-                    _build(
-                        RemoveScope,
-                        f"{where}.removeScope",
-                        issues,
-                        feature_ids=change.remove_scope.feature_ids,
-                    )
-                )
-            elif change.reestimate:
-                features.append((f"{where}.reestimate.featureId", change.reestimate.feature_id))
-                changes.append(
-                    _build(
-                        Reestimate,
-                        f"{where}.reestimate",
-                        issues,
-                        feature_id=change.reestimate.feature_id,
-                        effort_low=change.reestimate.effort_low,
-                        effort_likely=change.reestimate.effort_likely,
-                        effort_high=change.reestimate.effort_high,
-                        factor=change.reestimate.factor,
-                    )
-                )
-            elif change.shift_start:
-                if change.shift_start.team_id is not None:
-                    teams.append((f"{where}.shiftStart.teamId", change.shift_start.team_id))
-                features += [
-                    (f"{where}.shiftStart.featureIds[{k}]", fid)
-                    for k, fid in enumerate(change.shift_start.feature_ids)
-                ]
-                changes.append(
-                    _build(
-                        ShiftStart,
-                        f"{where}.shiftStart",
-                        issues,
-                        start=change.shift_start.start,
-                        team_id=change.shift_start.team_id,
-                        feature_ids=change.shift_start.feature_ids,
-                    )
-                )
-            elif change.reprioritise:
-                features.append((f"{where}.reprioritise.featureId", change.reprioritise.feature_id))
-                changes.append(
-                    _build(
-                        Reprioritise,
-                        f"{where}.reprioritise",
-                        issues,
-                        feature_id=change.reprioritise.feature_id,
-                        priority=change.reprioritise.priority,
-                    )
-                )
-        if all(change is not None for change in changes):
-            scenario = _build(
-                Scenario,
-                at,
-                issues,
-                id=given.id,
-                name=given.name,
-                description=given.description,
-                changes=changes,
-            )
-            if scenario is not None:
-                scenarios.append(scenario)
-    ids = [scenario.id for scenario in scenarios]
-    for i, scenario_id in enumerate(ids):
-        if scenario_id in ids[:i]:
-            issues.append(
-                ValidationIssue(location=f"input.scenarios[{i}].id", message=f"duplicate id {scenario_id!r}")
-            )
-    await _require_existing(info, "team", teams, issues)
-    await _require_existing(info, "feature", features, issues)
+    scenarios = [_scenario_values(scenario) for scenario in given.scenarios]
+    issues = _duplicate_scenario_ids(scenarios)
+    request = _build(
+        ScenarioSimulationRequest,
+        "input",
+        issues,
+        scenarios=scenarios,
+        requested_by=_requester(info),
+        **_options(given.options),
+    )
+    for kind, references in _referenced_ids(scenarios).items():
+        await _require_existing(info, kind, references, issues)
     if issues:
         raise InputProblems(issues)
-    return scenarios
+    return request
+
+
+def _pin_quarter_issues(given: RoadmapDraftInput) -> list[ValidationIssue]:
+    """Pins are 1-based here and 0-based in the request, whose quarters they must fall in."""
+    return [
+        ValidationIssue(
+            location=f"input.pins[{k}].quarter", message=f"must be between 1 and {given.quarters}"
+        )
+        for k, pin in enumerate(given.pins)
+        if not 1 <= pin.quarter <= given.quarters
+    ]
 
 
 def _request(model: type[BaseModel], **values: Any) -> Any:
@@ -647,13 +611,7 @@ class Mutation:
     ) -> StartRunResult:
         client = temporal(info)
         try:
-            scenarios = await _scenarios(info, input.scenarios)
-            request = _request(
-                ScenarioSimulationRequest,
-                scenarios=scenarios,
-                requested_by=_requester(info),
-                **_options(input.options),
-            )
+            request = await _scenario_request(info, input)
         except InputProblems as problems:
             return problems.result()
         workflow_id = await runs_client.start_scenario_simulation(
@@ -674,14 +632,7 @@ class Mutation:
     ) -> StartRunResult:
         client = temporal(info)
         given = input or RoadmapDraftInput()
-        issues: list[ValidationIssue] = []
-        for k, pin in enumerate(given.pins):
-            if not 1 <= pin.quarter <= given.quarters:
-                issues.append(
-                    ValidationIssue(
-                        location=f"input.pins[{k}].quarter", message=f"must be between 1 and {given.quarters}"
-                    )
-                )
+        issues = _pin_quarter_issues(given)
         await _require_existing(
             info,
             "feature",

@@ -1,4 +1,4 @@
-"""Relay-style cursor connections over the graph's keyset pages (`graph.api_queries.ApiQueries.page`).
+"""Relay-style cursor connections over the graph's keyset pages (`graph.entity_reads.EntityReads.page`).
 
 Cursors are opaque to clients: base64 of the node id. Pages hold at most `ApiSettings.max_page_size`
 items; asking for more is an error, not a silent clamp, so a client never mistakes a capped page
@@ -16,7 +16,7 @@ import strawberry
 
 from api.errors import UserInputError
 from api.settings import ApiSettings
-from graph.api_queries import Page, PageRequest
+from graph.entity_reads import Page, PageRequest
 
 NodeT = TypeVar("NodeT")
 ItemT = TypeVar("ItemT")

@@ -2,7 +2,7 @@
 
 Every import that changes the portfolio gives it a fresh revision token (`graph.store.GraphStore`), in
 its own last transaction. The cache holds the features, teams and demand figures read at one token:
-each batch is read in the same transaction as the token (`ApiQueries.lookup_at_revision`), so an entry
+each batch is read in the same transaction as the token (`EntityReads.lookup_at_revision`), so an entry
 is exactly the state of its token. A request reads the current token once (one small statement) and
 takes entries only when it matches; otherwise it reads the graph, and what it reads at a newer token
 replaces the cache. So a request never sees data older than the token it started from, whichever API
@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from graph.api_queries import Lookup
+from graph.entity_reads import Lookup
 
 _STORED_AS: dict[Lookup, Lookup] = {Lookup.FEATURE_WITH_PREREQUISITES: Lookup.FEATURE}
 

@@ -16,23 +16,22 @@ from typing import Annotated, Any
 
 import strawberry
 
-from agents.risk_agent import RiskAssessmentReport
-from agents.roadmap_agent import RoadmapReport
-from agents.scenario_agent import ScenarioReport
-from api.loading import Resolved, load_now, then
-from api.prefetch import prefetch_linked, selected, subselection
-from api.result_reader import ResultReader
+from agents.reports import RiskAssessmentReport, RoadmapReport, ScenarioReport
+from api.loading import Resolved, load_now, prefetch_linked, selected, subselection, then
+from api.result_reader import KeptReport, ResultReader
 from api.types import (
     Customer,
     Entity,
     Feature,
     Info,
     Team,
+    copied,
     entity_by_id,
     features_by_ids,
     graphql_enum,
     or_none,
 )
+from engines.common import CustomerAtRisk as EngineCustomerAtRisk
 from engines.forecast import FeatureForecast as EngineFeatureForecast
 from engines.forecast import Forecast as EngineForecast
 from engines.risk import Risk as EngineRisk
@@ -42,7 +41,7 @@ from engines.roadmap import RoadmapPlan
 from engines.scenarios import FeatureDelta as EngineFeatureDelta
 from engines.scenarios import ScenarioResult
 from engines.scoring import ScoreBreakdown as EngineScoreBreakdown
-from graph.result_store import RoadmapStatus, StoredResult
+from graph.result_store import RoadmapLifecycle, RoadmapStatus, StoredResult
 from graph.vocabulary import NodeLabel
 from workflows.payloads import PortfolioReviewOutcome
 
@@ -199,17 +198,7 @@ class FeatureForecast:
 
     @classmethod
     def of(cls, item: EngineFeatureForecast) -> FeatureForecast:
-        return cls(
-            feature_id=strawberry.ID(item.feature_id),
-            team_id=strawberry.ID(item.team_id) if item.team_id is not None else None,
-            p50=item.p50,
-            p85=item.p85,
-            p95=item.p95,
-            target_date=item.target_date,
-            on_time_probability=item.on_time_probability,
-            beyond_horizon_probability=item.beyond_horizon_probability,
-            unscheduled=item.unscheduled,
-        )
+        return copied(cls, item)
 
     @strawberry.field(
         description="The forecast feature; null if no longer in the graph.", graphql_type=Feature | None
@@ -229,6 +218,10 @@ class CustomerAtRisk:
     late_feature_ids: list[strawberry.ID] = strawberry.field(
         description="Ids of the requested features likely (P85) done after the renewal."
     )
+
+    @classmethod
+    def of(cls, customer: EngineCustomerAtRisk) -> CustomerAtRisk:
+        return copied(cls, customer)
 
     @strawberry.field(
         description="The customer; null if no longer in the graph.", graphql_type=Customer | None
@@ -265,25 +258,11 @@ class Forecast:
 
     @classmethod
     def of(cls, forecast: EngineForecast) -> Forecast:
-        return cls(
-            as_of=forecast.as_of,
-            trials=forecast.trials,
-            seed=forecast.seed,
-            horizon_weeks=forecast.horizon_weeks,
-            arr_at_risk=forecast.arr_at_risk,
-            arr_weighted_on_time=forecast.arr_weighted_on_time,
+        return copied(
+            cls,
+            forecast,
             features=[FeatureForecast.of(item) for item in forecast.features],
-            customers_at_risk=[
-                CustomerAtRisk(
-                    customer_id=strawberry.ID(c.customer_id),
-                    arr=c.arr,
-                    renewal_date=c.renewal_date,
-                    latest_p85=c.latest_p85,
-                    late_feature_ids=[strawberry.ID(i) for i in c.late_feature_ids],
-                )
-                for c in forecast.customers_at_risk
-            ],
-            unscheduled_feature_ids=[strawberry.ID(i) for i in forecast.unscheduled_feature_ids],
+            customers_at_risk=[CustomerAtRisk.of(c) for c in forecast.customers_at_risk],
         )
 
 
@@ -317,17 +296,7 @@ class FeatureDelta:
 
     @classmethod
     def of(cls, delta: EngineFeatureDelta) -> FeatureDelta:
-        return cls(
-            feature_id=strawberry.ID(delta.feature_id),
-            baseline_p50=delta.baseline_p50,
-            scenario_p50=delta.scenario_p50,
-            baseline_p85=delta.baseline_p85,
-            scenario_p85=delta.scenario_p85,
-            p50_shift_days=delta.p50_shift_days,
-            p85_shift_days=delta.p85_shift_days,
-            on_time_probability_change=delta.on_time_probability_change,
-            beyond_horizon_probability_change=delta.beyond_horizon_probability_change,
-        )
+        return copied(cls, delta)
 
     @strawberry.field(description="The feature; null if no longer in the graph.", graphql_type=Feature | None)
     def feature(self, info: Info) -> Resolved[Feature | None]:
@@ -373,22 +342,14 @@ class ScenarioOutcome:
     @classmethod
     def of(cls, result: ScenarioResult) -> ScenarioOutcome:
         delta = result.delta
-        return cls(
+        return copied(
+            cls,
+            delta,
             id=strawberry.ID(result.scenario.id),
             name=result.scenario.name,
             description=result.scenario.description,
             forecast=Forecast.of(result.forecast),
             feature_changes=[FeatureDelta.of(item) for item in delta.feature_changes],
-            added_feature_ids=[strawberry.ID(i) for i in delta.added_feature_ids],
-            removed_feature_ids=[strawberry.ID(i) for i in delta.removed_feature_ids],
-            arr_at_risk_before=delta.arr_at_risk_before,
-            arr_at_risk_after=delta.arr_at_risk_after,
-            arr_at_risk_change=delta.arr_at_risk_change,
-            arr_weighted_on_time_before=delta.arr_weighted_on_time_before,
-            arr_weighted_on_time_after=delta.arr_weighted_on_time_after,
-            arr_weighted_on_time_change=delta.arr_weighted_on_time_change,
-            customers_newly_at_risk=[strawberry.ID(i) for i in delta.customers_newly_at_risk],
-            customers_no_longer_at_risk=[strawberry.ID(i) for i in delta.customers_no_longer_at_risk],
         )
 
 
@@ -483,20 +444,14 @@ class RoadmapItem:
     @classmethod
     def of(cls, item: EngineRoadmapItem) -> RoadmapItem:
         scores = item.scores
-        return cls(
-            feature_id=strawberry.ID(item.feature_id),
-            team_id=strawberry.ID(item.team_id),
+        return copied(
+            cls,
+            item,
             quarter=item.quarter + 1,
             kind=RoadmapItemKind(item.kind),
-            value=item.value,
-            discounted_value=item.discounted_value,
-            effort=item.effort,
-            confidence=item.confidence,
-            effort_spread=item.effort_spread,
-            pinned=item.pinned,
-            scores=FeatureScores(
-                method=scores.method,
-                value=scores.value,
+            scores=copied(
+                FeatureScores,
+                scores,
                 rice=ScoreBreakdown.of(scores.rice),
                 wsjf=ScoreBreakdown.of(scores.wsjf),
                 demand=ScoreBreakdown.of(scores.demand),
@@ -577,7 +532,7 @@ class LeftOutFeature:
 
 @dataclass(frozen=True)
 class RoadmapView:
-    """A stored plan as GraphQL objects, built once per kept report (`ResultReader.derived`): a stored
+    """A stored plan as GraphQL objects, built once per kept report (`KeptReport.built`): a stored
     plan never changes, and nothing request-specific hangs off these objects."""
 
     quarters: list[RoadmapQuarter]
@@ -593,17 +548,16 @@ class RoadmapView:
                 end=quarter.end,
                 commitments=[RoadmapItem.of(item) for item in quarter.commitments],
                 explorations=[RoadmapItem.of(item) for item in quarter.explorations],
-                capacity=[
-                    TeamCapacityUse(
-                        team_id=strawberry.ID(use.team_id), used=use.used, available=use.available
-                    )
-                    for use in quarter.capacity
-                ],
+                capacity=[copied(TeamCapacityUse, use) for use in quarter.capacity],
             )
             for quarter in report.plan.quarters
         ]
         items = [item for quarter in quarters for item in (*quarter.commitments, *quarter.explorations)]
         return cls(quarters=quarters, items=items)
+
+
+_NO_LIFECYCLE = RoadmapLifecycle(status=RoadmapStatus.DRAFT, version=0, current=False)
+"""What a roadmap version without lifecycle properties reads as."""
 
 
 @strawberry.type(description="A version of the roadmap: a draft waiting for review, or what became of it.")
@@ -646,37 +600,27 @@ class RoadmapVersion(AnalysisResult):
         description="What a greedy baseline placement would reach; null when it was not computed."
     )
     plan: strawberry.Private[RoadmapPlan]
-    report: strawberry.Private[RoadmapReport]
+    kept: strawberry.Private[KeptReport]
 
     @classmethod
-    def of(cls, stored: StoredResult, report: RoadmapReport) -> RoadmapVersion:
-        lifecycle = stored.roadmap
-        plan = report.plan
-        return cls(
+    def of(cls, stored: StoredResult, kept: KeptReport) -> RoadmapVersion:
+        report: RoadmapReport = kept.report
+        lifecycle = stored.roadmap or _NO_LIFECYCLE
+        return copied(
+            cls,
+            report.plan,
             **_meta(stored),
-            version=lifecycle.version if lifecycle is not None else 0,
-            status=lifecycle.status if lifecycle is not None else RoadmapStatus.DRAFT,
-            current=lifecycle.current if lifecycle is not None else False,
-            reviewer=lifecycle.reviewer if lifecycle is not None else None,
-            review_comment=lifecycle.review_comment if lifecycle is not None else None,
-            decided_at=lifecycle.decided_at if lifecycle is not None else None,
-            superseded_by=strawberry.ID(lifecycle.superseded_by)
-            if lifecycle is not None and lifecycle.superseded_by is not None
-            else None,
+            **lifecycle.model_dump(),
             recommendation=report.analysis.recommendation,
             findings=_findings(report.analysis),
-            commitment_ids=[strawberry.ID(i) for i in report.analysis.commitment_ids],
-            exploration_ids=[strawberry.ID(i) for i in report.analysis.exploration_ids],
-            method=plan.method,
-            utilisation=plan.utilisation,
-            total_value=plan.total_value,
-            greedy_value=plan.greedy_value,
-            plan=plan,
-            report=report,
+            commitment_ids=list(report.analysis.commitment_ids),
+            exploration_ids=list(report.analysis.exploration_ids),
+            plan=report.plan,
+            kept=kept,
         )
 
-    def _view(self, info: Info) -> RoadmapView:
-        return _reader(info).derived(self.report, RoadmapView.of)
+    def _view(self) -> RoadmapView:
+        return self.kept.built(RoadmapView.of)
 
     @strawberry.field(description="The roadmap quarter by quarter.")
     async def quarters(self, info: Info) -> list[RoadmapQuarter]:
@@ -699,7 +643,7 @@ class RoadmapVersion(AnalysisResult):
                 selections=subselection(selections, "capacity") or [],
             ),
         )
-        return self._view(info).quarters
+        return self._view().quarters
 
     @strawberry.field(
         description="Items quarter by quarter, commitments before explorations; optionally one kind, the first n."
@@ -714,7 +658,7 @@ class RoadmapVersion(AnalysisResult):
             int | None, strawberry.argument(description="At most this many items; all when null.")
         ] = None,
     ) -> list[RoadmapItem]:
-        chosen = [item for item in self._view(info).items if kind is None or item.kind is kind]
+        chosen = [item for item in self._view().items if kind is None or item.kind is kind]
         if first is not None:
             chosen = chosen[: max(first, 0)]
         await prefetch_linked(
@@ -727,16 +671,7 @@ class RoadmapVersion(AnalysisResult):
 
     @strawberry.field(description="Open features the roadmap leaves out, and why.")
     def left_out(self) -> list[LeftOutFeature]:
-        return [
-            LeftOutFeature(
-                feature_id=strawberry.ID(item.feature_id),
-                team_id=strawberry.ID(item.team_id) if item.team_id is not None else None,
-                reason=item.reason,
-                detail=item.detail,
-                value=item.value,
-            )
-            for item in self.plan.left_out
-        ]
+        return [copied(LeftOutFeature, item) for item in self.plan.left_out]
 
 
 # -- risk ----------------------------------------------------------------------------------------------
@@ -759,16 +694,7 @@ class Risk:
 
     @classmethod
     def of(cls, risk: EngineRisk) -> Risk:
-        return cls(
-            kind=risk.kind,
-            severity=risk.severity,
-            severity_formula=risk.severity_formula,
-            title=risk.title,
-            detail=risk.detail,
-            mitigation=risk.mitigation,
-            arr_at_stake=risk.arr_at_stake,
-            affected_ids=[strawberry.ID(i) for i in risk.affected_ids],
-        )
+        return copied(cls, risk)
 
     @strawberry.field(description="The affected ids resolved to graph nodes.")
     async def affected(self, info: Info) -> list[Entity]:
@@ -835,26 +761,8 @@ class RiskAssessment(AnalysisResult):
             critical_path_ids=[strawberry.ID(i) for i in engine.critical_path],
             critical_path_weeks=engine.critical_path_weeks,
             critical_path_end=engine.critical_path_end,
-            customers_at_risk=[
-                CustomerAtRisk(
-                    customer_id=strawberry.ID(c.customer_id),
-                    arr=c.arr,
-                    renewal_date=c.renewal_date,
-                    latest_p85=c.latest_p85,
-                    late_feature_ids=[strawberry.ID(i) for i in c.late_feature_ids],
-                )
-                for c in engine.customers_at_risk
-            ],
-            team_loads=[
-                TeamLoad(
-                    team_id=strawberry.ID(load.team_id),
-                    committed_feature_ids=[strawberry.ID(i) for i in load.committed_feature_ids],
-                    committed_effort=load.committed_effort,
-                    available_effort=load.available_effort,
-                    load_ratio=load.load_ratio,
-                )
-                for load in engine.team_loads
-            ],
+            customers_at_risk=[CustomerAtRisk.of(c) for c in engine.customers_at_risk],
+            team_loads=[copied(TeamLoad, load) for load in engine.team_loads],
             all_risks=[Risk.of(risk) for risk in engine.risks],
         )
 
@@ -921,25 +829,7 @@ class PortfolioReview(AnalysisResult):
 
     @classmethod
     def of(cls, stored: StoredResult, outcome: PortfolioReviewOutcome) -> PortfolioReview:
-        return cls(
-            **_meta(stored),
-            risk_assessment_id=strawberry.ID(outcome.risk_assessment_id),
-            previous_review_id=strawberry.ID(outcome.previous_review_id)
-            if outcome.previous_review_id is not None
-            else None,
-            arr_at_risk=outcome.arr_at_risk,
-            arr_at_risk_change=outcome.arr_at_risk_change,
-            arr_weighted_on_time=outcome.arr_weighted_on_time,
-            arr_weighted_on_time_change=outcome.arr_weighted_on_time_change,
-            late_feature_count=outcome.late_feature_count,
-            risk_count=outcome.risk_count,
-            new_risks=list(outcome.new_risks),
-            resolved_risks=list(outcome.resolved_risks),
-            new_risk_count=outcome.new_risk_count,
-            resolved_risk_count=outcome.resolved_risk_count,
-            customers_newly_at_risk=[strawberry.ID(i) for i in outcome.customers_newly_at_risk],
-            customers_no_longer_at_risk=[strawberry.ID(i) for i in outcome.customers_no_longer_at_risk],
-        )
+        return copied(cls, outcome, **_meta(stored))
 
     @strawberry.field(description="The risk assessment the review ran.")
     async def risk_assessment(self, info: Info) -> RiskAssessment | None:
@@ -967,7 +857,7 @@ def _reader(info: Info) -> ResultReader:
 
 async def scenario_analysis_by_id(info: Info, result_id: str) -> ScenarioAnalysis | None:
     found = await _reader(info).read(NodeLabel.SCENARIO_ANALYSIS, result_id)
-    return ScenarioAnalysis.of(*found) if found is not None else None
+    return ScenarioAnalysis.of(found[0], found[1].report) if found is not None else None
 
 
 async def roadmap_version_by_id(info: Info, result_id: str) -> RoadmapVersion | None:
@@ -979,12 +869,12 @@ async def roadmap_version_by_id(info: Info, result_id: str) -> RoadmapVersion | 
 
 async def risk_assessment_by_id(info: Info, result_id: str) -> RiskAssessment | None:
     found = await _reader(info).read(NodeLabel.RISK_ASSESSMENT, result_id)
-    return RiskAssessment.of(*found) if found is not None else None
+    return RiskAssessment.of(found[0], found[1].report) if found is not None else None
 
 
 async def portfolio_review_by_id(info: Info, result_id: str) -> PortfolioReview | None:
     found = await _reader(info).read(NodeLabel.PORTFOLIO_REVIEW, result_id)
-    return PortfolioReview.of(*found) if found is not None else None
+    return PortfolioReview.of(found[0], found[1].report) if found is not None else None
 
 
 RESULT_BY_LABEL = {

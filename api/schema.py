@@ -15,6 +15,7 @@ from strawberry.schema.config import StrawberryConfig
 from api.auth import Role
 from api.errors import UserInputError
 from api.extensions import schema_extensions, trace_root_fields
+from api.loading import prefetch_features, selected, subselection
 from api.mutations import Mutation
 from api.pagination import (
     AfterArgument,
@@ -32,7 +33,6 @@ from api.pagination import (
     page_request,
 )
 from api.permissions import IsViewer
-from api.prefetch import prefetch_features, selected, subselection
 from api.result_types import (
     AnalysisResult,
     PortfolioReview,
@@ -62,7 +62,7 @@ from api.types import (
     entity_by_id,
     graphql_enum,
 )
-from graph.api_queries import Page, PagedLabel
+from graph.entity_reads import Page, PagedLabel
 from graph.result_store import RoadmapStatus
 from graph.vocabulary import NodeLabel
 from workflows import client as runs_client

@@ -26,8 +26,8 @@ from api.context import ApiServices
 from api.result_reader import ResultReader
 from api.settings import ApiSettings
 from api.telemetry import configure_tracing, record_graph_query
-from graph.api_queries import ApiQueries
 from graph.connection import GraphSettings, open_graph
+from graph.entity_reads import EntityReads
 from graph.store import GraphStore
 from workflows.client import connect
 from workflows.local_temporal import TemporalSettings, temporal_endpoint
@@ -38,7 +38,7 @@ logger = logging.getLogger("lodestar.api")
 
 async def services_for(store: GraphStore, settings: ApiSettings, **extra: object) -> ApiServices:
     """Services on an open graph (the API-key constraint is created if missing)."""
-    queries = ApiQueries(store.driver, store.database)
+    queries = EntityReads(store.driver, store.database)
     await queries.ensure_schema()
     return ApiServices(
         queries=queries,

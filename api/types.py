@@ -2,23 +2,27 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping
 from datetime import date
 from enum import Enum
-from typing import Annotated, TypeVar
+from functools import cache
+from typing import Annotated, Any, TypeVar
 
 import strawberry
+from strawberry.dataloader import DataLoader
 
-from api.context import RequestContext
+from api.context import Loaders, RequestContext
 from api.loading import Resolved, load_many_now, load_now, then
 from graph import portfolio
-from graph.api_queries import FeatureDemandFigures, RequestLink
+from graph.entity_reads import FeatureDemandFigures, RequestLink
 from graph.vocabulary import NodeLabel
 
 Info = strawberry.Info[RequestContext, None]
 
 M = TypeVar("M")
 N = TypeVar("N")
+T = TypeVar("T")
 
 # The types below in a field's `graphql_type`, before their classes exist.
 FeatureRef = Annotated["Feature", strawberry.lazy("api.types")]
@@ -26,6 +30,18 @@ CustomerRef = Annotated["Customer", strawberry.lazy("api.types")]
 ObjectiveRef = Annotated["Objective", strawberry.lazy("api.types")]
 ReleaseRef = Annotated["Release", strawberry.lazy("api.types")]
 FeedbackRef = Annotated["Feedback", strawberry.lazy("api.types")]
+
+
+@cache
+def _init_fields(cls: type) -> tuple[str, ...]:
+    return tuple(field.name for field in dataclasses.fields(cls) if field.init)
+
+
+def copied(cls: type[T], source: object, **overrides: object) -> T:
+    """An object of the GraphQL type `cls` whose fields (Private ones too) are `source`'s attributes of the
+    same names, except those given in `overrides`."""
+    values = {name: getattr(source, name) for name in _init_fields(cls) if name not in overrides}
+    return cls(**values, **overrides)
 
 
 def or_none(build: Callable[[M], N]) -> Callable[[M | None], N | None]:
@@ -109,7 +125,7 @@ class Product(Entity):
 
     @classmethod
     def of(cls, product: portfolio.Product) -> Product:
-        return cls(id=strawberry.ID(product.id), name=product.name, description=product.description)
+        return copied(cls, product)
 
     @strawberry.field(description="The product's features, sorted by id.", graphql_type=list[FeatureRef])
     def features(self, info: Info) -> Resolved[list[Feature]]:
@@ -128,13 +144,7 @@ class Team(Entity):
 
     @classmethod
     def of(cls, team: portfolio.Team) -> Team:
-        return cls(
-            id=strawberry.ID(team.id),
-            name=team.name,
-            headcount=team.headcount,
-            capacity=team.capacity,
-            throughput_history=list(team.throughput_history),
-        )
+        return copied(cls, team)
 
     @strawberry.field(
         description="Mean of the throughput history, person-weeks per week; null without history."
@@ -185,12 +195,7 @@ class FeatureRequest:
 
     @classmethod
     def of(cls, link: RequestLink) -> FeatureRequest:
-        return cls(
-            weight=link.weight,
-            requested_at=link.requested_at,
-            customer_id=link.customer_id,
-            feature_id=link.feature_id,
-        )
+        return copied(cls, link)
 
     @strawberry.field(
         description="The requesting customer; null if no longer in the graph.",
@@ -229,25 +234,7 @@ class Feature(Entity):
 
     @classmethod
     def of(cls, feature: portfolio.Feature) -> Feature:
-        return cls(
-            id=strawberry.ID(feature.id),
-            name=feature.name,
-            status=feature.status,
-            effort_low=feature.effort_low,
-            effort_likely=feature.effort_likely,
-            effort_high=feature.effort_high,
-            progress=feature.progress,
-            target_date=feature.target_date,
-            priority=feature.priority,
-            reach=feature.reach,
-            impact=feature.impact,
-            confidence=feature.confidence,
-            product_id=feature.product_id,
-            team_id=feature.team_id,
-            depends_on=list(feature.depends_on),
-            objective_ids=list(feature.objective_ids),
-            release_id=feature.release_id,
-        )
+        return copied(cls, feature)
 
     @strawberry.field(description="Likely effort still to deliver, in person-weeks.")
     def remaining_effort_likely(self) -> float:
@@ -344,15 +331,7 @@ class Customer(Entity):
 
     @classmethod
     def of(cls, customer: portfolio.Customer) -> Customer:
-        return cls(
-            id=strawberry.ID(customer.id),
-            name=customer.name,
-            arr=customer.arr,
-            segment=customer.segment,
-            renewal_date=customer.renewal_date,
-            health=customer.health,
-            product_ids=list(customer.product_ids),
-        )
+        return copied(cls, customer)
 
     @strawberry.field(description="Products the customer uses, sorted by id.", graphql_type=list[Product])
     def products(self, info: Info) -> Resolved[list[Product]]:
@@ -379,12 +358,7 @@ class Objective(Entity):
 
     @classmethod
     def of(cls, objective: portfolio.Objective) -> Objective:
-        return cls(
-            id=strawberry.ID(objective.id),
-            name=objective.name,
-            weight=objective.weight,
-            due_date=objective.due_date,
-        )
+        return copied(cls, objective)
 
     @strawberry.field(
         description="Features supporting the objective, sorted by id.", graphql_type=list[FeatureRef]
@@ -402,12 +376,7 @@ class Release(Entity):
 
     @classmethod
     def of(cls, release: portfolio.Release) -> Release:
-        return cls(
-            id=strawberry.ID(release.id),
-            name=release.name,
-            release_date=release.date,
-            product_id=release.product_id,
-        )
+        return copied(cls, release, release_date=release.date)
 
     @strawberry.field(
         description="The product released; null for a release across products.", graphql_type=Product | None
@@ -430,14 +399,7 @@ class Feedback(Entity):
 
     @classmethod
     def of(cls, feedback: portfolio.Feedback) -> Feedback:
-        return cls(
-            id=strawberry.ID(feedback.id),
-            text=feedback.text,
-            sentiment=feedback.sentiment,
-            created_at=feedback.created_at,
-            customer_id=feedback.customer_id,
-            feature_id=feedback.feature_id,
-        )
+        return copied(cls, feedback)
 
     @strawberry.field(description="The customer who gave the feedback.", graphql_type=Customer | None)
     def customer(self, info: Info) -> Resolved[Customer | None]:
@@ -457,29 +419,26 @@ def features_by_ids(info: Info, ids: list[str]) -> Resolved[list[Feature]]:
     return then(load_many_now(info.context.loaders.feature, ids), built(Feature.of))
 
 
+_ENTITY_OF_LABEL: dict[
+    NodeLabel, tuple[Callable[[Loaders], DataLoader[str, Any]], Callable[[Any], Entity]]
+] = {
+    NodeLabel.PRODUCT: (lambda loaders: loaders.product, Product.of),
+    NodeLabel.FEATURE: (lambda loaders: loaders.feature, Feature.of),
+    NodeLabel.CUSTOMER: (lambda loaders: loaders.customer, Customer.of),
+    NodeLabel.TEAM: (lambda loaders: loaders.team, Team.of),
+    NodeLabel.OBJECTIVE: (lambda loaders: loaders.objective, Objective.of),
+    NodeLabel.RELEASE: (lambda loaders: loaders.release, Release.of),
+    NodeLabel.FEEDBACK: (lambda loaders: loaders.feedback, Feedback.of),
+}
+"""Per label of a portfolio node: its loader and its GraphQL type's constructor."""
+
+
 async def entity_by_id(info: Info, node_id: str) -> Entity | None:
     """Any portfolio node by id: one batched label lookup, then the loader of that label."""
     loaders = info.context.loaders
     label = await loaders.label.load(node_id)
-    if label is NodeLabel.PRODUCT:
-        product = await loaders.product.load(node_id)
-        return Product.of(product) if product is not None else None
-    if label is NodeLabel.FEATURE:
-        feature = await loaders.feature.load(node_id)
-        return Feature.of(feature) if feature is not None else None
-    if label is NodeLabel.CUSTOMER:
-        customer = await loaders.customer.load(node_id)
-        return Customer.of(customer) if customer is not None else None
-    if label is NodeLabel.TEAM:
-        team = await loaders.team.load(node_id)
-        return Team.of(team) if team is not None else None
-    if label is NodeLabel.OBJECTIVE:
-        objective = await loaders.objective.load(node_id)
-        return Objective.of(objective) if objective is not None else None
-    if label is NodeLabel.RELEASE:
-        release = await loaders.release.load(node_id)
-        return Release.of(release) if release is not None else None
-    if label is NodeLabel.FEEDBACK:
-        feedback = await loaders.feedback.load(node_id)
-        return Feedback.of(feedback) if feedback is not None else None
-    return None
+    if label is None or label not in _ENTITY_OF_LABEL:
+        return None
+    loader, build = _ENTITY_OF_LABEL[label]
+    found = await loader(loaders).load(node_id)
+    return build(found) if found is not None else None

@@ -13,8 +13,10 @@ first 100 items with nested fields (feature, owner, dependencies, demand, team, 
 4. over HTTP to uvicorn on 127.0.0.1 (auth, ASGI middleware, JSON), from a client in another process.
 
 For each: p50 and p99 latency of sequential requests, and throughput with concurrent requests. The ratio
-of (4) to (1) is the API's overhead; (3) shows what the cache saves while the portfolio is unchanged. Aims: overhead <= 1.3x, HTTP p99 < 50 ms. Run from the repository
-root: `.venv/bin/python -m bench.api` (`--scale small|medium`, `--requests`, `--concurrency`).
+of (4) to (1) is the API's overhead; (3) shows what the cache saves while the portfolio is unchanged
+(`api/READ_PATH.md` weighs each piece of the read path with these figures). Aims: overhead <= 1.3x,
+HTTP p99 < 50 ms. Run from the repository root: `.venv/bin/python -m bench.api` (`--scale small|medium`,
+`--requests`, `--concurrency`).
 The machine is shared, so the figures are indicative.
 """
 

@@ -45,8 +45,8 @@ from temporalio.api.enums.v1 import PendingActivityState
 from temporalio.client import Client, WorkflowExecutionStatus
 
 from api.auth import Role, create_api_key
-from graph.api_queries import ApiQueries
 from graph.demo import SCALES, generate_portfolio
+from graph.entity_reads import EntityReads
 from graph.local_db import LocalGraphDatabase, free_port
 from graph.portfolio import Portfolio
 from graph.store import GraphStore
@@ -523,7 +523,7 @@ async def prepare_graph(driver: neo4j.AsyncDriver, database: str, portfolio: Por
     await store.clear()
     await store.ensure_schema()
     await store.import_portfolio(portfolio)
-    queries = ApiQueries(driver, database)
+    queries = EntityReads(driver, database)
     await queries.ensure_schema()
     return {
         role: (await create_api_key(queries, f"scale-{role.value}", role)).secret_key

@@ -1,10 +1,11 @@
-"""Small pieces more than one engine needs: the dependency graph and ARR at risk."""
+"""Small pieces more than one engine needs: the dependency graph, its cycles and ARR at risk."""
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Mapping
 from datetime import date
+from typing import cast
 
 import networkx as nx
 from pydantic import BaseModel, ConfigDict
@@ -21,6 +22,12 @@ def dependency_graph(portfolio: Portfolio) -> nx.DiGraph[str]:
         for prerequisite in feature.depends_on:
             graph.add_edge(prerequisite, feature.id)
     return graph
+
+
+def dependency_cycle(graph: nx.DiGraph[str]) -> list[tuple[str, str]]:
+    """The edges (prerequisite, dependent) of one cycle in `graph`, as networkx's `find_cycle` finds it."""
+    # networkx's stubs leave find_cycle's return type unannotated.
+    return cast("list[tuple[str, str]]", nx.find_cycle(graph))  # pyright: ignore[reportUnknownMemberType]
 
 
 class CustomerAtRisk(BaseModel):

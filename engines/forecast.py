@@ -37,19 +37,20 @@ import math
 import os
 from bisect import bisect_left
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from typing import TypedDict, Unpack
 
 import networkx as nx
 import numpy as np
 import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, Field
 
-from engines.common import CustomerAtRisk, customers_at_risk, dependency_graph
+from engines.common import CustomerAtRisk, customers_at_risk, dependency_cycle, dependency_graph
 from engines.scenario_changes import CapacityChange, Scenario, ShiftStart, prepare_scenario
-from graph.portfolio import FeatureStatus, Portfolio
+from graph.portfolio import Feature, FeatureStatus, Portfolio
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.intp]
@@ -246,43 +247,12 @@ def plan_simulation(
             raise ForecastError(f"feature {feature.id} depends on unknown features {unknown}")
 
     graph = dependency_graph(portfolio).subgraph(open_features).copy()
-    try:
-        order: list[str] = list(
-            nx.lexicographical_topological_sort(
-                graph,
-                key=lambda fid: (
-                    open_features[fid].priority is None,
-                    open_features[fid].priority or 0,
-                    fid,
-                ),
-            )
-        )
-    except nx.NetworkXUnfeasible as error:
-        raise ForecastError(f"dependency cycle among {sorted(nx.find_cycle(graph))}") from error
-
-    never_starts: set[str] = set()
-    for feature_id in order:  # prerequisites come first, so one pass propagates
-        feature = open_features[feature_id]
-        if feature.team_id is None or any(d in never_starts for d in graph.predecessors(feature_id)):
-            never_starts.add(feature_id)
-
+    order = _delivery_order(graph, open_features)
+    never_starts = _never_starting(graph, open_features, order)
     team_ids = sorted({f.team_id for f in open_features.values() if f.team_id is not None})
     team_position = {team_id: i for i, team_id in enumerate(team_ids)}
     position = {feature_id: i for i, feature_id in enumerate(order)}
     features = [open_features[fid] for fid in order]
-
-    earliest = np.zeros(len(order))
-    for shift in shift_starts:
-        weeks = max(0.0, (shift.start - as_of).days / 7)
-        for i, feature in enumerate(features):
-            applies = (
-                feature.id in shift.feature_ids
-                if shift.feature_ids
-                else shift.team_id is None or feature.team_id == shift.team_id
-            )
-            if applies:
-                earliest[i] = max(earliest[i], weeks)
-
     return SimulationPlan(
         feature_ids=order,
         team_index=np.array(
@@ -291,7 +261,7 @@ def plan_simulation(
         prerequisites=[
             np.array(sorted(position[d] for d in graph.predecessors(f.id)), dtype=np.intp) for f in features
         ],
-        earliest_start_weeks=earliest,
+        earliest_start_weeks=_earliest_starts(features, shift_starts, as_of),
         effort_low=np.array([f.effort_low for f in features], dtype=np.float64),
         effort_likely=np.array([f.effort_likely for f in features], dtype=np.float64),
         effort_high=np.array([f.effort_high for f in features], dtype=np.float64),
@@ -309,6 +279,47 @@ def plan_simulation(
         ],
         horizon_weeks=horizon_weeks,
     )
+
+
+def _delivery_order(graph: nx.DiGraph[str], open_features: Mapping[str, Feature]) -> list[str]:
+    """A topological order that follows priority where dependencies allow (ascending, None last, then id)."""
+
+    def delivery_rank(feature_id: str) -> tuple[bool, int, str]:
+        priority = open_features[feature_id].priority
+        return priority is None, priority or 0, feature_id
+
+    try:
+        return list(nx.lexicographical_topological_sort(graph, key=delivery_rank))
+    except nx.NetworkXUnfeasible as error:
+        raise ForecastError(f"dependency cycle among {sorted(dependency_cycle(graph))}") from error
+
+
+def _never_starting(
+    graph: nx.DiGraph[str], open_features: Mapping[str, Feature], order: list[str]
+) -> set[str]:
+    """The unowned features and every feature that (transitively) depends on one."""
+    never_starts: set[str] = set()
+    for feature_id in order:  # prerequisites come first, so one pass propagates
+        feature = open_features[feature_id]
+        if feature.team_id is None or any(d in never_starts for d in graph.predecessors(feature_id)):
+            never_starts.add(feature_id)
+    return never_starts
+
+
+def _earliest_starts(features: list[Feature], shift_starts: Sequence[ShiftStart], as_of: date) -> FloatArray:
+    """Per feature in delivery order, the weeks after `as_of` before which the scenario's start shifts hold it."""
+    earliest = np.zeros(len(features))
+    for shift in shift_starts:
+        weeks = max(0.0, (shift.start - as_of).days / 7)
+        for i, feature in enumerate(features):
+            applies = (
+                feature.id in shift.feature_ids
+                if shift.feature_ids
+                else shift.team_id is None or feature.team_id == shift.team_id
+            )
+            if applies:
+                earliest[i] = max(earliest[i], weeks)
+    return earliest
 
 
 def _team_model(
@@ -545,10 +556,10 @@ def forecast_reference_python(plan: SimulationPlan, draws: SimulationDraws) -> l
     """
     horizon = plan.horizon_weeks
     n_features = len(plan.feature_ids)
-    efforts = draws.remaining_effort.tolist()
-    prerequisites = [p.tolist() for p in plan.prerequisites]
-    team_of = plan.team_index.tolist()
-    earliest = plan.earliest_start_weeks.tolist()
+    efforts: list[list[float]] = draws.remaining_effort.tolist()
+    prerequisites: list[list[int]] = [p.tolist() for p in plan.prerequisites]
+    team_of: list[int] = plan.team_index.tolist()
+    earliest: list[float] = plan.earliest_start_weeks.tolist()
     weeks = range(horizon)
     team_inputs = [
         (
@@ -639,137 +650,46 @@ def completion_matrix(
     return CompletionMatrix(plan, portfolio, as_of, seed, simulate_completion_weeks(plan, draws).T)
 
 
-def forecast(
-    portfolio: Portfolio,
-    *,
-    as_of: date,
-    scenario: Scenario | None = None,
-    trials: int = 10_000,
-    seed: int = 0,
-    horizon_weeks: int = 260,
-) -> Forecast:
-    """Monte Carlo forecast of every open feature, release, objective and requesting customer (see module doc)."""
-    matrix = completion_matrix(
-        portfolio, as_of=as_of, scenario=scenario, trials=trials, seed=seed, horizon_weeks=horizon_weeks
+class SimulationOptions(TypedDict, total=False):
+    """`completion_matrix`'s options after `as_of`, which `forecast` passes on."""
+
+    scenario: Scenario | None
+    trials: int
+    seed: int
+    horizon_weeks: int
+
+
+def forecast(portfolio: Portfolio, *, as_of: date, **options: Unpack[SimulationOptions]) -> Forecast:
+    """Monte Carlo forecast of every open feature, release, objective and requesting customer (see module doc).
+
+    `options` are `completion_matrix`'s: the scenario, trials (10,000), seed (0) and horizon_weeks (260).
+    """
+    scenario = options.get("scenario")
+    return summarise(
+        completion_matrix(portfolio, as_of=as_of, **options),
+        scenario_id=None if scenario is None else scenario.id,
     )
-    return summarise(matrix, scenario_id=None if scenario is None else scenario.id)
 
 
 def summarise(matrix: CompletionMatrix, *, scenario_id: str | None = None) -> Forecast:
     """Percentile dates, on-time probabilities and ARR at risk from the raw completion times."""
-    portfolio, plan, as_of = matrix.portfolio, matrix.plan, matrix.as_of
+    portfolio, plan = matrix.portfolio, matrix.plan
     by_feature = matrix.weeks.T  # (features, trials), rows contiguous
-    trials = by_feature.shape[1]
-    horizon = plan.horizon_weeks
     column = {feature_id: i for i, feature_id in enumerate(plan.feature_ids)}
-    features_by_id = {f.id: f for f in portfolio.features}
-
-    feature_days = DoneByDay.of(by_feature, horizon)
-    feature_forecasts: list[FeatureForecast] = []
-    for i, feature_id in enumerate(plan.feature_ids):
-        feature = features_by_id[feature_id]
-        p50, p85, p95 = feature_days.percentile_dates(i, as_of)
-        feature_forecasts.append(
-            FeatureForecast(
-                feature_id=feature_id,
-                team_id=feature.team_id,
-                p50=p50,
-                p85=p85,
-                p95=p95,
-                target_date=feature.target_date,
-                on_time_probability=feature_days.probability_by(i, as_of, feature.target_date),
-                beyond_horizon_probability=feature_days.beyond_horizon_probability(i),
-                unscheduled=bool(plan.team_index[i] < 0),
-            )
-        )
-
-    def latest_of(member_lists: list[list[str]]) -> FloatArray:
-        """(groups, trials): completion of each group's last open member; 0 when none is open."""
-        latest = np.zeros((len(member_lists), trials))
-        for g, members in enumerate(member_lists):
-            rows = [column[m] for m in members if m in column]
-            if rows:
-                np.max(by_feature[rows], axis=0, out=latest[g])
-        return latest
-
-    def groups(
-        ids: list[str], names: list[str], members: list[list[str]], dues: list[date | None]
-    ) -> list[GroupForecast]:
-        days = DoneByDay.of(latest_of(members), horizon)
-        result: list[GroupForecast] = []
-        for g, group_id in enumerate(ids):
-            p50, p85, p95 = days.percentile_dates(g, as_of)
-            result.append(
-                GroupForecast(
-                    id=group_id,
-                    name=names[g],
-                    feature_ids=members[g],
-                    due_date=dues[g],
-                    p50=p50,
-                    p85=p85,
-                    p95=p95,
-                    on_time_probability=days.probability_by(g, as_of, dues[g]),
-                    beyond_horizon_probability=days.beyond_horizon_probability(g),
-                )
-            )
-        return result
-
-    release_members: defaultdict[str, list[str]] = defaultdict(list)
-    objective_members: defaultdict[str, list[str]] = defaultdict(list)
-    for feature in portfolio.features:
-        if feature.release_id is not None:
-            release_members[feature.release_id].append(feature.id)
-        for objective_id in feature.objective_ids:
-            objective_members[objective_id].append(feature.id)
-    releases = [r for r in portfolio.releases if release_members[r.id]]
-    objectives = [o for o in portfolio.objectives if objective_members[o.id]]
-
-    requested: defaultdict[str, set[str]] = defaultdict(set)
-    for request in portfolio.requests:
-        if request.feature_id in column:
-            requested[request.customer_id].add(request.feature_id)
-    requesting = [c for c in portfolio.customers if requested.get(c.id)]
-    open_requests = [sorted(requested[c.id], key=column.__getitem__) for c in requesting]
-
-    customers = [
-        CustomerForecast(
-            customer_id=customer.id,
-            arr=customer.arr,
-            renewal_date=customer.renewal_date,
-            requested_feature_ids=open_requests[c],
-            probability_before_renewal=feature_days.probability_all_by(
-                [column[f] for f in open_requests[c]], as_of, customer.renewal_date
-            ),
-        )
-        for c, customer in enumerate(requesting)
-    ]
-    weighed = [
-        (c.arr, c.probability_before_renewal) for c in customers if c.probability_before_renewal is not None
-    ]
-    total_arr = sum(arr for arr, _ in weighed)
-    arr_weighted_on_time = sum(arr * p for arr, p in weighed) / total_arr if total_arr > 0 else 1.0
-
+    feature_days = DoneByDay.of(by_feature, plan.horizon_weeks)
+    customers = _customer_forecasts(portfolio, column, feature_days, matrix.as_of)
+    releases, objectives = _release_and_objective_groups(portfolio)
     result = Forecast(
-        as_of=as_of,
-        trials=trials,
+        as_of=matrix.as_of,
+        trials=by_feature.shape[1],
         seed=matrix.seed,
-        horizon_weeks=horizon,
+        horizon_weeks=plan.horizon_weeks,
         scenario_id=scenario_id,
-        features=feature_forecasts,
-        releases=groups(
-            [r.id for r in releases],
-            [r.name for r in releases],
-            [release_members[r.id] for r in releases],
-            [r.date for r in releases],
-        ),
-        objectives=groups(
-            [o.id for o in objectives],
-            [o.name for o in objectives],
-            [objective_members[o.id] for o in objectives],
-            [o.due_date for o in objectives],
-        ),
+        features=_feature_forecasts(matrix, feature_days),
+        releases=_group_forecasts(releases, by_feature, column, matrix),
+        objectives=_group_forecasts(objectives, by_feature, column, matrix),
         customers=customers,
-        arr_weighted_on_time=arr_weighted_on_time,
+        arr_weighted_on_time=_arr_weighted_on_time(customers),
         arr_at_risk=0.0,
         customers_at_risk=[],
         unscheduled_feature_ids=[
@@ -780,6 +700,125 @@ def summarise(matrix: CompletionMatrix, *, scenario_id: str | None = None) -> Fo
     return result.model_copy(
         update={"customers_at_risk": at_risk, "arr_at_risk": float(sum(c.arr for c in at_risk))}
     )
+
+
+def _feature_forecasts(matrix: CompletionMatrix, feature_days: DoneByDay) -> list[FeatureForecast]:
+    features_by_id = {f.id: f for f in matrix.portfolio.features}
+    forecasts: list[FeatureForecast] = []
+    for i, feature_id in enumerate(matrix.plan.feature_ids):
+        feature = features_by_id[feature_id]
+        p50, p85, p95 = feature_days.percentile_dates(i, matrix.as_of)
+        forecasts.append(
+            FeatureForecast(
+                feature_id=feature_id,
+                team_id=feature.team_id,
+                p50=p50,
+                p85=p85,
+                p95=p95,
+                target_date=feature.target_date,
+                on_time_probability=feature_days.probability_by(i, matrix.as_of, feature.target_date),
+                beyond_horizon_probability=feature_days.beyond_horizon_probability(i),
+                unscheduled=bool(matrix.plan.team_index[i] < 0),
+            )
+        )
+    return forecasts
+
+
+@dataclass(frozen=True)
+class _Group:
+    """A release or objective with at least one feature: what its forecast is made of."""
+
+    id: str
+    name: str
+    feature_ids: list[str]
+    due: date | None
+
+
+def _release_and_objective_groups(portfolio: Portfolio) -> tuple[list[_Group], list[_Group]]:
+    """The releases and the objectives that have features, in portfolio order, with their features."""
+    release_members: defaultdict[str, list[str]] = defaultdict(list)
+    objective_members: defaultdict[str, list[str]] = defaultdict(list)
+    for feature in portfolio.features:
+        if feature.release_id is not None:
+            release_members[feature.release_id].append(feature.id)
+        for objective_id in feature.objective_ids:
+            objective_members[objective_id].append(feature.id)
+    releases = [
+        _Group(r.id, r.name, release_members[r.id], r.date)
+        for r in portfolio.releases
+        if release_members[r.id]
+    ]
+    objectives = [
+        _Group(o.id, o.name, objective_members[o.id], o.due_date)
+        for o in portfolio.objectives
+        if objective_members[o.id]
+    ]
+    return releases, objectives
+
+
+def _group_forecasts(
+    groups: list[_Group], by_feature: FloatArray, column: dict[str, int], matrix: CompletionMatrix
+) -> list[GroupForecast]:
+    """A group is done when its last open member is; one with no open member is done at once."""
+    latest = np.zeros((len(groups), by_feature.shape[1]))
+    for g, group in enumerate(groups):
+        rows = [column[m] for m in group.feature_ids if m in column]
+        if rows:
+            np.max(by_feature[rows], axis=0, out=latest[g])
+    days = DoneByDay.of(latest, matrix.plan.horizon_weeks)
+    forecasts: list[GroupForecast] = []
+    for g, group in enumerate(groups):
+        p50, p85, p95 = days.percentile_dates(g, matrix.as_of)
+        forecasts.append(
+            GroupForecast(
+                id=group.id,
+                name=group.name,
+                feature_ids=group.feature_ids,
+                due_date=group.due,
+                p50=p50,
+                p85=p85,
+                p95=p95,
+                on_time_probability=days.probability_by(g, matrix.as_of, group.due),
+                beyond_horizon_probability=days.beyond_horizon_probability(g),
+            )
+        )
+    return forecasts
+
+
+def _customer_forecasts(
+    portfolio: Portfolio, column: dict[str, int], feature_days: DoneByDay, as_of: date
+) -> list[CustomerForecast]:
+    """Customers with open requests, and the chance that all of them are done before the renewal."""
+    requested: defaultdict[str, set[str]] = defaultdict(set)
+    for request in portfolio.requests:
+        if request.feature_id in column:
+            requested[request.customer_id].add(request.feature_id)
+    forecasts: list[CustomerForecast] = []
+    for customer in portfolio.customers:
+        if not requested.get(customer.id):
+            continue
+        open_requests = sorted(requested[customer.id], key=column.__getitem__)
+        forecasts.append(
+            CustomerForecast(
+                customer_id=customer.id,
+                arr=customer.arr,
+                renewal_date=customer.renewal_date,
+                requested_feature_ids=open_requests,
+                probability_before_renewal=feature_days.probability_all_by(
+                    [column[f] for f in open_requests], as_of, customer.renewal_date
+                ),
+            )
+        )
+    return forecasts
+
+
+def _arr_weighted_on_time(customers: list[CustomerForecast]) -> float:
+    """ARR-weighted probability that customers get their requests before renewal; 1 when no ARR is at stake."""
+    weighed = [
+        (c.arr, c.probability_before_renewal) for c in customers if c.probability_before_renewal is not None
+    ]
+    total_arr = sum(arr for arr, _ in weighed)
+    return sum(arr * p for arr, p in weighed) / total_arr if total_arr > 0 else 1.0
 
 
 def completion_day(weeks: float) -> int | None:

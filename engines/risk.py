@@ -31,7 +31,7 @@ import numpy as np
 import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, Field
 
-from engines.common import CustomerAtRisk, customers_at_risk, dependency_graph
+from engines.common import CustomerAtRisk, customers_at_risk, dependency_cycle, dependency_graph
 from graph.portfolio import Feature, FeatureStatus, Portfolio, Team
 
 WEEKS_LATE_FOR_FULL_SEVERITY = 13.0
@@ -200,7 +200,7 @@ def _topological_order(graph: nx.DiGraph[str]) -> list[str]:
     try:
         return list(nx.topological_sort(graph))
     except nx.NetworkXUnfeasible as error:
-        cycle = [edge[0] for edge in nx.find_cycle(graph)]
+        cycle = [edge[0] for edge in dependency_cycle(graph)]
         raise ValueError(f"dependency cycle among open features: {' -> '.join(cycle)}") from error
 
 
@@ -355,6 +355,29 @@ def team_loads(portfolio: Portfolio, *, as_of: date, horizon_weeks: int) -> list
     return loads
 
 
+def _risk(
+    *,
+    kind: RiskKind,
+    severity: float,
+    title: str,
+    detail: str,
+    affected_ids: list[str],
+    arr_at_stake: float | None = None,
+    mitigation: str,
+) -> Risk:
+    """A risk of `kind`, stating the formula its severity follows."""
+    return Risk(
+        kind=kind,
+        severity=severity,
+        severity_formula=SEVERITY_FORMULAS[kind],
+        title=title,
+        detail=detail,
+        affected_ids=affected_ids,
+        arr_at_stake=arr_at_stake,
+        mitigation=mitigation,
+    )
+
+
 def _clip01(value: float) -> float:
     return min(1.0, max(0.0, value))
 
@@ -497,10 +520,24 @@ def _schedule_risks(
     p85_by_feature: Mapping[str, date],
     p50_by_feature: Mapping[str, date] | None,
 ) -> list[Risk]:
-    path = analysis.critical_path
-    if not path:
+    if not analysis.critical_path:
         return []
-    risks: list[Risk] = []
+    path_risk = _critical_path_risk(
+        index, analysis, as_of=as_of, p85_by_feature=p85_by_feature, p50_by_feature=p50_by_feature
+    )
+    return [path_risk, *_zero_float_risks(index, analysis, as_of=as_of, path_severity=path_risk.severity)]
+
+
+def _critical_path_risk(
+    index: _Index,
+    analysis: CriticalPathAnalysis,
+    *,
+    as_of: date,
+    p85_by_feature: Mapping[str, date],
+    p50_by_feature: Mapping[str, date] | None,
+) -> Risk:
+    """The critical path against the latest target on it; its severity is the lateness in weeks, scaled."""
+    path = analysis.critical_path
     end = _date_after(as_of, analysis.length_weeks)
     path_features = [index.features[f] for f in path]
     targets = [f.target_date for f in path_features if f.target_date is not None]
@@ -522,25 +559,29 @@ def _schedule_risks(
         forecast += "."
     longest = max(path, key=lambda f: (analysis.duration_weeks[f], f))
     path_arr = index.demand.arr_requesting_any(path)
-    risks.append(
-        Risk(
-            kind=RiskKind.CRITICAL_PATH,
-            severity=path_severity,
-            severity_formula=SEVERITY_FORMULAS[RiskKind.CRITICAL_PATH],
-            title=f"Critical path of {len(path)} features ends in {analysis.length_weeks:.1f} weeks",
-            detail=(
-                f"{' -> '.join(path)} finishes at the earliest on {end}{versus_target}.{forecast}"
-                f" Longest step: {longest} ({analysis.duration_weeks[longest]:.1f} weeks)."
-            ),
-            affected_ids=list(path),
-            arr_at_stake=path_arr,
-            mitigation=(
-                f"Staff the critical path first, split or descope its longest step ({longest}),"
-                " and move nothing onto these teams that could delay them."
-            ),
-        )
+    return _risk(
+        kind=RiskKind.CRITICAL_PATH,
+        severity=path_severity,
+        title=f"Critical path of {len(path)} features ends in {analysis.length_weeks:.1f} weeks",
+        detail=(
+            f"{' -> '.join(path)} finishes at the earliest on {end}{versus_target}.{forecast}"
+            f" Longest step: {longest} ({analysis.duration_weeks[longest]:.1f} weeks)."
+        ),
+        affected_ids=list(path),
+        arr_at_stake=path_arr,
+        mitigation=(
+            f"Staff the critical path first, split or descope its longest step ({longest}),"
+            " and move nothing onto these teams that could delay them."
+        ),
     )
 
+
+def _zero_float_risks(
+    index: _Index, analysis: CriticalPathAnalysis, *, as_of: date, path_severity: float
+) -> list[Risk]:
+    """Features with zero float: any slip moves the portfolio end."""
+    risks: list[Risk] = []
+    end = _date_after(as_of, analysis.length_weeks)
     for feature_id, slack in analysis.float_weeks.items():
         if slack != 0.0:
             continue
@@ -555,10 +596,9 @@ def _schedule_risks(
         share = analysis.duration_weeks[feature_id] / analysis.length_weeks if analysis.length_weeks else 0.0
         team = index.owner(feature)
         risks.append(
-            Risk(
+            _risk(
                 kind=RiskKind.ZERO_FLOAT,
                 severity=_clip01(max(own_late, path_severity * share)),
-                severity_formula=SEVERITY_FORMULAS[RiskKind.ZERO_FLOAT],
                 title=f"{feature_id} has zero float",
                 detail=(
                     f"{feature.name} ({index.team_name(feature)}) finishes at the earliest on "
@@ -581,10 +621,9 @@ def _chain_risks(index: _Index, chains: list[CrossTeamChain]) -> list[Risk]:
         if None in chain.owner_ids:
             names.append("unowned work")
         risks.append(
-            Risk(
+            _risk(
                 kind=RiskKind.CROSS_TEAM_CHAIN,
                 severity=chain.handoffs / (chain.handoffs + 2),
-                severity_formula=SEVERITY_FORMULAS[RiskKind.CROSS_TEAM_CHAIN],
                 title=f"Dependency chain of {len(chain.feature_ids)} features with {chain.handoffs} team hand-offs",
                 detail=(
                     " -> ".join(
@@ -618,10 +657,9 @@ def _overload_risks(index: _Index, loads: list[TeamLoad], horizon_weeks: int) ->
         team = index.teams[load.team_id]
         excess = load.committed_effort - load.available_effort
         risks.append(
-            Risk(
+            _risk(
                 kind=RiskKind.TEAM_OVERLOAD,
                 severity=severity,
-                severity_formula=SEVERITY_FORMULAS[RiskKind.TEAM_OVERLOAD],
                 title=f"{team.name} is committed beyond capacity ({ratio_text})",
                 detail=(
                     f"{len(load.committed_feature_ids)} committed open features need "
@@ -651,10 +689,9 @@ def _ownership_risks(index: _Index, open_features: list[Feature]) -> list[Risk]:
         arr = index.demand.arr_requesting(feature.id)
         unknown = f" (its team {feature.team_id} is not in the portfolio)" if feature.team_id else ""
         risks.append(
-            Risk(
+            _risk(
                 kind=RiskKind.UNOWNED,
                 severity=_clip01((0.6 if committed else 0.3) + 0.4 * index.arr_share(arr)),
-                severity_formula=SEVERITY_FORMULAS[RiskKind.UNOWNED],
                 title=f"{feature.id} has no owning team",
                 detail=(
                     f"{feature.name} is {feature.status.value}{' and committed' if committed else ''}"
@@ -673,10 +710,9 @@ def _ownership_risks(index: _Index, open_features: list[Feature]) -> list[Risk]:
         arr = index.demand.arr_requesting_any(f.id for f in work)
         who = "nobody" if team.headcount == 0 else "a single person"
         risks.append(
-            Risk(
+            _risk(
                 kind=RiskKind.SINGLE_OWNER,
                 severity=_clip01((0.8 if team.headcount == 0 else 0.5) + 0.5 * index.arr_share(arr)),
-                severity_formula=SEVERITY_FORMULAS[RiskKind.SINGLE_OWNER],
                 title=f"{team.name} has headcount {team.headcount} and {len(work)} open features",
                 detail=f"{', '.join(f.id for f in work)} depend on {who} in {team.name}.",
                 affected_ids=[team.id, *(f.id for f in work)],
@@ -697,10 +733,9 @@ def _arr_at_risk_risks(index: _Index, at_risk: list[CustomerAtRisk], arr_at_risk
     share = index.arr_share(arr_at_risk)
     largest = ", ".join(f"{c.customer_id} ({_money(c.arr)}, renews {c.renewal_date})" for c in at_risk[:3])
     return [
-        Risk(
+        _risk(
             kind=RiskKind.ARR_AT_RISK,
             severity=_clip01(share / ARR_AT_RISK_SHARE_FOR_FULL_SEVERITY),
-            severity_formula=SEVERITY_FORMULAS[RiskKind.ARR_AT_RISK],
             title=f"{_money(arr_at_risk)} ARR ({share:.1%}) renews before its requested features' P85 date",
             detail=(
                 f"{len(at_risk)} customers renew before the P85 date of a feature they requested;"
@@ -725,10 +760,9 @@ def _demand_risks(index: _Index, open_features: list[Feature], horizon_weeks: in
         if requested and share >= CONCENTRATION_THRESHOLD:
             customers = index.demand.requesters(feature.id)
             risks.append(
-                Risk(
+                _risk(
                     kind=RiskKind.CUSTOMER_CONCENTRATION,
                     severity=_clip01(share / CONCENTRATION_SHARE_FOR_FULL_SEVERITY),
-                    severity_formula=SEVERITY_FORMULAS[RiskKind.CUSTOMER_CONCENTRATION],
                     title=f"{share:.1%} of ARR hangs on {feature.id}",
                     detail=(
                         f"{len(customers)} customers holding {_money(arr)} of {_money(index.total_arr)} ARR"
@@ -745,10 +779,9 @@ def _demand_risks(index: _Index, open_features: list[Feature], horizon_weeks: in
         if requested and feature.status == FeatureStatus.PROPOSED and feature.release_id is None:
             customers = index.demand.requesters(feature.id)
             risks.append(
-                Risk(
+                _risk(
                     kind=RiskKind.DEMANDED_UNPLANNED,
                     severity=_clip01(share / DEMAND_SHARE_FOR_FULL_SEVERITY),
-                    severity_formula=SEVERITY_FORMULAS[RiskKind.DEMANDED_UNPLANNED],
                     title=f"{feature.id} is requested by {len(customers)} customers but not planned",
                     detail=(
                         f"{feature.name} is proposed with no release while customers holding {_money(arr)}"
@@ -766,10 +799,9 @@ def _demand_risks(index: _Index, open_features: list[Feature], horizon_weeks: in
             effort = expected_remaining_effort(feature)
             weeks_of_team = effort / index.weekly_rate(feature)
             risks.append(
-                Risk(
+                _risk(
                     kind=RiskKind.UNDEMANDED_PLANNED,
                     severity=_clip01(weeks_of_team / horizon_weeks),
-                    severity_formula=SEVERITY_FORMULAS[RiskKind.UNDEMANDED_PLANNED],
                     title=f"{feature.id} is {feature.status.value} with no customer request or objective",
                     detail=(
                         f"{feature.name} still needs {effort:.1f} person-weeks, about {weeks_of_team:.1f} weeks"

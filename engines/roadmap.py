@@ -37,17 +37,18 @@ from __future__ import annotations
 
 import time
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Literal
 
 import networkx as nx
 import numpy as np
+import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict
-from scipy.optimize import OptimizeResult, milp
+from scipy.optimize import Bounds, milp
 from scipy.sparse import coo_array, csr_array
 
-from engines.common import dependency_graph
+from engines.common import dependency_cycle, dependency_graph
 from engines.scoring import FeatureScore, ScoringMethod, score_features
 from graph.portfolio import Feature, FeatureStatus, Portfolio
 
@@ -69,6 +70,9 @@ MIN_STAGE_S = 0.05
 TIME_RESERVE_SHARE = 0.1
 TIME_RESERVE_MAX_S = 0.5
 """Kept back from `time_limit_s` for solver overrun and building the plan: 10% of it, at most this."""
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
 
 _MILP_STATUS = {0: "optimal", 1: "time_limit", 2: "infeasible", 3: "unbounded", 4: "other"}
 
@@ -178,17 +182,17 @@ class _Problem:
     """The placeable candidates as arrays; index k refers to `features[k]`."""
 
     features: list[Feature]
-    value: np.ndarray
-    effort: np.ndarray
-    team_of: np.ndarray
+    value: FloatArray
+    effort: FloatArray
+    team_of: IntArray
     team_ids: list[str]
-    quarter_capacity: np.ndarray
+    quarter_capacity: FloatArray
     """Per team, person-weeks available in each quarter."""
     prerequisites: list[list[int]]
     """Per candidate, the indices of its not-done prerequisites (all placeable)."""
     topological_order: list[int]
     pins: dict[int, int]
-    discount: np.ndarray
+    discount: FloatArray
 
 
 Placement = dict[int, int]
@@ -233,14 +237,7 @@ def draft_roadmap(
     )
     done_ids = {f.id for f in portfolio.features if f.status is FeatureStatus.DONE}
 
-    not_placeable: dict[str, tuple[LeftOutReason, str]] = {}
-    for feature in open_features:
-        if feature.id in excluded:
-            not_placeable[feature.id] = ("excluded", "excluded by request")
-        elif feature.team_id is None:
-            not_placeable[feature.id] = ("unowned", "no owning team")
-        elif feature.team_id not in team_capacity:
-            not_placeable[feature.id] = ("unowned", f"owning team {feature.team_id} is not in the portfolio")
+    not_placeable = _excluded_or_unowned(open_features, excluded, team_capacity)
     _block_dependents(portfolio, open_features, done_ids, not_placeable)
 
     placeable = [f for f in open_features if f.id not in not_placeable]
@@ -250,28 +247,10 @@ def draft_roadmap(
     greedy = _greedy(problem)
     greedy_value = None if greedy is None else _objective(problem, greedy)
 
-    report: SolverReport
     if solver == "greedy" or not placeable:
         if greedy is None:
             raise RoadmapError(f"the greedy baseline cannot honour pins {_pin_list(pins)}; try solver='milp'")
-        chosen = greedy
-        report = SolverReport(
-            solver=solver,
-            source="greedy",
-            status="not_run",
-            optimal=not placeable,
-            mip_gap=None,
-            mip_gap_stage=None,
-            plan_gap=0.0 if not placeable else None,
-            upper_bound=0.0 if not placeable else None,
-            milp_value=None,
-            candidate_values={"greedy": greedy_value or 0.0},
-            solve_time_s=0.0,
-            wall_time_s=0.0,
-            variables=0,
-            constraints=0,
-            note="greedy baseline requested" if placeable else "no placeable candidates",
-        )
+        chosen, report = greedy, _greedy_report(solver, bool(placeable), greedy_value)
     else:
         reserve = min(TIME_RESERVE_MAX_S, TIME_RESERVE_SHARE * time_limit_s)
         chosen, report = _solve(problem, greedy, started + time_limit_s - reserve, mip_rel_gap, pins)
@@ -289,6 +268,42 @@ def draft_roadmap(
         method=method,
         utilisation=utilisation,
         greedy_value=greedy_value,
+    )
+
+
+def _excluded_or_unowned(
+    open_features: list[Feature], excluded: set[str], team_capacity: Mapping[str, float]
+) -> dict[str, tuple[LeftOutReason, str]]:
+    """Open features that cannot be placed on their own account: excluded, or no team in the portfolio owns them."""
+    not_placeable: dict[str, tuple[LeftOutReason, str]] = {}
+    for feature in open_features:
+        if feature.id in excluded:
+            not_placeable[feature.id] = ("excluded", "excluded by request")
+        elif feature.team_id is None:
+            not_placeable[feature.id] = ("unowned", "no owning team")
+        elif feature.team_id not in team_capacity:
+            not_placeable[feature.id] = ("unowned", f"owning team {feature.team_id} is not in the portfolio")
+    return not_placeable
+
+
+def _greedy_report(solver: Solver, any_placeable: bool, greedy_value: float | None) -> SolverReport:
+    """The report when only the greedy baseline runs: on request, or with nothing to place (trivially optimal)."""
+    return SolverReport(
+        solver=solver,
+        source="greedy",
+        status="not_run",
+        optimal=not any_placeable,
+        mip_gap=None,
+        mip_gap_stage=None,
+        plan_gap=None if any_placeable else 0.0,
+        upper_bound=None if any_placeable else 0.0,
+        milp_value=None,
+        candidate_values={"greedy": greedy_value or 0.0},
+        solve_time_s=0.0,
+        wall_time_s=0.0,
+        variables=0,
+        constraints=0,
+        note="greedy baseline requested" if any_placeable else "no placeable candidates",
     )
 
 
@@ -313,7 +328,7 @@ def _block_dependents(
     open_graph = dependency_graph(portfolio)
     open_graph.remove_nodes_from(done_ids)
     if not nx.is_directed_acyclic_graph(open_graph):
-        cycle = nx.find_cycle(open_graph)
+        cycle = dependency_cycle(open_graph)
         raise RoadmapError(f"dependency cycle among open features: {' -> '.join(u for u, _ in cycle)}")
     open_by_id = {f.id: f for f in open_features}
     for feature_id in nx.topological_sort(open_graph):
@@ -387,7 +402,7 @@ def _check_pins(
         feature = features_by_id.get(feature_id)
         if feature is None:
             raise RoadmapError(f"pinned feature {feature_id} is not in the portfolio")
-        if isinstance(quarter, bool) or not isinstance(quarter, int) or not 0 <= quarter < quarters:
+        if not _is_quarter_index(quarter, quarters):
             raise RoadmapError(
                 f"pin {feature_id}->{quarter!r}: quarter must be an integer in [0, {quarters})"
             )
@@ -441,6 +456,11 @@ def _check_pins(
                     f"pins {names or _pin_list(pins)} with their prerequisites need {need:.2f} person-weeks of "
                     f"team {team_id} by the end of {quarter_label(quarter)}, which has {available:.2f}"
                 )
+
+
+def _is_quarter_index(quarter: object, quarters: int) -> bool:
+    """Whether a pin's quarter is an integer in [0, quarters): pins come from tools and requests unchecked."""
+    return not isinstance(quarter, bool) and isinstance(quarter, int) and 0 <= quarter < quarters
 
 
 def _pin_deadlines(problem: _Problem) -> dict[int, int]:
@@ -507,7 +527,7 @@ def _list_schedule(
 
 
 def _earliest_fit(
-    problem: _Problem, remaining: np.ndarray, placement: Placement, k: int, *, latest: int
+    problem: _Problem, remaining: FloatArray, placement: Placement, k: int, *, latest: int
 ) -> int | None:
     earliest = max((placement[p] for p in problem.prerequisites[k]), default=0)
     for quarter in range(earliest, latest + 1):
@@ -543,7 +563,7 @@ def _violations(problem: _Problem, placement: Placement) -> list[str]:
 
 def _milp_model(
     problem: _Problem,
-) -> tuple[np.ndarray, tuple[csr_array, float, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+) -> _MilpModel:
     """Columns k * Q + q are x[k, q]; rows: once per feature, capacity per team-quarter, dependencies."""
     n, quarter_count = len(problem.features), len(problem.discount)
     k_of_column = np.repeat(np.arange(n), quarter_count)
@@ -587,8 +607,17 @@ def _milp_model(
         (np.concatenate(data), (np.concatenate(rows), np.concatenate(cols))),
         shape=(len(upper_bounds), n * quarter_count),
     ).tocsr()
-    # Tuples rather than LinearConstraint/Bounds: scipy infers those parameters as float for type checkers.
-    return cost, (matrix, -np.inf, upper_bounds), (lower, upper)
+    return _MilpModel(cost, (matrix, -np.inf, upper_bounds), lower, upper)
+
+
+@dataclass(frozen=True)
+class _MilpModel:
+    """The MILP of `_milp_model`: objective, constraint rows and the columns' bounds."""
+
+    cost: FloatArray
+    constraints: tuple[csr_array, float, FloatArray]
+    lower: FloatArray
+    upper: FloatArray
 
 
 @dataclass
@@ -596,6 +625,60 @@ class _Incumbent:
     source: PlanSource
     placement: Placement
     value: float
+
+
+@dataclass
+class _Stages:
+    """What the solving stages have found so far: the best valid plan, the best upper bound, each stage's outcome."""
+
+    problem: _Problem
+    model: _MilpModel
+    deadline: float
+    mip_rel_gap: float
+    best: _Incumbent | None = None
+    candidate_values: dict[str, float] = field(default_factory=dict[str, float])
+    stage_status: dict[str, str] = field(default_factory=dict[str, str])
+    solve_time: float = 0.0
+    upper_bound: float | None = None
+    last_gap: float | None = None
+    last_gap_stage: Literal["milp", "milp_lp_support"] | None = None
+    full_value: float | None = None
+
+    def consider(self, source: PlanSource, placement: Placement | None) -> None:
+        """Keep `placement` as the best plan when it is valid and worth more than the best so far."""
+        if placement is None or _violations(self.problem, placement):
+            return
+        value = _objective(self.problem, placement)
+        self.candidate_values[source] = value
+        if self.best is None or value > self.best.value + 1e-12 * max(1.0, abs(self.best.value)):
+            self.best = _Incumbent(source, placement, value)
+
+    def proven(self) -> bool:
+        """Whether the best plan is within `mip_rel_gap` of the best upper bound."""
+        gap = _relative_gap(self.upper_bound, None if self.best is None else self.best.value)
+        return gap is not None and gap <= self.mip_rel_gap
+
+    def time_left(self) -> bool:
+        return self.deadline - time.perf_counter() > MIN_STAGE_S
+
+    def run_milp(self, stage: str, upper: FloatArray, *, integral: bool):
+        """Solve the model with column upper bounds `upper` until the deadline; record the stage's outcome."""
+        time_limit = self.deadline - time.perf_counter()
+        solve_started = time.perf_counter()
+        result = milp(
+            self.model.cost,
+            integrality=np.full(len(self.model.cost), 1 if integral else 0),
+            bounds=Bounds(self.model.lower, upper),
+            constraints=self.model.constraints,
+            options={
+                "time_limit": max(time_limit, MIN_STAGE_S),
+                "mip_rel_gap": self.mip_rel_gap,
+                "presolve": True,
+            },
+        )
+        self.solve_time += time.perf_counter() - solve_started
+        self.stage_status[stage] = _MILP_STATUS.get(int(result.status), "other")
+        return result
 
 
 def _solve(
@@ -610,130 +693,108 @@ def _solve(
     Each stage runs only while the best plan is not yet within `mip_rel_gap` of the best upper bound and
     time is left; the full MILP is skipped when the support MILP already ran out of time.
     """
-    cost, constraints, bounds = _milp_model(problem)
-    lower, upper = bounds
-    quarter_count = len(problem.discount)
-    best: _Incumbent | None = None
-    candidate_values: dict[str, float] = {}
-    stage_status: dict[str, str] = {}
-    solve_time = 0.0
-    upper_bound: float | None = None
-    last_gap: float | None = None
-    last_gap_stage: Literal["milp", "milp_lp_support"] | None = None
-    full_value: float | None = None
-
-    def consider(source: PlanSource, placement: Placement | None) -> None:
-        nonlocal best
-        if placement is None or _violations(problem, placement):
-            return
-        value = _objective(problem, placement)
-        candidate_values[source] = value
-        if best is None or value > best.value + 1e-12 * max(1.0, abs(best.value)):
-            best = _Incumbent(source, placement, value)
-
-    def proven() -> bool:
-        gap = _relative_gap(upper_bound, None if best is None else best.value)
-        return gap is not None and gap <= mip_rel_gap
-
-    def run_milp(stage: str, stage_upper: np.ndarray, integral: bool, time_limit: float) -> OptimizeResult:
-        nonlocal solve_time
-        solve_started = time.perf_counter()
-        result = milp(
-            cost,
-            integrality=np.full(len(cost), 1 if integral else 0),
-            bounds=(lower, stage_upper),
-            constraints=constraints,
-            options={
-                "time_limit": max(time_limit, MIN_STAGE_S),
-                "mip_rel_gap": mip_rel_gap,
-                "presolve": True,
-            },
-        )
-        solve_time += time.perf_counter() - solve_started
-        stage_status[stage] = _MILP_STATUS.get(int(result.status), "other")
-        return result
-
-    consider("greedy", greedy)
-
-    relaxation = run_milp("lp_relaxation", upper, integral=False, time_limit=deadline - time.perf_counter())
-    if stage_status["lp_relaxation"] == "infeasible" and best is None:
-        raise RoadmapError(f"no plan honours pins {_pin_list(pins)} within capacity and dependencies")
-    if relaxation.x is not None:
-        if stage_status["lp_relaxation"] == "optimal":
-            upper_bound = -float(relaxation.fun)
-        share = np.asarray(relaxation.x).reshape(len(problem.features), quarter_count)
-        mass = share.sum(axis=1)
-        density = problem.value / np.maximum(problem.effort, CAPACITY_TOLERANCE)
-        order = sorted(
-            range(len(problem.features)),
-            key=lambda k: (-round(mass[k], 6), -density[k], problem.features[k].id),
-        )
-        preferred = {int(k): int(q) for k, q in np.argwhere(share > 1 - LP_INTEGRAL_TOLERANCE)}
-        consider("lp_rounding", _list_schedule(problem, order, preferred))
-
-        if not proven() and deadline - time.perf_counter() > MIN_STAGE_S:
-            support_upper = upper.copy()
-            outside = np.repeat(mass < LP_INTEGRAL_TOLERANCE, quarter_count)
-            support_upper[outside] = 0
-            support_upper[lower > 0] = 1
-            support = run_milp(
-                "milp_lp_support", support_upper, integral=True, time_limit=deadline - time.perf_counter()
-            )
-            consider("milp_lp_support", _placement_of(support, quarter_count))
-            last_gap, last_gap_stage = _finite(support.get("mip_gap")), "milp_lp_support"
-
+    stages = _Stages(problem, _milp_model(problem), deadline, mip_rel_gap)
+    stages.consider("greedy", greedy)
+    _relaxation_stages(stages, pins)
     # The full model is a superset of the support one: when that ran out of time, so would this.
-    support_timed_out = stage_status.get("milp_lp_support") == "time_limit"
-    if not proven() and not support_timed_out and deadline - time.perf_counter() > MIN_STAGE_S:
-        full = run_milp("milp", upper, integral=True, time_limit=deadline - time.perf_counter())
-        if stage_status["milp"] == "infeasible" and best is None:
-            raise RoadmapError(f"no plan honours pins {_pin_list(pins)} within capacity and dependencies")
-        full_placement = _placement_of(full, quarter_count)
-        consider("milp", full_placement)
-        full_value = None if full_placement is None else _objective(problem, full_placement)
-        last_gap, last_gap_stage = _finite(full.get("mip_gap")), "milp"
-        dual_bound = _finite(full.get("mip_dual_bound"))
-        if dual_bound is not None:
-            upper_bound = -dual_bound if upper_bound is None else min(upper_bound, -dual_bound)
+    support_timed_out = stages.stage_status.get("milp_lp_support") == "time_limit"
+    if not stages.proven() and not support_timed_out and stages.time_left():
+        _full_milp_stage(stages, pins)
+    return _solver_report(stages, pins)
 
+
+def _relaxation_stages(stages: _Stages, pins: Mapping[str, int]) -> None:
+    """The LP relaxation (the first upper bound), LP rounding, then the MILP on the LP's support."""
+    problem, model = stages.problem, stages.model
+    quarter_count = len(problem.discount)
+    relaxation = stages.run_milp("lp_relaxation", model.upper, integral=False)
+    if stages.stage_status["lp_relaxation"] == "infeasible" and stages.best is None:
+        raise RoadmapError(f"no plan honours pins {_pin_list(pins)} within capacity and dependencies")
+    if relaxation.x is None:
+        return
+    if stages.stage_status["lp_relaxation"] == "optimal":
+        stages.upper_bound = -float(relaxation.fun)
+    share = np.asarray(relaxation.x).reshape(len(problem.features), quarter_count)
+    mass = share.sum(axis=1)
+    stages.consider("lp_rounding", _lp_rounding(problem, share, mass))
+
+    if not stages.proven() and stages.time_left():
+        support_upper = model.upper.copy()
+        support_upper[np.repeat(mass < LP_INTEGRAL_TOLERANCE, quarter_count)] = 0
+        support_upper[model.lower > 0] = 1
+        support = stages.run_milp("milp_lp_support", support_upper, integral=True)
+        stages.consider("milp_lp_support", _placement_of(support.x, quarter_count))
+        stages.last_gap, stages.last_gap_stage = _finite(support.mip_gap), "milp_lp_support"
+
+
+def _lp_rounding(problem: _Problem, share: FloatArray, mass: FloatArray) -> Placement | None:
+    """Features the LP places whole keep their quarter; the rest fill in by LP share, then value per person-week."""
+    density = problem.value / np.maximum(problem.effort, CAPACITY_TOLERANCE)
+    order = sorted(
+        range(len(problem.features)),
+        key=lambda k: (-round(mass[k], 6), -density[k], problem.features[k].id),
+    )
+    preferred = {int(k): int(q) for k, q in np.argwhere(share > 1 - LP_INTEGRAL_TOLERANCE)}
+    return _list_schedule(problem, order, preferred)
+
+
+def _full_milp_stage(stages: _Stages, pins: Mapping[str, int]) -> None:
+    """The MILP over every candidate; its dual bound tightens the upper bound."""
+    quarter_count = len(stages.problem.discount)
+    full = stages.run_milp("milp", stages.model.upper, integral=True)
+    if stages.stage_status["milp"] == "infeasible" and stages.best is None:
+        raise RoadmapError(f"no plan honours pins {_pin_list(pins)} within capacity and dependencies")
+    full_placement = _placement_of(full.x, quarter_count)
+    stages.consider("milp", full_placement)
+    stages.full_value = None if full_placement is None else _objective(stages.problem, full_placement)
+    stages.last_gap, stages.last_gap_stage = _finite(full.mip_gap), "milp"
+    dual_bound = _finite(full.mip_dual_bound)
+    if dual_bound is not None:
+        stages.upper_bound = (
+            -dual_bound if stages.upper_bound is None else min(stages.upper_bound, -dual_bound)
+        )
+
+
+def _solver_report(stages: _Stages, pins: Mapping[str, int]) -> tuple[Placement, SolverReport]:
+    """The best plan and the report on how it was found; raises when no stage found a valid plan."""
+    best, stage_status = stages.best, stages.stage_status
     if best is None:
         raise RoadmapError(
             f"no plan honouring pins {_pin_list(pins)} was found within the time limit "
             f"(stages: {', '.join(f'{k}={v}' for k, v in stage_status.items())})"
         )
-    plan_gap = _relative_gap(upper_bound, best.value)
-    optimal = proven()
+    optimal = stages.proven()
     if optimal:
         status = "optimal"
     elif "time_limit" in stage_status.values() or "milp" not in stage_status:
         status = "time_limit"
     else:
         status = stage_status.get("milp", "other")
-    found = ", ".join(f"{source} {value:.6g}" for source, value in candidate_values.items())
-    stages = ", ".join(f"{stage} {outcome}" for stage, outcome in stage_status.items())
+    found = ", ".join(f"{source} {value:.6g}" for source, value in stages.candidate_values.items())
+    outcomes = ", ".join(f"{stage} {outcome}" for stage, outcome in stage_status.items())
     return best.placement, SolverReport(
         solver="milp",
         source=best.source,
         status=status,
         optimal=optimal,
-        mip_gap=last_gap,
-        mip_gap_stage=last_gap_stage,
-        plan_gap=plan_gap,
-        upper_bound=upper_bound,
-        milp_value=full_value,
-        candidate_values=candidate_values,
-        solve_time_s=solve_time,
+        mip_gap=stages.last_gap,
+        mip_gap_stage=stages.last_gap_stage,
+        plan_gap=_relative_gap(stages.upper_bound, best.value),
+        upper_bound=stages.upper_bound,
+        milp_value=stages.full_value,
+        candidate_values=stages.candidate_values,
+        solve_time_s=stages.solve_time,
         wall_time_s=0.0,
-        variables=len(cost),
-        constraints=len(constraints[2]),
-        note=f"stages: {stages}; plans: {found}; returned {best.source}",
+        variables=len(stages.model.cost),
+        constraints=len(stages.model.constraints[2]),
+        note=f"stages: {outcomes}; plans: {found}; returned {best.source}",
     )
 
 
-def _placement_of(result: OptimizeResult, quarter_count: int) -> Placement | None:
-    if result.x is None:
+def _placement_of(solution: FloatArray | None, quarter_count: int) -> Placement | None:
+    if solution is None:
         return None
-    chosen = np.flatnonzero(np.asarray(result.x) > 0.5)
+    chosen = np.flatnonzero(solution > 0.5)
     return {int(c // quarter_count): int(c % quarter_count) for c in chosen}
 
 
@@ -835,7 +896,7 @@ def _item(feature: Feature, quarter: int, problem: _Problem, k: int, score: Feat
     exploration = feature.confidence < EXPLORATION_CONFIDENCE_BELOW or uncertain_effort
     return RoadmapItem(
         feature_id=feature.id,
-        team_id=problem.team_ids[problem.team_of[k]],
+        team_id=problem.team_ids[int(problem.team_of[k])],
         quarter=quarter,
         value=float(problem.value[k]),
         discounted_value=float(problem.value[k] * problem.discount[quarter]),
@@ -849,7 +910,7 @@ def _item(feature: Feature, quarter: int, problem: _Problem, k: int, score: Feat
 
 
 def _why_left_out(
-    feature: Feature, placed_quarter: Mapping[str, int], done_ids: set[str], team_remaining: np.ndarray
+    feature: Feature, placed_quarter: Mapping[str, int], done_ids: set[str], team_remaining: FloatArray
 ) -> tuple[LeftOutReason, str]:
     missing = sorted(p for p in set(feature.depends_on) if p not in done_ids and p not in placed_quarter)
     if missing:

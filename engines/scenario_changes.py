@@ -21,7 +21,7 @@ import networkx as nx
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from engines.common import dependency_graph
-from graph.portfolio import EntityId, Feature, Portfolio
+from graph.portfolio import EntityId, Feature, Feedback, Portfolio
 
 
 class ScenarioError(ValueError):
@@ -136,7 +136,7 @@ def prepare_scenario(portfolio: Portfolio, scenario: Scenario) -> PreparedScenar
     """Validate every change in order against the portfolio as the earlier changes left it; apply the structural ones."""
     features = {f.id: f for f in portfolio.features}
     requests = list(portfolio.requests)
-    feedback = list(portfolio.feedback)
+    feedback: list[Feedback] = list(portfolio.feedback)
     team_ids = {t.id for t in portfolio.teams}
     capacity_changes: list[CapacityChange] = []
     shift_starts: list[ShiftStart] = []

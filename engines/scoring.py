@@ -98,10 +98,40 @@ def score_features(
     if not candidates:
         return []
 
+    arr_demand, earliest_renewal = _requested_demand(portfolio)
+    objective_weight_by_id = {o.id: o.weight for o in portfolio.objectives}
+    dependents_count = _open_dependents_count(portfolio)
+    business_values = _rank_scale(np.array([arr_demand[f.id] for f in candidates]))
+    max_dependents = max(dependents_count.get(f.id, 0) for f in candidates)
+
+    raw: list[tuple[Feature, ScoreBreakdown, ScoreBreakdown, ScoreBreakdown]] = []
+    for feature, business_value in zip(candidates, business_values, strict=True):
+        effort = max(feature.remaining_likely, MIN_EFFORT_PERSON_WEEKS)
+        nearest = _nearest_date(feature.target_date, earliest_renewal.get(feature.id))
+        wsjf = _wsjf(
+            effort,
+            arr_demand[feature.id],
+            float(business_value),
+            None if nearest is None else (nearest - as_of).days,
+            dependents_count.get(feature.id, 0),
+            max_dependents,
+        )
+        objective_weight = sum(objective_weight_by_id.get(o, 0.0) for o in feature.objective_ids)
+        raw.append((feature, _rice(feature, effort), wsjf, _demand(arr_demand[feature.id], objective_weight)))
+
+    max_rice = max(r.score for _, r, _, _ in raw)
+    max_wsjf = max(w.score for _, _, w, _ in raw)
+    max_demand = max(d.score for _, _, _, d in raw)
+    return [
+        _feature_score(feature, rice, wsjf, demand, method, max_rice, max_wsjf, max_demand)
+        for feature, rice, wsjf, demand in raw
+    ]
+
+
+def _requested_demand(portfolio: Portfolio) -> tuple[defaultdict[str, float], dict[str, date]]:
+    """Per feature, the ARR-weighted demand of its requests and the earliest renewal among its requesters."""
     arr_by_customer = {c.id: c.arr for c in portfolio.customers}
     renewal_by_customer = {c.id: c.renewal_date for c in portfolio.customers}
-    objective_weight_by_id = {o.id: o.weight for o in portfolio.objectives}
-
     arr_demand: defaultdict[str, float] = defaultdict(float)
     earliest_renewal: dict[str, date] = {}
     for request in portfolio.requests:
@@ -110,88 +140,92 @@ def score_features(
         if renewal is not None:
             known = earliest_renewal.get(request.feature_id)
             earliest_renewal[request.feature_id] = renewal if known is None else min(known, renewal)
+    return arr_demand, earliest_renewal
 
-    dependents_count = _open_dependents_count(portfolio)
-    demand_values = np.array([arr_demand[f.id] for f in candidates])
-    business_values = _rank_scale(demand_values)
-    max_dependents = max(dependents_count.get(f.id, 0) for f in candidates)
 
-    raw: list[tuple[Feature, ScoreBreakdown, ScoreBreakdown, ScoreBreakdown]] = []
-    for feature, business_value in zip(candidates, business_values, strict=True):
-        effort = max(feature.remaining_likely, MIN_EFFORT_PERSON_WEEKS)
-        rice = ScoreBreakdown(
-            score=feature.reach * feature.impact * feature.confidence / effort,
-            formula=RICE_FORMULA,
+def _rice(feature: Feature, effort: float) -> ScoreBreakdown:
+    return ScoreBreakdown(
+        score=feature.reach * feature.impact * feature.confidence / effort,
+        formula=RICE_FORMULA,
+        inputs={
+            "reach": feature.reach,
+            "impact": feature.impact,
+            "confidence": feature.confidence,
+            "effort": effort,
+        },
+    )
+
+
+def _wsjf(
+    effort: float,
+    arr_demand: float,
+    business_value: float,
+    days_to_nearest: int | None,
+    dependents: int,
+    max_dependents: int,
+) -> ScoreBreakdown:
+    time_criticality = _time_criticality(days_to_nearest)
+    enablement = _enablement(dependents, max_dependents)
+    cost_of_delay = business_value + time_criticality + enablement
+    return ScoreBreakdown(
+        score=cost_of_delay / effort,
+        formula=WSJF_FORMULA,
+        inputs={
+            "arr_weighted_demand": arr_demand,
+            "business_value": business_value,
+            "days_to_nearest_date": None if days_to_nearest is None else float(days_to_nearest),
+            "time_criticality": time_criticality,
+            "transitive_dependents": float(dependents),
+            "opportunity_enablement": enablement,
+            "cost_of_delay": cost_of_delay,
+            "job_size": effort,
+        },
+    )
+
+
+def _demand(arr_demand: float, objective_weight: float) -> ScoreBreakdown:
+    return ScoreBreakdown(
+        score=arr_demand * (1.0 + objective_weight),
+        formula=DEMAND_FORMULA,
+        inputs={"arr_weighted_demand": arr_demand, "objective_weight": objective_weight},
+    )
+
+
+def _feature_score(
+    feature: Feature,
+    rice: ScoreBreakdown,
+    wsjf: ScoreBreakdown,
+    demand: ScoreBreakdown,
+    method: ScoringMethod,
+    max_rice: float,
+    max_wsjf: float,
+    max_demand: float,
+) -> FeatureScore:
+    """The three scores as shares of their maximum over the candidates, and the value `method` makes of them."""
+    normalised = {
+        "rice": _share_of_max(rice.score, max_rice),
+        "wsjf": _share_of_max(wsjf.score, max_wsjf),
+        "demand": _share_of_max(demand.score, max_demand),
+    }
+    value = sum(normalised.values()) / 3.0 if method == "blend" else normalised[method]
+    return FeatureScore(
+        feature_id=feature.id,
+        rice=rice,
+        wsjf=wsjf,
+        demand=demand,
+        method=method,
+        value=value,
+        value_breakdown=ScoreBreakdown(
+            score=value,
+            formula=VALUE_FORMULAS[method],
             inputs={
-                "reach": feature.reach,
-                "impact": feature.impact,
-                "confidence": feature.confidence,
-                "effort": effort,
+                **{f"normalised_{name}": share for name, share in normalised.items()},
+                "max_rice": max_rice,
+                "max_wsjf": max_wsjf,
+                "max_demand": max_demand,
             },
-        )
-
-        nearest = _nearest_date(feature.target_date, earliest_renewal.get(feature.id))
-        days_to_nearest = None if nearest is None else (nearest - as_of).days
-        time_criticality = _time_criticality(days_to_nearest)
-        dependents = dependents_count.get(feature.id, 0)
-        enablement = _enablement(dependents, max_dependents)
-        cost_of_delay = float(business_value) + time_criticality + enablement
-        wsjf = ScoreBreakdown(
-            score=cost_of_delay / effort,
-            formula=WSJF_FORMULA,
-            inputs={
-                "arr_weighted_demand": arr_demand[feature.id],
-                "business_value": float(business_value),
-                "days_to_nearest_date": None if days_to_nearest is None else float(days_to_nearest),
-                "time_criticality": time_criticality,
-                "transitive_dependents": float(dependents),
-                "opportunity_enablement": enablement,
-                "cost_of_delay": cost_of_delay,
-                "job_size": effort,
-            },
-        )
-
-        objective_weight = sum(objective_weight_by_id.get(o, 0.0) for o in feature.objective_ids)
-        demand = ScoreBreakdown(
-            score=arr_demand[feature.id] * (1.0 + objective_weight),
-            formula=DEMAND_FORMULA,
-            inputs={"arr_weighted_demand": arr_demand[feature.id], "objective_weight": objective_weight},
-        )
-        raw.append((feature, rice, wsjf, demand))
-
-    max_rice = max(r.score for _, r, _, _ in raw)
-    max_wsjf = max(w.score for _, _, w, _ in raw)
-    max_demand = max(d.score for _, _, _, d in raw)
-
-    scores: list[FeatureScore] = []
-    for feature, rice, wsjf, demand in raw:
-        normalised = {
-            "rice": _share_of_max(rice.score, max_rice),
-            "wsjf": _share_of_max(wsjf.score, max_wsjf),
-            "demand": _share_of_max(demand.score, max_demand),
-        }
-        value = sum(normalised.values()) / 3.0 if method == "blend" else normalised[method]
-        scores.append(
-            FeatureScore(
-                feature_id=feature.id,
-                rice=rice,
-                wsjf=wsjf,
-                demand=demand,
-                method=method,
-                value=value,
-                value_breakdown=ScoreBreakdown(
-                    score=value,
-                    formula=VALUE_FORMULAS[method],
-                    inputs={
-                        **{f"normalised_{name}": share for name, share in normalised.items()},
-                        "max_rice": max_rice,
-                        "max_wsjf": max_wsjf,
-                        "max_demand": max_demand,
-                    },
-                ),
-            )
-        )
-    return scores
+        ),
+    )
 
 
 def _open_dependents_count(portfolio: Portfolio) -> dict[str, int]:
@@ -202,7 +236,8 @@ def _open_dependents_count(portfolio: Portfolio) -> dict[str, int]:
     for feature in portfolio.features:
         if feature.id in done:
             continue
-        counts[feature.id] = sum(1 for d in nx.descendants(graph, feature.id) if d not in done)
+        # Each descendant is reached by exactly one breadth-first edge.
+        counts[feature.id] = sum(1 for _, d in nx.bfs_edges(graph, feature.id) if d not in done)
     return counts
 
 

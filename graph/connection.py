@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 
@@ -50,7 +50,7 @@ def open_driver(uri: str, auth: tuple[str, str]) -> neo4j.AsyncDriver:
     handshakes in the managed transaction's 30 s of retries). A statement already sent waits for
     its answer without a limit of the driver's, so callers with a deadline bound it themselves.
     """
-    return neo4j.AsyncGraphDatabase.driver(
+    return neo4j.AsyncGraphDatabase.driver(  # pyright: ignore[reportUnknownMemberType] - **config is untyped
         uri,
         auth=auth,
         connection_timeout=CONNECTION_TIMEOUT_S,
@@ -61,7 +61,7 @@ def open_driver(uri: str, auth: tuple[str, str]) -> neo4j.AsyncDriver:
 @asynccontextmanager
 async def open_graph(
     settings: GraphSettings | None = None, *, data_dir: Path | None = None
-) -> AsyncIterator[GraphStore]:
+) -> AsyncGenerator[GraphStore]:
     """Yield a `GraphStore` with the schema in place; close the driver (and stop a local server) on exit.
 
     With `settings.uri` set (default: from the environment) it connects there, e.g. a production
@@ -80,7 +80,7 @@ async def open_graph(
             uri, auth, database = local.uri, local.auth, local.database
         driver = open_driver(uri, auth)
         stack.push_async_callback(driver.close)
-        await driver.verify_connectivity()
+        await driver.verify_connectivity()  # pyright: ignore[reportUnknownMemberType] - **config is untyped
         store = GraphStore(driver, database)
         await store.ensure_schema()
         yield store

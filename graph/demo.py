@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import cast
 
 import numpy as np
 
@@ -770,7 +771,7 @@ class _Generator:
         renewal_dates = [self.anchor + timedelta(days=days) for days in renewal_days.tolist()]
         customers: list[Customer] = []
         for index, (value, segment, mask) in enumerate(
-            zip(arr.tolist(), segments, masks.tolist(), strict=True)
+            zip(arr.tolist(), segments, cast(list[int], masks.tolist()), strict=True)
         ):
             customers.append(
                 Customer.model_construct(

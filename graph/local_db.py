@@ -80,7 +80,7 @@ def default_data_dir() -> Path:
 
 def arcadedb_home() -> Path:
     """The installed `arcadedb_embedded` package directory: it holds `jre/` and `jars/`."""
-    import arcadedb_embedded  # deferred: importing it is only needed to locate its files
+    import arcadedb_embedded  # pyright: ignore[reportMissingTypeStubs] - deferred: only needed to locate its files
 
     return Path(arcadedb_embedded.__file__).resolve().parent
 
@@ -320,7 +320,7 @@ class LocalGraphDatabase:
         deadline = time.monotonic() + self.startup_timeout
         ready_since: float | None = None
         last_error: Exception | None = None
-        with neo4j.GraphDatabase.driver(self.uri, auth=self.auth, connection_timeout=2.0) as driver:
+        with neo4j.GraphDatabase.driver(self.uri, auth=self.auth, connection_timeout=2.0) as driver:  # pyright: ignore[reportUnknownMemberType] - **config is untyped
             while time.monotonic() < deadline:
                 if self._process.poll() is not None:
                     raise LocalGraphDatabaseError(
@@ -335,7 +335,7 @@ class LocalGraphDatabase:
                         continue
                 try:
                     # A plain auto-commit run: execute_query would retry on its own for 30 s.
-                    with driver.session(database=self.database) as session:
+                    with driver.session(database=self.database) as session:  # pyright: ignore[reportUnknownMemberType]
                         record = session.run("RETURN 1 AS ready").single()
                     if record is not None and record["ready"] == 1:
                         return

@@ -264,7 +264,7 @@ def _format_cell(value: object) -> str:
     if value is None:
         return ""
     if isinstance(value, list):
-        return LIST_SEPARATOR.join(str(item) for item in value)
+        return LIST_SEPARATOR.join(str(item) for item in cast(list[object], value))
     return str(value)
 
 

@@ -5,15 +5,14 @@ Every list of ids in a result is sorted; entity lists are sorted as each method 
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Any, TypeVar, cast
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar
 
-import neo4j.time
-from neo4j import AsyncManagedTransaction, AsyncResult, Record
+from neo4j import AsyncManagedTransaction, Record
 from pydantic import BaseModel, ConfigDict
 
-from graph import queries
+from graph import portfolio_statements as queries
+from graph.cypher import CypherClient, Query, native
 from graph.portfolio import (
     Customer,
     EntityId,
@@ -27,10 +26,8 @@ from graph.portfolio import (
     Request,
     Team,
 )
-from graph.queries import Query
 from graph.vocabulary import CONSTRAINED_LABELS, RelType
 
-T = TypeVar("T")
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
 
@@ -71,30 +68,10 @@ class AffectedCustomer(Customer):
     requested_feature_ids: list[EntityId]
 
 
-def stored_value(value: Any) -> Any:
-    """A property value as read from the driver, in the types the models and `node_properties` use."""
-    if isinstance(value, neo4j.time.Date):
-        return value.to_native()
-    if isinstance(value, neo4j.time.DateTime):
-        return value.to_native()
-    if isinstance(value, list):
-        return [stored_value(item) for item in cast(list[Any], value)]
-    return value
-
-
-def stored_properties(properties: Mapping[str, Any]) -> dict[str, Any]:
-    """Stored properties as Python values; null ones left out."""
-    return {name: stored_value(value) for name, value in properties.items() if value is not None}
-
-
 def _model_fields(model: type[BaseModel], properties: Mapping[str, Any]) -> dict[str, Any]:
     """The stored properties that are fields of `model` (other properties are ignored), as Python values."""
     fields = model.model_fields
-    return {
-        name: stored_value(value)
-        for name, value in properties.items()
-        if name in fields and value is not None
-    }
+    return {name: native(value) for name, value in properties.items() if name in fields and value is not None}
 
 
 def _only(values: Sequence[str], what: str, owner: str) -> str | None:
@@ -110,11 +87,17 @@ def _required(values: Sequence[str], what: str, owner: str) -> str:
     return value
 
 
+def entity(model: type[ModelT], properties: Mapping[str, Any], **links: Any) -> ModelT:
+    """`model` from a node's stored properties (those that are not its fields are ignored) and its links."""
+    return model(**_model_fields(model, properties), **links)
+
+
 def _feature(record: Record, model: type[ModelT], **extra: Any) -> ModelT:
     props = record["props"]
     owner = f"feature {props.get('id')!r}"
-    return model(
-        **_model_fields(model, props),
+    return entity(
+        model,
+        props,
         product_id=_required(record["product_ids"], "PART_OF", owner),
         team_id=_only(record["team_ids"], "OWNS", owner),
         depends_on=sorted(record["depends_on"]),
@@ -124,24 +107,44 @@ def _feature(record: Record, model: type[ModelT], **extra: Any) -> ModelT:
     )
 
 
-class ReadModels(ABC):
-    """The read side of `GraphStore`: implementations supply the transaction plumbing."""
+def feature_from_record(record: Record) -> Feature:
+    """A feature from `props` and the link columns of `graph.portfolio_statements.FEATURE_LINKS`."""
+    return _feature(record, Feature)
 
-    @abstractmethod
-    async def _read(self, work: Callable[[AsyncManagedTransaction], Awaitable[T]]) -> T: ...
 
-    @abstractmethod
-    async def _run(self, tx: AsyncManagedTransaction, query: Query, **params: Any) -> AsyncResult: ...
+def customer_from_record(record: Record) -> Customer:
+    """A customer from `props` and `product_ids`."""
+    return entity(Customer, record["props"], product_ids=sorted(record["product_ids"]))
 
-    async def _fetch_in(self, tx: AsyncManagedTransaction, query: Query, **params: Any) -> list[Record]:
-        result = await self._run(tx, query, **params)
-        return [record async for record in result]
+
+def release_from_record(record: Record) -> Release:
+    """A release from `props` and `product_ids` (at most one)."""
+    props = record["props"]
+    return entity(
+        Release, props, product_id=_only(record["product_ids"], "OF", f"release {props.get('id')!r}")
+    )
+
+
+def feedback_from_record(record: Record) -> Feedback:
+    """Feedback from `props`, `customer_ids` (exactly one) and `feature_ids` (at most one)."""
+    props = record["props"]
+    owner = f"feedback {props.get('id')!r}"
+    return entity(
+        Feedback,
+        props,
+        customer_id=_required(record["customer_ids"], "FROM", owner),
+        feature_id=_only(record["feature_ids"], "ABOUT", owner),
+    )
+
+
+class ReadModels(CypherClient):
+    """The read side of `GraphStore`."""
 
     async def _fetch(self, query: Query, **params: Any) -> list[Record]:
         async def work(tx: AsyncManagedTransaction) -> list[Record]:
-            return await self._fetch_in(tx, query, **params)
+            return await self.cypher.records(tx, query, **params)
 
-        return await self._read(work)
+        return await self.cypher.read(work)
 
     async def product_features(self, product_id: str) -> list[FeatureDetail]:
         """The product's features, sorted by id, with dependencies, owner, objectives and release."""
@@ -158,7 +161,7 @@ class ReadModels(ABC):
         if not records:
             return None
         record = records[0]
-        team = Team(**_model_fields(Team, record["props"]))
+        team = entity(Team, record["props"])
         owned = sorted(record["owned"], key=lambda item: item[0])
         open_work = [item for item in owned if item[1] != FeatureStatus.DONE.value]
         remaining = sum(float(effort) * (1.0 - float(progress)) for _, _, effort, progress in open_work)
@@ -209,14 +212,14 @@ class ReadModels(ABC):
         async def work(tx: AsyncManagedTransaction) -> dict[str, int]:
             counts: dict[str, int] = {}
             for label in CONSTRAINED_LABELS:
-                records = await self._fetch_in(tx, queries.COUNT_NODES[label])
+                records = await self.cypher.records(tx, queries.COUNT_NODES[label])
                 counts[label.value] = int(records[0]["count"])
             for rel_type in RelType:
-                records = await self._fetch_in(tx, queries.COUNT_RELATIONSHIPS[rel_type])
+                records = await self.cypher.records(tx, queries.COUNT_RELATIONSHIPS[rel_type])
                 counts[rel_type.value] = int(records[0]["count"])
             return counts
 
-        return await self._read(work)
+        return await self.cypher.read(work)
 
     async def get_nodes(self, ids: Sequence[str]) -> dict[str, str]:
         """The label of each of `ids` present in the graph: {id: label}; absent ids are left out."""
@@ -225,11 +228,11 @@ class ReadModels(ABC):
         async def work(tx: AsyncManagedTransaction) -> dict[str, str]:
             found: dict[str, str] = {}
             for label in CONSTRAINED_LABELS:
-                for record in await self._fetch_in(tx, queries.FIND_IDS[label], ids=wanted):
+                for record in await self.cypher.records(tx, queries.FIND_IDS[label], ids=wanted):
                     found.setdefault(record["id"], label.value)
             return found
 
-        return await self._read(work) if wanted else {}
+        return await self.cypher.read(work) if wanted else {}
 
     async def portfolio_snapshot(self) -> Portfolio:
         """The whole portfolio, one streaming query per entity type in one read transaction.
@@ -239,56 +242,28 @@ class ReadModels(ABC):
         """
 
         async def work(tx: AsyncManagedTransaction) -> Portfolio:
-            products = [
-                Product(**_model_fields(Product, record["props"]))
-                async for record in await self._run(tx, queries.SNAPSHOT_PRODUCTS)
-            ]
-            teams = [
-                Team(**_model_fields(Team, record["props"]))
-                async for record in await self._run(tx, queries.SNAPSHOT_TEAMS)
-            ]
-            features = [
-                _feature(record, Feature) async for record in await self._run(tx, queries.SNAPSHOT_FEATURES)
-            ]
-            customers = [
-                Customer(
-                    **_model_fields(Customer, record["props"]), product_ids=sorted(record["product_ids"])
-                )
-                async for record in await self._run(tx, queries.SNAPSHOT_CUSTOMERS)
-            ]
-            objectives = [
-                Objective(**_model_fields(Objective, record["props"]))
-                async for record in await self._run(tx, queries.SNAPSHOT_OBJECTIVES)
-            ]
-            releases = [
-                Release(
-                    **_model_fields(Release, record["props"]),
-                    product_id=_only(record["product_ids"], "OF", f"release {record['props'].get('id')!r}"),
-                )
-                async for record in await self._run(tx, queries.SNAPSHOT_RELEASES)
-            ]
+            async def each(query: Query, build: Callable[[Record], ModelT]) -> list[ModelT]:
+                return [build(record) async for record in await self.cypher.run(tx, query)]
+
+            products = await each(queries.SNAPSHOT_PRODUCTS, lambda record: entity(Product, record["props"]))
+            teams = await each(queries.SNAPSHOT_TEAMS, lambda record: entity(Team, record["props"]))
+            features = await each(queries.SNAPSHOT_FEATURES, feature_from_record)
+            customers = await each(queries.SNAPSHOT_CUSTOMERS, customer_from_record)
+            objectives = await each(
+                queries.SNAPSHOT_OBJECTIVES, lambda record: entity(Objective, record["props"])
+            )
+            releases = await each(queries.SNAPSHOT_RELEASES, release_from_record)
             requests = [
                 Request(
                     customer_id=customer_id,
                     feature_id=record["feature_id"],
                     weight=weight,
-                    requested_at=stored_value(at),
+                    requested_at=native(at),
                 )
-                async for record in await self._run(tx, queries.SNAPSHOT_REQUESTS)
+                async for record in await self.cypher.run(tx, queries.SNAPSHOT_REQUESTS)
                 for customer_id, weight, at in record["requests"]
             ]
-            feedback = [
-                Feedback(
-                    **_model_fields(Feedback, record["props"]),
-                    customer_id=_required(
-                        record["customer_ids"], "FROM", f"feedback {record['props'].get('id')!r}"
-                    ),
-                    feature_id=_only(
-                        record["feature_ids"], "ABOUT", f"feedback {record['props'].get('id')!r}"
-                    ),
-                )
-                async for record in await self._run(tx, queries.SNAPSHOT_FEEDBACK)
-            ]
+            feedback = await each(queries.SNAPSHOT_FEEDBACK, feedback_from_record)
             return Portfolio(
                 products=sorted(products, key=lambda item: item.id),
                 teams=sorted(teams, key=lambda item: item.id),
@@ -300,4 +275,4 @@ class ReadModels(ABC):
                 feedback=sorted(feedback, key=lambda item: item.id),
             )
 
-        return await self._read(work)
+        return await self.cypher.read(work)

@@ -22,8 +22,7 @@ writes the head node, so concurrent publishers serialise on it: there is never m
 roadmap. Portfolio reviews add `(review)-[:FOLLOWS]->(previous review)` and
 `(review)-[:INCLUDES]->(risk assessment)`.
 
-All Cypher for result nodes lives here, parameterised; labels and relationship types come from
-`graph.vocabulary` only. `all_result_queries()` lists it for the live tests.
+The Cypher for result nodes is in `graph.result_statements`; it runs through `graph.cypher.CypherRunner`.
 """
 
 from __future__ import annotations
@@ -31,37 +30,47 @@ from __future__ import annotations
 import base64
 import re
 import zlib
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from datetime import UTC, date, datetime
+from collections.abc import Mapping, Sequence
+from datetime import date, datetime
 from enum import StrEnum
-from typing import Any, LiteralString, TypeVar, cast
+from typing import Any
 
-import neo4j.time
 from neo4j import AsyncManagedTransaction, Record
-from neo4j.exceptions import ConstraintError
 from pydantic import BaseModel, Field, field_validator
 
-from graph.queries import Query
+from graph.cypher import CypherRunner, Query, QueryObserver, native, utc
+from graph.result_statements import (
+    CITE,
+    CLOSE_ROADMAP,
+    COUNT_ALL_RESULTS,
+    COUNT_CURRENT_ROADMAPS,
+    COUNT_RESULT,
+    CURRENT_ROADMAP,
+    DELETE_RESULTS,
+    GET_RESULT,
+    LATEST_ROADMAP_VERSION,
+    LINK_PREVIOUS_REVIEW,
+    LINK_REVIEW_RISK,
+    LOCK_ROADMAP_HEAD,
+    MERGE_RESULT,
+    PAGE_RESULTS,
+    PREVIOUS_REVIEW,
+    PUBLISH_ROADMAP,
+    RETIRE_CURRENT_ROADMAP,
+    REVIEW_LINKS,
+    ROADMAP_STATE,
+    SET_DRAFT_VERSION,
+)
+from graph.result_statements import RESULT_KINDS as RESULT_KINDS  # re-exported for the store's users
 from graph.store import GraphStore
-from graph.vocabulary import PORTFOLIO_LABELS, NodeLabel, RelType
-
-T = TypeVar("T")
+from graph.vocabulary import PORTFOLIO_LABELS, NodeLabel
 
 MAX_STORED_REPORT_CHARS = 4_000_000
 """Largest compressed report kept on a node (base64 characters); a larger one is left out and flagged."""
 
 ROADMAP_HEAD_ID = "roadmap"
-_CONFLICT_ATTEMPTS = 4
 _FIGURE_PREFIX = "fig_"
 _FIGURE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
-
-RESULT_KINDS: tuple[NodeLabel, ...] = (
-    NodeLabel.SCENARIO_ANALYSIS,
-    NodeLabel.RISK_ASSESSMENT,
-    NodeLabel.ROADMAP_VERSION,
-    NodeLabel.PORTFOLIO_REVIEW,
-)
-"""Labels of result nodes, each keyed by workflow id (RoadmapHead is bookkeeping, not a result)."""
 
 FigureValue = str | int | float | bool | date | None | list[str] | list[float]
 
@@ -144,158 +153,6 @@ class StoredResult(BaseModel):
     risk_assessment_id: str | None = None
 
 
-# -- Cypher ----------------------------------------------------------------------------------------
-
-_REGISTRY: dict[str, Query] = {}
-
-
-def _define(name: str, text: str) -> Query:
-    if name in _REGISTRY:
-        raise ValueError(f"query {name!r} is defined twice")
-    query = Query(name=name, text=" ".join(text.split()))
-    _REGISTRY[name] = query
-    return query
-
-
-def all_result_queries() -> tuple[Query, ...]:
-    return tuple(_REGISTRY.values())
-
-
-_HEAD = NodeLabel.ROADMAP_HEAD.value
-_VERSION = NodeLabel.ROADMAP_VERSION.value
-_REVIEW = NodeLabel.PORTFOLIO_REVIEW.value
-_RISK = NodeLabel.RISK_ASSESSMENT.value
-_CITES = RelType.CITES.value
-_CURRENT = RelType.CURRENT.value
-_FOLLOWS = RelType.FOLLOWS.value
-_INCLUDES = RelType.INCLUDES.value
-
-MERGE_RESULT: dict[NodeLabel, Query] = {
-    label: _define(
-        f"results.merge.{label.value}",
-        f"MERGE (r:{label.value} {{id: $id}}) ON CREATE SET r += $props RETURN r.run_id AS run_id",
-    )
-    for label in RESULT_KINDS
-}
-CITE: dict[tuple[NodeLabel, NodeLabel], Query] = {
-    (label, target): _define(
-        f"results.cite.{label.value}.{target.value}",
-        f"MATCH (r:{label.value} {{id: $id}}) UNWIND $ids AS cited_id "
-        f"MATCH (n:{target.value} {{id: cited_id}}) MERGE (r)-[:{_CITES}]->(n)",
-    )
-    for label in RESULT_KINDS
-    for target in PORTFOLIO_LABELS
-}
-GET_RESULT: dict[NodeLabel, Query] = {
-    label: _define(
-        f"results.get.{label.value}",
-        f"MATCH (r:{label.value} {{id: $id}}) OPTIONAL MATCH (r)-[:{_CITES}]->(n) "
-        "RETURN properties(r) AS props, collect(n.id) AS cited",
-    )
-    for label in RESULT_KINDS
-}
-LIST_RESULTS: dict[NodeLabel, Query] = {
-    label: _define(
-        f"results.list.{label.value}",
-        f"MATCH (r:{label.value}) RETURN r {{.*, report_z: null}} AS props "
-        "ORDER BY r.recorded_at DESC, r.id DESC LIMIT $limit",
-    )
-    for label in RESULT_KINDS
-}
-PAGE_RESULTS: dict[NodeLabel, Query] = {
-    label: _define(
-        f"results.page.{label.value}",
-        f"OPTIONAL MATCH (a:{label.value} {{id: $after}}) WITH a "
-        f"MATCH (r:{label.value}) WHERE ($status IS NULL OR r.status = $status) "
-        "AND ($after IS NULL OR (a IS NOT NULL AND (r.recorded_at < a.recorded_at "
-        "OR (r.recorded_at = a.recorded_at AND r.id < a.id)))) "
-        "RETURN r {.*, report_z: null} AS props ORDER BY r.recorded_at DESC, r.id DESC LIMIT $limit",
-    )
-    for label in RESULT_KINDS
-}
-COUNT_ALL_RESULTS: dict[NodeLabel, Query] = {
-    label: _define(
-        f"results.count_all.{label.value}",
-        f"MATCH (r:{label.value}) WHERE $status IS NULL OR r.status = $status RETURN count(r) AS count",
-    )
-    for label in RESULT_KINDS
-}
-COUNT_RESULT: dict[NodeLabel, Query] = {
-    label: _define(
-        f"results.count.{label.value}", f"MATCH (r:{label.value} {{id: $id}}) RETURN count(r) AS count"
-    )
-    for label in RESULT_KINDS
-}
-DELETE_RESULTS: dict[NodeLabel, Query] = {
-    label: _define(
-        f"results.delete_all.{label.value}",
-        f"MATCH (r:{label.value}) DETACH DELETE r RETURN count(*) AS deleted",
-    )
-    for label in (*RESULT_KINDS, NodeLabel.ROADMAP_HEAD)
-}
-
-LOCK_ROADMAP_HEAD = _define(
-    "results.roadmap.lock_head",
-    f"MERGE (h:{_HEAD} {{id: $head}}) SET h.touched_by = $id, h.touched_at = $at RETURN h.id AS id",
-)
-LATEST_ROADMAP_VERSION = _define(
-    "results.roadmap.latest_version",
-    f"MATCH (v:{_VERSION}) RETURN coalesce(max(v.version), 0) AS latest",
-)
-ROADMAP_STATE = _define(
-    "results.roadmap.state",
-    f"MATCH (v:{_VERSION} {{id: $id}}) RETURN v.status AS status, v.version AS version",
-)
-SET_DRAFT_VERSION = _define(
-    "results.roadmap.set_draft_version",
-    f"MATCH (v:{_VERSION} {{id: $id}}) WHERE v.version IS NULL "
-    "SET v.version = $version, v.status = $status, v.current = false RETURN v.id AS id",
-)
-RETIRE_CURRENT_ROADMAP = _define(
-    "results.roadmap.retire_current",
-    f"MATCH (h:{_HEAD} {{id: $head}})-[c:{_CURRENT}]->(old:{_VERSION}) "
-    "SET old.current = false, old.superseded_by = $id, old.superseded_at = $at DELETE c RETURN old.id AS id",
-)
-PUBLISH_ROADMAP = _define(
-    "results.roadmap.publish",
-    f"MATCH (h:{_HEAD} {{id: $head}}) MATCH (v:{_VERSION} {{id: $id}}) "
-    "SET v.status = $status, v.current = true, v.reviewer = $reviewer, v.review_comment = $comment, "
-    f"v.decided_at = $at CREATE (h)-[:{_CURRENT}]->(v) RETURN v.id AS id",
-)
-CLOSE_ROADMAP = _define(
-    "results.roadmap.close",
-    f"MATCH (v:{_VERSION} {{id: $id}}) SET v.status = $status, v.reviewer = $reviewer, "
-    "v.review_comment = $comment, v.decided_at = $at RETURN v.id AS id",
-)
-CURRENT_ROADMAP = _define(
-    "results.roadmap.current",
-    f"MATCH (:{_HEAD} {{id: $head}})-[:{_CURRENT}]->(v:{_VERSION}) RETURN v.id AS id",
-)
-COUNT_CURRENT_ROADMAPS = _define(
-    "results.roadmap.count_current",
-    f"MATCH (v:{_VERSION}) WHERE v.current = true WITH count(v) AS flagged "
-    f"OPTIONAL MATCH (:{_HEAD})-[c:{_CURRENT}]->() RETURN flagged, count(c) AS pointers",
-)
-PREVIOUS_REVIEW = _define(
-    "results.review.previous",
-    f"MATCH (r:{_REVIEW}) WHERE r.id <> $id AND r.recorded_at <= $at "
-    "RETURN r.id AS id ORDER BY r.recorded_at DESC, r.id DESC LIMIT 1",
-)
-LINK_PREVIOUS_REVIEW = _define(
-    "results.review.link_previous",
-    f"MATCH (r:{_REVIEW} {{id: $id}}) MATCH (p:{_REVIEW} {{id: $previous}}) MERGE (r)-[:{_FOLLOWS}]->(p)",
-)
-LINK_REVIEW_RISK = _define(
-    "results.review.link_risk",
-    f"MATCH (r:{_REVIEW} {{id: $id}}) MATCH (a:{_RISK} {{id: $risk}}) MERGE (r)-[:{_INCLUDES}]->(a)",
-)
-REVIEW_LINKS = _define(
-    "results.review.links",
-    f"MATCH (r:{_REVIEW} {{id: $id}}) OPTIONAL MATCH (r)-[:{_FOLLOWS}]->(p:{_REVIEW}) "
-    f"OPTIONAL MATCH (r)-[:{_INCLUDES}]->(a:{_RISK}) RETURN collect(p.id) AS previous, collect(a.id) AS risk",
-)
-
-
 # -- encoding --------------------------------------------------------------------------------------
 
 
@@ -307,20 +164,6 @@ def decompress_report(stored: str) -> str:
     return zlib.decompress(base64.b64decode(stored)).decode()
 
 
-def _utc(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-def _native(value: Any) -> Any:
-    if isinstance(value, neo4j.time.DateTime):
-        return _utc(value.to_native())
-    if isinstance(value, neo4j.time.Date):
-        return value.to_native()
-    if isinstance(value, list):
-        return [_native(item) for item in cast(list[Any], value)]
-    return value
-
-
 def _result_properties(write: ResultWrite) -> dict[str, Any]:
     compressed = compress_report(write.report_json)
     stored = len(compressed) <= MAX_STORED_REPORT_CHARS
@@ -329,7 +172,7 @@ def _result_properties(write: ResultWrite) -> dict[str, Any]:
         "workflow_type": write.workflow_type,
         "snapshot_id": write.snapshot_id,
         "as_of": write.as_of,
-        "recorded_at": _utc(write.recorded_at),
+        "recorded_at": utc(write.recorded_at),
         "model_name": write.model_name,
         "offline": write.offline,
         "headline": write.headline,
@@ -350,7 +193,7 @@ def stored_result_from_properties(
 ) -> StoredResult:
     """A result node's properties (as read from the graph) decoded; `cited_in_graph` are the ids its CITES
     edges reach. `with_report=False` leaves the report out (the properties may then lack `report_z`)."""
-    props = {key: _native(value) for key, value in raw.items()}
+    props = {key: native(value) for key, value in raw.items()}
     figures = {
         key.removeprefix(_FIGURE_PREFIX): value
         for key, value in props.items()
@@ -395,35 +238,14 @@ def stored_result_from_properties(
 class ResultStore:
     """Reads and writes result nodes on a `GraphStore`'s driver and database. Managed transactions only."""
 
-    def __init__(self, store: GraphStore, *, query_observer: Callable[[Query], None] | None = None) -> None:
-        self._graph = store
-        self._query_observer = query_observer
-
-    async def _records(self, tx: AsyncManagedTransaction, query: Query, **params: Any) -> list[Record]:
-        if self._query_observer is not None:
-            self._query_observer(query)
-        result = await tx.run(cast(LiteralString, query.text), params)
-        return [record async for record in result]
-
-    async def _read(self, work: Callable[[AsyncManagedTransaction], Awaitable[T]]) -> T:
-        async with self._graph.driver.session(database=self._graph.database) as session:
-            return await session.execute_read(work)
-
-    async def _write(self, work: Callable[[AsyncManagedTransaction], Awaitable[T]]) -> T:
-        """One write transaction; a unique-key race on MERGE (ConstraintError) re-runs the whole unit."""
-        attempt = 1
-        while True:
-            try:
-                async with self._graph.driver.session(database=self._graph.database) as session:
-                    return await session.execute_write(work)
-            except ConstraintError:
-                if attempt == _CONFLICT_ATTEMPTS:
-                    raise
-                attempt += 1
+    def __init__(self, store: GraphStore, *, query_observer: QueryObserver | None = None) -> None:
+        self._cypher = CypherRunner(store.driver, store.database, observer=query_observer)
 
     async def _merge_result(self, tx: AsyncManagedTransaction, label: NodeLabel, write: ResultWrite) -> None:
         """MERGE the node and its CITES; raises when the node exists but another run wrote it."""
-        records = await self._records(tx, MERGE_RESULT[label], id=write.id, props=_result_properties(write))
+        records = await self._cypher.records(
+            tx, MERGE_RESULT[label], id=write.id, props=_result_properties(write)
+        )
         stored_run = records[0]["run_id"]
         if stored_run != write.run_id:
             raise ResultConflictError(
@@ -432,7 +254,7 @@ class ResultStore:
         cited = sorted(set(write.cited_ids))
         if cited:
             for target in PORTFOLIO_LABELS:
-                await self._records(tx, CITE[(label, target)], id=write.id, ids=cited)
+                await self._cypher.records(tx, CITE[(label, target)], id=write.id, ids=cited)
 
     async def save_result(self, label: NodeLabel, write: ResultWrite) -> StoredResult:
         """Write a scenario analysis or risk assessment (idempotent); returns what the graph holds."""
@@ -442,26 +264,26 @@ class ResultStore:
         async def work(tx: AsyncManagedTransaction) -> None:
             await self._merge_result(tx, label, write)
 
-        await self._write(work)
+        await self._cypher.write(work)
         return await self._require(label, write.id)
 
     async def get_result(
         self, label: NodeLabel, result_id: str, *, with_report: bool = False
     ) -> StoredResult | None:
         async def work(tx: AsyncManagedTransaction) -> StoredResult | None:
-            records = await self._records(tx, GET_RESULT[label], id=result_id)
+            records = await self._cypher.records(tx, GET_RESULT[label], id=result_id)
             if not records:
                 return None
             result = stored_result_from_properties(
                 label, records[0]["props"], records[0]["cited"], with_report=with_report
             )
             if label is NodeLabel.PORTFOLIO_REVIEW:
-                links = (await self._records(tx, REVIEW_LINKS, id=result_id))[0]
+                links = (await self._cypher.records(tx, REVIEW_LINKS, id=result_id))[0]
                 result.previous_review_id = next(iter(links["previous"]), None)
                 result.risk_assessment_id = next(iter(links["risk"]), None)
             return result
 
-        return await self._read(work)
+        return await self._cypher.read(work)
 
     async def _require(self, label: NodeLabel, result_id: str) -> StoredResult:
         result = await self.get_result(label, result_id)
@@ -471,14 +293,7 @@ class ResultStore:
 
     async def list_results(self, label: NodeLabel, *, limit: int = 50) -> list[StoredResult]:
         """The most recent results of a kind, newest first, without reports or cited-node lookups."""
-
-        async def work(tx: AsyncManagedTransaction) -> list[Record]:
-            return await self._records(tx, LIST_RESULTS[label], limit=limit)
-
-        records = await self._read(work)
-        return [
-            stored_result_from_properties(label, record["props"], [], with_report=False) for record in records
-        ]
+        return await self.page_results(label, limit=limit)
 
     async def page_results(
         self, label: NodeLabel, *, limit: int, after: str | None = None, status: str | None = None
@@ -487,9 +302,11 @@ class ResultStore:
         only roadmap versions of `status` when given."""
 
         async def work(tx: AsyncManagedTransaction) -> list[Record]:
-            return await self._records(tx, PAGE_RESULTS[label], limit=limit, after=after, status=status)
+            return await self._cypher.records(
+                tx, PAGE_RESULTS[label], limit=limit, after=after, status=status
+            )
 
-        records = await self._read(work)
+        records = await self._cypher.read(work)
         return [
             stored_result_from_properties(label, record["props"], [], with_report=False) for record in records
         ]
@@ -498,17 +315,17 @@ class ResultStore:
         """How many results of a kind the graph holds (roadmap versions: of `status` when given)."""
 
         async def work(tx: AsyncManagedTransaction) -> int:
-            return int((await self._records(tx, COUNT_ALL_RESULTS[label], status=status))[0]["count"])
+            return int((await self._cypher.records(tx, COUNT_ALL_RESULTS[label], status=status))[0]["count"])
 
-        return await self._read(work)
+        return await self._cypher.read(work)
 
     async def count_results(self, label: NodeLabel, result_id: str) -> int:
         """How many result nodes carry this id: 1 after any number of retried writes."""
 
         async def work(tx: AsyncManagedTransaction) -> int:
-            return int((await self._records(tx, COUNT_RESULT[label], id=result_id))[0]["count"])
+            return int((await self._cypher.records(tx, COUNT_RESULT[label], id=result_id))[0]["count"])
 
-        return await self._read(work)
+        return await self._cypher.read(work)
 
     async def delete_all_results(self) -> int:
         """Remove every result node and its relationships (tests and resets); returns how many."""
@@ -516,9 +333,9 @@ class ResultStore:
         for query in DELETE_RESULTS.values():
 
             async def work(tx: AsyncManagedTransaction, query: Query = query) -> int:
-                return int((await self._records(tx, query))[0]["deleted"])
+                return int((await self._cypher.records(tx, query))[0]["deleted"])
 
-            deleted += await self._write(work)
+            deleted += await self._cypher.write(work)
         return deleted
 
     # -- roadmap versions ---------------------------------------------------------------------------
@@ -527,16 +344,16 @@ class ResultStore:
         """Store a drafted roadmap as the next version, status `draft` (idempotent: a retry keeps the version)."""
 
         async def work(tx: AsyncManagedTransaction) -> None:
-            await self._records(
-                tx, LOCK_ROADMAP_HEAD, head=ROADMAP_HEAD_ID, id=write.id, at=_utc(write.recorded_at)
+            await self._cypher.records(
+                tx, LOCK_ROADMAP_HEAD, head=ROADMAP_HEAD_ID, id=write.id, at=utc(write.recorded_at)
             )
             await self._merge_result(tx, NodeLabel.ROADMAP_VERSION, write)
-            latest = int((await self._records(tx, LATEST_ROADMAP_VERSION))[0]["latest"])
-            await self._records(
+            latest = int((await self._cypher.records(tx, LATEST_ROADMAP_VERSION))[0]["latest"])
+            await self._cypher.records(
                 tx, SET_DRAFT_VERSION, id=write.id, version=latest + 1, status=RoadmapStatus.DRAFT.value
             )
 
-        await self._write(work)
+        await self._cypher.write(work)
         return await self._require(NodeLabel.ROADMAP_VERSION, write.id)
 
     async def publish_roadmap(
@@ -549,14 +366,16 @@ class ResultStore:
         """
 
         async def work(tx: AsyncManagedTransaction) -> None:
-            await self._records(tx, LOCK_ROADMAP_HEAD, head=ROADMAP_HEAD_ID, id=version_id, at=_utc(at))
+            await self._cypher.records(tx, LOCK_ROADMAP_HEAD, head=ROADMAP_HEAD_ID, id=version_id, at=utc(at))
             status = await self._roadmap_status(tx, version_id)
             if status is RoadmapStatus.PUBLISHED:
                 return
             if status is not RoadmapStatus.DRAFT:
                 raise ResultStateError(f"roadmap version {version_id!r} is {status.value}, not a draft")
-            await self._records(tx, RETIRE_CURRENT_ROADMAP, head=ROADMAP_HEAD_ID, id=version_id, at=_utc(at))
-            await self._records(
+            await self._cypher.records(
+                tx, RETIRE_CURRENT_ROADMAP, head=ROADMAP_HEAD_ID, id=version_id, at=utc(at)
+            )
+            await self._cypher.records(
                 tx,
                 PUBLISH_ROADMAP,
                 head=ROADMAP_HEAD_ID,
@@ -564,10 +383,10 @@ class ResultStore:
                 status=RoadmapStatus.PUBLISHED.value,
                 reviewer=reviewer,
                 comment=comment,
-                at=_utc(at),
+                at=utc(at),
             )
 
-        await self._write(work)
+        await self._cypher.write(work)
         return await self._require(NodeLabel.ROADMAP_VERSION, version_id)
 
     async def close_roadmap_draft(
@@ -589,41 +408,41 @@ class ResultStore:
                 return
             if current is not RoadmapStatus.DRAFT:
                 raise ResultStateError(f"roadmap version {version_id!r} is {current.value}, not a draft")
-            await self._records(
+            await self._cypher.records(
                 tx,
                 CLOSE_ROADMAP,
                 id=version_id,
                 status=status.value,
                 reviewer=reviewer,
                 comment=comment,
-                at=_utc(at),
+                at=utc(at),
             )
 
-        await self._write(work)
+        await self._cypher.write(work)
         return await self._require(NodeLabel.ROADMAP_VERSION, version_id)
 
     async def _roadmap_status(self, tx: AsyncManagedTransaction, version_id: str) -> RoadmapStatus:
-        records = await self._records(tx, ROADMAP_STATE, id=version_id)
+        records = await self._cypher.records(tx, ROADMAP_STATE, id=version_id)
         if not records or records[0]["status"] is None:
             raise ResultStateError(f"roadmap version {version_id!r} is not in the graph")
         return RoadmapStatus(records[0]["status"])
 
     async def current_roadmap(self) -> StoredResult | None:
         async def work(tx: AsyncManagedTransaction) -> str | None:
-            records = await self._records(tx, CURRENT_ROADMAP, head=ROADMAP_HEAD_ID)
+            records = await self._cypher.records(tx, CURRENT_ROADMAP, head=ROADMAP_HEAD_ID)
             return records[0]["id"] if records else None
 
-        version_id = await self._read(work)
+        version_id = await self._cypher.read(work)
         return None if version_id is None else await self.get_result(NodeLabel.ROADMAP_VERSION, version_id)
 
     async def current_roadmap_markers(self) -> tuple[int, int]:
         """(versions flagged current, CURRENT pointers): both are 1 once a roadmap is published, else 0."""
 
         async def work(tx: AsyncManagedTransaction) -> tuple[int, int]:
-            record = (await self._records(tx, COUNT_CURRENT_ROADMAPS))[0]
+            record = (await self._cypher.records(tx, COUNT_CURRENT_ROADMAPS))[0]
             return int(record["flagged"]), int(record["pointers"])
 
-        return await self._read(work)
+        return await self._cypher.read(work)
 
     # -- portfolio reviews ------------------------------------------------------------------------
 
@@ -631,10 +450,10 @@ class ResultStore:
         """The most recent review recorded at or before `recorded_at`, other than `review_id`."""
 
         async def work(tx: AsyncManagedTransaction) -> str | None:
-            records = await self._records(tx, PREVIOUS_REVIEW, id=review_id, at=_utc(recorded_at))
+            records = await self._cypher.records(tx, PREVIOUS_REVIEW, id=review_id, at=utc(recorded_at))
             return records[0]["id"] if records else None
 
-        previous_id = await self._read(work)
+        previous_id = await self._cypher.read(work)
         return None if previous_id is None else await self.get_result(NodeLabel.PORTFOLIO_REVIEW, previous_id)
 
     async def save_review(
@@ -645,9 +464,9 @@ class ResultStore:
         async def work(tx: AsyncManagedTransaction) -> None:
             await self._merge_result(tx, NodeLabel.PORTFOLIO_REVIEW, write)
             if previous_review_id is not None:
-                await self._records(tx, LINK_PREVIOUS_REVIEW, id=write.id, previous=previous_review_id)
+                await self._cypher.records(tx, LINK_PREVIOUS_REVIEW, id=write.id, previous=previous_review_id)
             if risk_assessment_id is not None:
-                await self._records(tx, LINK_REVIEW_RISK, id=write.id, risk=risk_assessment_id)
+                await self._cypher.records(tx, LINK_REVIEW_RISK, id=write.id, risk=risk_assessment_id)
 
-        await self._write(work)
+        await self._cypher.write(work)
         return await self._require(NodeLabel.PORTFOLIO_REVIEW, write.id)

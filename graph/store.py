@@ -48,22 +48,21 @@ import asyncio
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Generator, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import Enum
-from typing import Any, LiteralString, TypeVar, cast
+from typing import Any, TypeVar, cast
 
-from neo4j import AsyncDriver, AsyncManagedTransaction, AsyncResult, Record
+from neo4j import AsyncDriver, AsyncManagedTransaction, Record
 from neo4j.exceptions import ConstraintError
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 
-from graph import queries
+from graph import portfolio_statements as queries
+from graph.cypher import CypherRunner, Query, QueryObserver, UnitOfWork, native_properties
 from graph.portfolio import ENTITY_COLLECTIONS, Portfolio
-from graph.queries import Query
-from graph.read_models import ReadModels, stored_properties
-from graph.read_models import stored_value as stored_value  # re-exported: graph.api_queries uses it
+from graph.read_models import ReadModels
 from graph.validation import (
     DOCUMENT_SOURCE,
     PortfolioValidationError,
@@ -180,7 +179,7 @@ class PhaseTimer:
         self.seconds: dict[str, float] = {}
 
     @contextmanager
-    def phase(self, name: str) -> Iterator[None]:
+    def phase(self, name: str) -> Generator[None]:
         started = time.perf_counter()
         try:
             yield
@@ -453,10 +452,6 @@ def normalise_portfolio(portfolio: Portfolio) -> Portfolio:
 # -- the store ------------------------------------------------------------------------------------
 
 
-QueryObserver = Callable[[Query], None]
-UnitOfWork = Callable[[AsyncManagedTransaction], Awaitable[None]]
-
-
 class GraphStore(ReadModels):
     """The portfolio graph on one database of an async driver. Managed transactions only."""
 
@@ -472,46 +467,32 @@ class GraphStore(ReadModels):
     ) -> None:
         if batch_size < 1 or write_concurrency < 1:
             raise ValueError("batch_size and write_concurrency must be at least 1")
-        self.driver = driver
-        self.database = database
+        super().__init__(CypherRunner(driver, database, observer=query_observer))
         self.batch_size = batch_size
         self.single_transaction_rows = single_transaction_rows
         self.write_concurrency = write_concurrency
-        self._query_observer = query_observer
         self._import_lock = asyncio.Lock()
-
-    # -- plumbing ---------------------------------------------------------------------------------
-
-    async def _run(self, tx: AsyncManagedTransaction, query: Query, **params: Any) -> AsyncResult:
-        if self._query_observer is not None:
-            self._query_observer(query)
-        return await tx.run(cast(LiteralString, query.text), params)
-
-    async def _read(self, work: Callable[[AsyncManagedTransaction], Awaitable[T]]) -> T:
-        async with self.driver.session(database=self.database) as session:
-            return await session.execute_read(work)
-
-    async def _write(self, work: Callable[[AsyncManagedTransaction], Awaitable[T]]) -> T:
-        async with self.driver.session(database=self.database) as session:
-            return await session.execute_write(work)
 
     # -- schema -----------------------------------------------------------------------------------
 
     async def ensure_schema(self) -> None:
         """Create the uniqueness constraints and indexes that are missing, and the portfolio's revision
         token if there is none yet (idempotent)."""
-        async with self.driver.session(database=self.database) as session:
-            for statement in queries.SCHEMA_STATEMENTS:
+        for statement in queries.SCHEMA_STATEMENTS:
 
-                async def work(tx: AsyncManagedTransaction, statement: Query = statement) -> None:
-                    await (await self._run(tx, statement)).consume()
+            async def work(tx: AsyncManagedTransaction, statement: Query = statement) -> None:
+                await (await self.cypher.run(tx, statement)).consume()
 
-                await session.execute_write(work)
+            await self._write(work)
 
-            async def ensure_revision(tx: AsyncManagedTransaction) -> None:
-                await (await self._run(tx, queries.ENSURE_REVISION, token=uuid.uuid4().hex)).consume()
+        async def ensure_revision(tx: AsyncManagedTransaction) -> None:
+            await (await self.cypher.run(tx, queries.ENSURE_REVISION, token=uuid.uuid4().hex)).consume()
 
-            await session.execute_write(ensure_revision)
+        await self._write(ensure_revision)
+
+    async def _write(self, work: UnitOfWork[T]) -> T:
+        """A write transaction; an import re-plans after a `ConstraintError` itself, so it is not re-run here."""
+        return await self.cypher.write(work, conflict_attempts=1)
 
     async def schema_names(self) -> set[str]:
         """Names of the constraints and indexes the database reports."""
@@ -554,11 +535,11 @@ class GraphStore(ReadModels):
         async def work(tx: AsyncManagedTransaction) -> ImportPlan:
             timer = PhaseTimer()  # a fresh one per attempt: execute_write may retry
             with timer.phase("read_state"):
-                current = await self._read_state(tx, desired, self._fetch_in)
+                current = await self._read_state(tx, desired, self.cypher.records)
             with timer.phase("plan"):
                 plan = plan_import(desired, current)
 
-            async def in_this_transaction(units: Sequence[UnitOfWork]) -> None:
+            async def in_this_transaction(units: Sequence[UnitOfWork[None]]) -> None:
                 for unit in units:
                     await unit(tx)
 
@@ -593,17 +574,16 @@ class GraphStore(ReadModels):
             await self._write(self._pending_marker(desired.rows))
             transactions += 1
 
-        async def each_in_own_transaction(units: Sequence[UnitOfWork]) -> None:
-            """Independent units, run by `write_concurrency` sessions side by side."""
+        async def each_in_own_transaction(units: Sequence[UnitOfWork[None]]) -> None:
+            """Independent units, each in a transaction of its own, `write_concurrency` at a time."""
             nonlocal transactions
             pending = iter(units)
 
             async def worker() -> None:
                 nonlocal transactions
-                async with self.driver.session(database=self.database) as session:
-                    for unit in pending:
-                        await session.execute_write(unit)
-                        transactions += 1
+                for unit in pending:
+                    await self._write(unit)
+                    transactions += 1
 
             workers = min(self.write_concurrency, len(units))
             if workers <= 1:
@@ -630,19 +610,19 @@ class GraphStore(ReadModels):
     async def _mark_revision(self, tx: AsyncManagedTransaction) -> str:
         """A fresh revision token for the portfolio (`graph.vocabulary.PORTFOLIO_REVISION_LABEL`)."""
         token = uuid.uuid4().hex
-        await (await self._run(tx, queries.MARK_REVISION, token=token)).consume()
+        await (await self.cypher.run(tx, queries.MARK_REVISION, token=token)).consume()
         return token
 
-    def _pending_marker(self, rows: int) -> UnitOfWork:
+    def _pending_marker(self, rows: int) -> UnitOfWork[None]:
         async def work(tx: AsyncManagedTransaction) -> None:
             since = datetime.now(UTC).isoformat(timespec="seconds")
             params = {"import_id": uuid.uuid4().hex, "since": since, "rows": rows}
-            await (await self._run(tx, queries.MARK_IMPORT_PENDING, **params)).consume()
+            await (await self.cypher.run(tx, queries.MARK_IMPORT_PENDING, **params)).consume()
 
         return work
 
     async def _interrupted_import_in(self, tx: AsyncManagedTransaction) -> InterruptedImport | None:
-        records = [record async for record in await self._run(tx, queries.READ_PENDING_IMPORT)]
+        records = [record async for record in await self.cypher.run(tx, queries.READ_PENDING_IMPORT)]
         if not records:
             return None
         record = records[0]
@@ -654,16 +634,16 @@ class GraphStore(ReadModels):
         While one runs this reports it too; a store runs one import at a time, so from this store's
         side any import reported here outside `import_portfolio` was interrupted.
         """
-        return await self._read(self._interrupted_import_in)
+        return await self.cypher.read(self._interrupted_import_in)
 
     async def revision(self) -> str | None:
         """The portfolio's revision token; None before any import changed it."""
 
         async def work(tx: AsyncManagedTransaction) -> str | None:
-            records = [record async for record in await self._run(tx, queries.READ_REVISION)]
+            records = [record async for record in await self.cypher.run(tx, queries.READ_REVISION)]
             return records[0]["token"] if records else None
 
-        return await self._read(work)
+        return await self.cypher.read(work)
 
     async def _nonempty_types(self) -> set[str]:
         """Labels and relationship types present in the graph: the state of the others need not be read."""
@@ -684,7 +664,7 @@ class GraphStore(ReadModels):
             if ids and (nonempty is None or label.value in nonempty):
                 for chunk in _chunks(ids, _STATE_READ_CHUNK):
                     for record in await fetch(tx, queries.NODE_STATE[label], ids=list(chunk)):
-                        found[record["id"]] = stored_properties(record["props"])
+                        found[record["id"]] = native_properties(record["props"])
             state.nodes[label] = found
         for spec in RELATIONSHIPS:
             ids = desired.owner_ids(spec)
@@ -695,14 +675,14 @@ class GraphStore(ReadModels):
                         owner = record["owner"]
                         for other, properties in record["links"]:
                             pair = (owner, other) if spec.owner_is_start else (other, owner)
-                            pairs[pair].append(stored_properties(properties))
+                            pairs[pair].append(native_properties(properties))
             state.relationships[spec.type] = dict(pairs)
         return state
 
     async def _apply(
         self,
         plan: ImportPlan,
-        execute: Callable[[Sequence[UnitOfWork]], Awaitable[None]],
+        execute: Callable[[Sequence[UnitOfWork[None]]], Awaitable[None]],
         timer: PhaseTimer,
     ) -> None:
         """Run the plan's writes phase by phase: stale relationships, nodes, then new relationships.
@@ -712,7 +692,7 @@ class GraphStore(ReadModels):
         """
         size = self.batch_size
         with timer.phase("delete_relationships"):
-            units: list[UnitOfWork] = []
+            units: list[UnitOfWork[None]] = []
             for spec in RELATIONSHIPS:
                 query = queries.DELETE_RELATIONSHIPS[spec.type]
                 for chunk in _chunks(plan.relationship_deletes[spec.type], size):
@@ -755,11 +735,13 @@ class GraphStore(ReadModels):
                     ]
                 await execute(units)
 
-    def _checked_write(self, query: Query, counter: str | None, expected: int, **params: Any) -> UnitOfWork:
+    def _checked_write(
+        self, query: Query, counter: str | None, expected: int, **params: Any
+    ) -> UnitOfWork[None]:
         """A unit of work running `query` and checking that the graph reports `expected` `counter`s."""
 
         async def work(tx: AsyncManagedTransaction) -> None:
-            summary = await (await self._run(tx, query, **params)).consume()
+            summary = await (await self.cypher.run(tx, query, **params)).consume()
             if counter is not None and (done := getattr(summary.counters, counter)) != expected:
                 raise GraphImportError(
                     f"{query.name}: planned {expected} {counter}, the graph reports {done}"
@@ -775,7 +757,7 @@ class GraphStore(ReadModels):
             while True:
 
                 async def work(tx: AsyncManagedTransaction, query: Query = query) -> int:
-                    record = await (await self._run(tx, query, limit=_CLEAR_BATCH)).single(strict=True)
+                    record = await (await self.cypher.run(tx, query, limit=_CLEAR_BATCH)).single(strict=True)
                     return int(record["deleted"])
 
                 if await self._write(work) == 0:

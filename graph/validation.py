@@ -249,10 +249,11 @@ def validate_document(data: object, *, source: str = DOCUMENT_SOURCE) -> Portfol
                 )
             ]
         )
+    document = cast(Mapping[object, object], data)
     structure_issues: list[ValidationIssue] = []
     records: dict[str, list[RawRecord]] = {}
-    for key, value in data.items():
-        if key not in ENTITY_MODELS:
+    for key, value in document.items():
+        if not isinstance(key, str) or key not in ENTITY_MODELS:
             structure_issues.append(
                 layout.issue(
                     None,
@@ -266,7 +267,9 @@ def validate_document(data: object, *, source: str = DOCUMENT_SOURCE) -> Portfol
                 layout.issue(key, None, (), f"{key} must be a list, got {_type_name(value)}")
             )
         else:
-            records[key] = [RawRecord(row=index, data=item) for index, item in enumerate(value)]
+            records[key] = [
+                RawRecord(row=index, data=item) for index, item in enumerate(cast(list[object], value))
+            ]
     return validate_records(records, layout=layout, prior_issues=structure_issues)
 
 
@@ -323,8 +326,8 @@ def bound_issues(
             if not _may_break_bounds(column, limits):
                 continue  # the common case, checked at C speed
             for index, value in enumerate(column):
-                values = value if isinstance(value, list) else (value,)
-                for position, item in enumerate(cast(Sequence[object], values)):
+                values = cast(list[object], value) if isinstance(value, list) else [value]
+                for position, item in enumerate(values):
                     message = _bound_problem(collection, name, item, limits, integer_ceiling)
                     if message is None:
                         continue
@@ -418,7 +421,8 @@ def _validate_collection(
     rejected: list[tuple[int, str]] = []
     for index, record in enumerate(records):
         if index in failed:
-            raw_id = record.data.get("id") if isinstance(record.data, Mapping) else None
+            item: object = record.data
+            raw_id = cast(Mapping[str, object], item).get("id") if isinstance(item, Mapping) else None
             if isinstance(raw_id, str) and raw_id.strip():
                 rejected.append((record.row, raw_id.strip()))
         else:
@@ -541,7 +545,7 @@ def _integrity_issues(
 
     for collection, field_name, target in _REFERENCES:
         known = known_ids[target]
-        rejected = (
+        rejected: set[str] = (
             {entity_id for _, entity_id in rejected_ids.get(target, ())}
             if rejected_ids is not None
             else set()
@@ -611,7 +615,7 @@ def _dependency_issues(
     groups.sort(key=lambda group: min(feature_index[member] for member in group))
     for group in groups:
         start = min(group, key=feature_index.__getitem__)
-        cycle_edges = nx.find_cycle(graph.subgraph(group), source=start)
+        cycle_edges = cast(list[tuple[str, str]], nx.find_cycle(graph.subgraph(group), source=start))  # pyright: ignore[reportUnknownMemberType] - networkx leaves its return type open
         cycle = [str(edge[0]) for edge in cycle_edges]
         first = min(range(len(cycle)), key=lambda position: feature_index[cycle[position]])
         cycle = cycle[first:] + cycle[:first]
@@ -659,5 +663,5 @@ def _number(value: object) -> str:
 
 
 def _type_name(value: object) -> str:
-    names = {dict: "an object", list: "a list", str: "a string", type(None): "null"}
+    names: dict[type, str] = {dict: "an object", list: "a list", str: "a string", type(None): "null"}
     return names.get(type(value), type(value).__name__)

@@ -2,7 +2,7 @@
 
 Labels and relationship types are interpolated into Cypher text (Cypher cannot parameterise them),
 so they come from these enums and nowhere else; user data always travels as parameters. The
-statements that create the constraints and indexes live in `graph.queries` with the rest of the
+statements that create the constraints and indexes live in `graph.portfolio_statements` with the rest of the
 Cypher; `GraphStore.ensure_schema()` runs them, idempotently (`IF NOT EXISTS`).
 
 To add a node type (e.g. a result label an engine writes): add it to `NodeLabel` and to

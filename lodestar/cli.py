@@ -23,9 +23,10 @@ from temporalio.service import RPCError
 
 from agents import engine_runs
 from agents.deps import AnalysisDeps
-from agents.risk_agent import RiskAssessmentReport, run_risk_assessment
-from agents.roadmap_agent import RoadmapReport, run_roadmap_drafting
-from agents.scenario_agent import ScenarioReport, run_scenario_analysis
+from agents.reports import RiskAssessmentReport, RoadmapReport, ScenarioReport
+from agents.risk_agent import run_risk_assessment
+from agents.roadmap_agent import run_roadmap_drafting
+from agents.scenario_agent import run_scenario_analysis
 from agents.snapshots import snapshots
 from engines.roadmap import RoadmapError
 from engines.scenario_changes import (
@@ -217,9 +218,9 @@ def demo(
 
 async def _issue_demo_key(store: GraphStore, url: str) -> None:
     from api.auth import Role, create_api_key
-    from graph.api_queries import ApiQueries
+    from graph.entity_reads import EntityReads
 
-    queries = ApiQueries(store.driver, store.database)
+    queries = EntityReads(store.driver, store.database)
     await queries.ensure_schema()
     issued = await create_api_key(queries, "lodestar demo", Role.ADMIN)
     console.rule("[bold]GraphQL API")
@@ -611,12 +612,12 @@ def init() -> None:
     TEMPORAL_ADDRESS / TEMPORAL_NAMESPACE; without TEMPORAL_ADDRESS there is nothing to register,
     since the local dev server registers them itself when it starts.
     """
-    from graph.api_queries import ApiQueries
+    from graph.entity_reads import EntityReads
     from workflows.search_attributes import SearchAttributeConflictError, ensure_search_attributes
 
     async def main() -> None:
         async with open_graph() as store:  # open_graph runs GraphStore.ensure_schema
-            await ApiQueries(store.driver, store.database).ensure_schema()
+            await EntityReads(store.driver, store.database).ensure_schema()
         console.print("Graph: constraints and indexes are in place.")
         settings = TemporalSettings.from_env()
         if settings.address is None:
@@ -671,7 +672,7 @@ def apikey_create(
 ) -> None:
     """Make an API key with a role; the key is printed once and only its salted hash is stored."""
     from api.auth import Role, create_api_key
-    from graph.api_queries import ApiQueries
+    from graph.entity_reads import EntityReads
 
     try:
         chosen = Role(role.lower())
@@ -682,7 +683,7 @@ def apikey_create(
 
     async def main() -> None:
         async with open_graph() as store:
-            queries = ApiQueries(store.driver, store.database)
+            queries = EntityReads(store.driver, store.database)
             await queries.ensure_schema()
             issued = await create_api_key(queries, name, chosen)
         console.print(f"key id {issued.key_id}, role {issued.role.value}, name {issued.name!r}")

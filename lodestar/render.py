@@ -10,10 +10,14 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from agents._common import AnalysisOutput, money, percent
-from agents.risk_agent import RiskAssessmentReport
-from agents.roadmap_agent import RoadmapReport
-from agents.scenario_agent import ScenarioReport
+from agents.reports import (
+    AnalysisOutput,
+    RiskAssessmentReport,
+    RoadmapReport,
+    ScenarioReport,
+    money,
+    percent,
+)
 from engines.forecast import BEYOND_HORIZON
 from graph.portfolio import FeatureStatus, Portfolio
 from graph.store import ImportSummary

@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from typing import Any, TypedDict, TypeVar
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -28,15 +28,22 @@ from temporalio.exceptions import ApplicationError
 from agents import engine_runs
 from agents.deps import AnalysisDeps
 from agents.model_config import OFFLINE_MODEL_NAME
-from agents.risk_agent import RiskAssessmentReport
-from agents.roadmap_agent import RoadmapReport
-from agents.scenario_agent import ScenarioReport
+from agents.reports import (
+    AgentReport,
+    RiskAssessmentReport,
+    RoadmapReport,
+    ScenarioReport,
+    UsageReport,
+    risk_assessment_report,
+    roadmap_report,
+    scenario_report,
+)
 from agents.snapshots import SnapshotRegistry, SnapshotUnavailableError, snapshots
 from engines.forecast import Forecast
 from engines.risk import Risk, RiskReport
 from engines.roadmap import RoadmapError
 from engines.scenario_changes import ScenarioError
-from engines.scenarios import ScenarioResult, compare_scenarios, late_feature_count
+from engines.scenarios import late_feature_count
 from graph.portfolio import Portfolio
 from graph.result_store import (
     FigureValue,
@@ -120,9 +127,14 @@ def forecast_figures(forecast: Forecast) -> ForecastFigures:
     )
 
 
-def _scenario_results(portfolio: Portfolio, deps: AnalysisDeps) -> tuple[Forecast, list[ScenarioResult]]:
-    baseline = engine_runs.baseline_forecast(portfolio, deps)
-    return baseline, [engine_runs.scenario_result(portfolio, deps, scenario) for scenario in deps.scenarios]
+def agent_run(job: PersistScenarioAnalysis | PersistRoadmapDraft | PersistRiskAssessment) -> AgentReport:
+    """The facts of the agent run a persist job carries: snapshot, model and usage."""
+    return AgentReport(
+        snapshot_id=job.deps.snapshot_id,
+        model_name=model_name_of(job.model),
+        offline=job.model == OFFLINE_MODEL_KEY,
+        usage=job.usage,
+    )
 
 
 def _precompute(kind: PrecomputeKind, portfolio: Portfolio, deps: AnalysisDeps) -> object:
@@ -130,7 +142,7 @@ def _precompute(kind: PrecomputeKind, portfolio: Portfolio, deps: AnalysisDeps) 
         case PrecomputeKind.FORECAST:
             return engine_runs.baseline_forecast(portfolio, deps)
         case PrecomputeKind.SCENARIOS:
-            return _scenario_results(portfolio, deps)
+            return engine_runs.scenario_results(portfolio, deps)
         case PrecomputeKind.ROADMAP:
             return engine_runs.roadmap_plan(portfolio, deps)
         case PrecomputeKind.RISK:
@@ -164,16 +176,54 @@ def _write(
     )
 
 
-def roadmap_outcome(stored: StoredResult, report: RoadmapReport) -> RoadmapDraftOutcome:
-    assert stored.roadmap is not None
-    return RoadmapDraftOutcome(
-        workflow_id=stored.id,
-        snapshot_id=report.snapshot_id,
-        as_of=stored.as_of,
+AnalysisReport = ScenarioReport | RoadmapReport | RiskAssessmentReport
+
+
+def _report_write(
+    run: RunIdentity, deps: AnalysisDeps, report: AnalysisReport, figures: dict[str, FigureValue]
+) -> ResultWrite:
+    """The result node of an agent run: the report's facts, headline and cited ids, and the whole report."""
+    return _write(
+        run,
+        deps,
         model_name=report.model_name,
         offline=report.offline,
         headline=report.analysis.headline,
-        recommendation=report.analysis.recommendation,
+        figures=figures,
+        cited_ids=report.analysis.cited_ids(),
+        report_json=report.model_dump_json(),
+    )
+
+
+class OutcomeFacts(TypedDict):
+    """What every analysis outcome opens with: the run, its model, the agent's headline and advice."""
+
+    workflow_id: str
+    snapshot_id: str
+    model_name: str
+    offline: bool
+    headline: str
+    recommendation: str
+    usage: UsageReport
+
+
+def _outcome_facts(workflow_id: str, report: AnalysisReport) -> OutcomeFacts:
+    return {
+        "workflow_id": workflow_id,
+        "snapshot_id": report.snapshot_id,
+        "model_name": report.model_name,
+        "offline": report.offline,
+        "headline": report.analysis.headline,
+        "recommendation": report.analysis.recommendation,
+        "usage": report.usage,
+    }
+
+
+def roadmap_outcome(stored: StoredResult, report: RoadmapReport) -> RoadmapDraftOutcome:
+    assert stored.roadmap is not None
+    return RoadmapDraftOutcome(
+        **_outcome_facts(stored.id, report),
+        as_of=stored.as_of,
         version=stored.roadmap.version,
         status=stored.roadmap.status,
         current=stored.roadmap.current,
@@ -181,7 +231,6 @@ def roadmap_outcome(stored: StoredResult, report: RoadmapReport) -> RoadmapDraft
         exploration_count=sum(len(q.explorations) for q in report.plan.quarters),
         left_out_count=len(report.plan.left_out),
         total_value=round(report.plan.total_value, 4),
-        usage=report.usage,
     )
 
 
@@ -259,18 +308,10 @@ class LodestarActivities:
     async def persist_scenario_analysis(self, job: PersistScenarioAnalysis) -> ScenarioSimulationOutcome:
         """Assemble the scenario report (engine results + analysis) and write it, once, to the graph."""
         portfolio = await self._portfolio(job.deps)
-        (baseline, results), _ = await self._heartbeating(lambda: _scenario_results(portfolio, job.deps))
-        analysis = job.analysis
-        report = ScenarioReport(
-            snapshot_id=job.deps.snapshot_id,
-            model_name=model_name_of(job.model),
-            offline=job.model == OFFLINE_MODEL_KEY,
-            analysis=analysis,
-            baseline=baseline,
-            results=results,
-            comparison=compare_scenarios(baseline, results) if results else None,
-            usage=job.usage,
+        report, _ = await self._heartbeating(
+            lambda: scenario_report(portfolio, job.deps, agent_run(job), job.analysis)
         )
+        analysis, baseline, results = job.analysis, report.baseline, report.results
         figures = [
             ScenarioFigures(
                 scenario_id=result.scenario.id,
@@ -284,12 +325,10 @@ class LodestarActivities:
         ]
         await self.results.save_result(
             NodeLabel.SCENARIO_ANALYSIS,
-            _write(
+            _report_write(
                 job.run,
                 job.deps,
-                model_name=report.model_name,
-                offline=report.offline,
-                headline=analysis.headline,
+                report,
                 figures={
                     "baseline_arr_at_risk": round(baseline.arr_at_risk, 2),
                     "baseline_arr_weighted_on_time": round(baseline.arr_weighted_on_time, 4),
@@ -297,24 +336,16 @@ class LodestarActivities:
                     "scenario_arr_at_risk": [f.arr_at_risk_after for f in figures],
                     "preferred_scenario_id": analysis.preferred_scenario_id,
                 },
-                cited_ids=analysis.cited_ids(),
-                report_json=report.model_dump_json(),
             ),
         )
         return ScenarioSimulationOutcome(
-            workflow_id=job.run.workflow_id,
-            snapshot_id=job.deps.snapshot_id,
+            **_outcome_facts(job.run.workflow_id, report),
             as_of=job.deps.as_of,
-            model_name=report.model_name,
-            offline=report.offline,
-            headline=analysis.headline,
-            recommendation=analysis.recommendation,
             preferred_scenario_id=analysis.preferred_scenario_id,
             baseline_arr_at_risk=round(baseline.arr_at_risk, 2),
             baseline_arr_weighted_on_time=round(baseline.arr_weighted_on_time, 4),
             scenarios=figures,
             cited_ids=len(set(analysis.cited_ids())),
-            usage=job.usage,
         )
 
     async def _risk_report(self, deps: AnalysisDeps) -> RiskReport:
@@ -325,24 +356,17 @@ class LodestarActivities:
     @activity.defn(name="persist_risk_assessment")
     async def persist_risk_assessment(self, job: PersistRiskAssessment) -> RiskAssessmentOutcome:
         """Assemble the risk report (engine results + analysis) and write it, once, to the graph."""
-        risks = await self._risk_report(job.deps)
-        analysis = job.analysis
-        report = RiskAssessmentReport(
-            snapshot_id=job.deps.snapshot_id,
-            model_name=model_name_of(job.model),
-            offline=job.model == OFFLINE_MODEL_KEY,
-            analysis=analysis,
-            report=risks,
-            usage=job.usage,
+        portfolio = await self._portfolio(job.deps)
+        report, _ = await self._heartbeating(
+            lambda: risk_assessment_report(portfolio, job.deps, agent_run(job), job.analysis)
         )
+        analysis, risks = job.analysis, report.report
         await self.results.save_result(
             NodeLabel.RISK_ASSESSMENT,
-            _write(
+            _report_write(
                 job.run,
                 job.deps,
-                model_name=report.model_name,
-                offline=report.offline,
-                headline=analysis.headline,
+                report,
                 figures={
                     "arr_at_risk": round(risks.arr_at_risk, 2),
                     "total_arr": round(risks.total_arr, 2),
@@ -351,18 +375,11 @@ class LodestarActivities:
                     "critical_path_weeks": round(risks.critical_path_weeks, 2),
                     "priority_kinds": [kind.value for kind in analysis.priority_kinds],
                 },
-                cited_ids=analysis.cited_ids(),
-                report_json=report.model_dump_json(),
             ),
         )
         return RiskAssessmentOutcome(
-            workflow_id=job.run.workflow_id,
-            snapshot_id=job.deps.snapshot_id,
+            **_outcome_facts(job.run.workflow_id, report),
             as_of=job.deps.as_of,
-            model_name=report.model_name,
-            offline=report.offline,
-            headline=analysis.headline,
-            recommendation=analysis.recommendation,
             arr_at_risk=round(risks.arr_at_risk, 2),
             total_arr=round(risks.total_arr, 2),
             customers_at_risk_count=len(risks.customers_at_risk),
@@ -370,30 +387,21 @@ class LodestarActivities:
             top_risks=[RiskHeadline(kind=r.kind, severity=r.severity, title=r.title) for r in risks.top(5)],
             priority_kinds=analysis.priority_kinds,
             cited_ids=len(set(analysis.cited_ids())),
-            usage=job.usage,
         )
 
     @activity.defn(name="store_roadmap_draft")
     async def store_roadmap_draft(self, job: PersistRoadmapDraft) -> RoadmapDraftOutcome:
         """Write the drafted roadmap as the next roadmap version, status draft (idempotent)."""
         portfolio = await self._portfolio(job.deps)
-        plan, _ = await self._heartbeating(lambda: engine_runs.roadmap_plan(portfolio, job.deps))
-        analysis = job.analysis
-        report = RoadmapReport(
-            snapshot_id=job.deps.snapshot_id,
-            model_name=model_name_of(job.model),
-            offline=job.model == OFFLINE_MODEL_KEY,
-            analysis=analysis,
-            plan=plan,
-            usage=job.usage,
+        report, _ = await self._heartbeating(
+            lambda: roadmap_report(portfolio, job.deps, agent_run(job), job.analysis)
         )
+        analysis, plan = job.analysis, report.plan
         stored = await self.results.save_roadmap_draft(
-            _write(
+            _report_write(
                 job.run,
                 job.deps,
-                model_name=report.model_name,
-                offline=report.offline,
-                headline=analysis.headline,
+                report,
                 figures={
                     "quarters": len(plan.quarters),
                     "total_value": round(plan.total_value, 4),
@@ -402,8 +410,6 @@ class LodestarActivities:
                     "left_out_count": len(plan.left_out),
                     "solver_status": plan.solver.status,
                 },
-                cited_ids=analysis.cited_ids(),
-                report_json=report.model_dump_json(),
             )
         )
         return roadmap_outcome(stored, report)

@@ -29,9 +29,7 @@ from temporalio.workflow import ActivityConfig
 from agents import risk_agent, roadmap_agent, scenario_agent
 from agents.deps import AnalysisDeps
 from agents.model_config import build_model
-from agents.risk_agent import RiskAnalysis
-from agents.roadmap_agent import RoadmapAnalysis
-from agents.scenario_agent import ScenarioAnalysis
+from agents.reports import RiskAnalysis, RoadmapAnalysis, ScenarioAnalysis
 from workflows.payloads import OFFLINE_MODEL_KEY
 
 OutputT = TypeVar("OutputT")

@@ -13,11 +13,8 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from agents._common import UsageReport
 from agents.deps import AnalysisDeps
-from agents.risk_agent import RiskAnalysis
-from agents.roadmap_agent import RoadmapAnalysis
-from agents.scenario_agent import ScenarioAnalysis
+from agents.reports import RiskAnalysis, RoadmapAnalysis, ScenarioAnalysis, UsageReport
 from engines.risk import RiskKind
 from engines.scenario_changes import Scenario
 from graph.result_store import RoadmapStatus

@@ -32,8 +32,9 @@ with workflow.unsafe.imports_passed_through():
     from pydantic_ai.durable_exec.temporal import PydanticAIWorkflow
     from pydantic_ai.messages import ToolCallPart
 
-    from agents._common import DEFAULT_USAGE_LIMITS, UsageReport
+    from agents.analysis_agent import DEFAULT_USAGE_LIMITS, usage_report
     from agents.deps import AnalysisDeps
+    from agents.reports import UsageReport
     from agents.risk_agent import risk_prompt
     from agents.roadmap_agent import roadmap_prompt
     from agents.scenario_agent import scenario_prompt
@@ -207,7 +208,7 @@ class _LodestarWorkflow(PydanticAIWorkflow):
         result = run.result
         if result is None:  # pragma: no cover - iter() always ends with a result or an exception
             raise RuntimeError(f"agent {agent.name} ended without a result")
-        usage = UsageReport.of(result.usage)
+        usage = usage_report(result.usage)
         self._advance(
             Stage.RUNNING_AGENT,
             _AGENT_PERCENT_END,

@@ -26,8 +26,8 @@ from api.auth import ApiKeyAuthenticator, Role, create_api_key
 from api.context import ApiServices
 from api.result_reader import ResultReader
 from api.settings import ApiMode, ApiSettings
-from graph.api_queries import ApiQueries
 from graph.demo import generate_portfolio
+from graph.entity_reads import EntityReads
 from graph.local_db import LocalGraphDatabase
 from graph.portfolio import Portfolio
 from graph.store import GraphStore
@@ -51,7 +51,7 @@ def combined(*portfolios: Portfolio) -> Portfolio:
 @dataclass
 class ApiGraph:
     store: GraphStore
-    queries: ApiQueries
+    queries: EntityReads
     portfolio: Portfolio
     """What the graph holds: the demo portfolio and the tiny one together."""
     keys: Mapping[Role, str]
@@ -71,7 +71,7 @@ async def api_graph(
     await store.clear()
     portfolio = combined(demo_portfolio, build_tiny_portfolio())
     await store.import_portfolio(portfolio)
-    queries = ApiQueries(graph_driver, local_graph_database.database)
+    queries = EntityReads(graph_driver, local_graph_database.database)
     await queries.ensure_schema()
     keys = {role: (await create_api_key(queries, f"test {role.value}", role)).secret_key for role in Role}
     return ApiGraph(store=store, queries=queries, portfolio=portfolio, keys=keys)

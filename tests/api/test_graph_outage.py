@@ -38,8 +38,8 @@ from api.auth import (
 from api.context import ApiServices
 from api.server import running_server, services_for
 from api.settings import ApiMode, ApiSettings
-from graph.api_queries import ApiQueries
 from graph.connection import open_driver
+from graph.entity_reads import EntityReads
 from graph.local_db import LocalGraphDatabase
 from graph.store import GraphStore
 from tests.conftest import build_tiny_portfolio
@@ -255,7 +255,7 @@ async def test_readiness_reports_a_stalled_temporal_apart_from_the_graph(
 async def test_the_key_cache_is_bounded_honours_revocation_and_bridges_an_outage(
     outage_database: LocalGraphDatabase, outage_store: GraphStore
 ) -> None:
-    queries = ApiQueries(outage_store.driver, outage_store.database)
+    queries = EntityReads(outage_store.driver, outage_store.database)
     await queries.ensure_schema()
     keys = [await create_api_key(queries, f"cache {index}", Role.VIEWER) for index in range(3)]
 

@@ -13,7 +13,7 @@ from api.auth import ApiKeyAuthenticator, Role, create_api_key
 from api.context import ApiServices
 from api.result_reader import ResultReader
 from api.settings import ApiMode, ApiSettings
-from graph.api_queries import ApiQueries
+from graph.entity_reads import EntityReads
 from tests.api.conftest import ApiGraph, GraphQLClient, make_services
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
@@ -86,7 +86,7 @@ async def test_batches_are_capped(api_graph: ApiGraph) -> None:
 
 async def test_unexpected_errors_are_masked(api_graph: ApiGraph) -> None:
     """A resolver hitting a database error shows the client a generic message, no Cypher, no trace."""
-    broken = ApiQueries(api_graph.queries.driver, "no_such_database")
+    broken = EntityReads(api_graph.queries.driver, "no_such_database")
     services = ApiServices(
         queries=broken,
         store=api_graph.store,

@@ -8,14 +8,12 @@ from typing import Any
 
 import pytest
 import strawberry
-from pydantic import BaseModel
 from strawberry.dataloader import DataLoader
 
-from api.loading import load_many_now, load_now, then
+from api.loading import load_many_now, load_now, selected, subselection, then
 from api.portfolio_cache import PortfolioCache
-from api.prefetch import selected, subselection
-from api.result_reader import ResultReader
-from graph.api_queries import Lookup
+from api.result_reader import KeptReport
+from graph.entity_reads import Lookup
 
 
 def counting_loader(fail: set[str] | None = None) -> tuple[DataLoader[str, str], list[list[str]]]:
@@ -119,26 +117,16 @@ async def test_the_selection_walk_merges_aliases_and_fragments() -> None:
     assert seen[0]["child"] is None
 
 
-class Report(BaseModel):
-    value: int
-
-
-def test_derived_views_are_built_once_per_kept_report() -> None:
-    reader = ResultReader.__new__(ResultReader)
-    reader._derived = {}  # pyright: ignore[reportPrivateUsage]
-    kept = Report(value=2)
-    reader._derived[id(kept)] = {}  # pyright: ignore[reportPrivateUsage]
+def test_what_is_built_from_a_kept_report_is_built_once() -> None:
+    kept = KeptReport(report=2, cited_ids=[])
     builds: list[int] = []
 
-    def double(report: Report) -> int:
-        builds.append(report.value)
-        return report.value * 2
+    def double(report: int) -> int:
+        builds.append(report)
+        return report * 2
 
-    assert reader.derived(kept, double) == reader.derived(kept, double) == 4
+    assert kept.built(double) == kept.built(double) == 4
     assert builds == [2]
-    not_kept = Report(value=5)
-    assert reader.derived(not_kept, double) == reader.derived(not_kept, double) == 10
-    assert builds == [2, 5, 5]
 
 
 def test_the_portfolio_cache_answers_only_for_its_revision() -> None:

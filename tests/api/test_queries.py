@@ -10,7 +10,8 @@ from collections.abc import Callable
 import pytest
 
 from api.auth import Role, create_api_key
-from graph.api_queries import PagedLabel, PageRequest, all_api_queries
+from graph import entity_reads, result_statements
+from graph.entity_reads import PagedLabel, PageRequest
 from graph.portfolio import Feature, FeatureStatus, Portfolio, Segment
 from graph.result_store import RESULT_KINDS
 from tests.api.conftest import ApiGraph, GraphQLClient
@@ -355,11 +356,11 @@ async def test_reads_need_a_key_and_me_reports_the_role(gql: GraphQLClient) -> N
 
 
 async def test_every_api_statement_runs_on_the_live_graph(api_graph: ApiGraph) -> None:
-    """Each statement of graph.api_queries, once, through the method that sends it."""
+    """Each statement EntityReads sends (its own and the result summaries), once, through its method."""
     queries = api_graph.queries
     ran: set[str] = set()
-    original = queries._observer
-    queries._observer = lambda query: ran.add(query.name)
+    original = queries.cypher.observer
+    queries.cypher.observer = lambda query: ran.add(query.name)
     try:
         for label in PagedLabel:
             await queries.page(label, PageRequest(limit=2))
@@ -397,9 +398,11 @@ async def test_every_api_statement_runs_on_the_live_graph(api_graph: ApiGraph) -
         assert await queries.revoke_api_key(throwaway.key_id, "2026-01-01T00:00:00+00:00") is True
         assert await queries.revoke_api_key(throwaway.key_id, "2026-01-02T00:00:00+00:00") is False
     finally:
-        queries._observer = original
-    # Also ran: graph.queries.FEATURE_DEMAND_SELECTED, the read model's statement the demand loader reuses.
-    assert ran == {query.name for query in all_api_queries()} | {"read.feature_demand.selected"}
+        queries.cypher.observer = original
+    # Also ran: the read model's statement the demand loader reuses, and the result summaries.
+    summaries = {*result_statements.RESULT_SUMMARY.values(), *result_statements.RESULT_REPORT.values()}
+    expected = {*entity_reads.STATEMENTS, *summaries, result_statements.CURRENT_ROADMAP_SUMMARY}
+    assert ran == {query.name for query in expected} | {"read.feature_demand.selected"}
 
 
 async def test_a_cancelled_statement_still_finishes_and_leaks_no_connection(api_graph: ApiGraph) -> None:

@@ -14,8 +14,7 @@ import pytest
 import pytest_asyncio
 from temporalio.client import Client
 
-from agents.risk_agent import RiskAssessmentReport
-from agents.roadmap_agent import RoadmapReport
+from agents.reports import RiskAssessmentReport, RoadmapReport
 from api.app import create_app
 from api.auth import Role
 from graph.result_store import ResultStore
@@ -233,6 +232,7 @@ async def test_scenario_input_is_validated_with_locations(runs_gql: GraphQLClien
     bad = [
         {"id": "a", "name": "x", "changes": [{"capacity": {"teamId": "no-team", "delta": 1.0}}]},
         {"id": "a", "name": "y", "changes": [{"reestimate": {"featureId": "f-1", "factor": -2.0}}]},
+        {"id": "b", "name": "z", "changes": [{"removeScope": {"featureIds": ["f-1", "no-feature"]}}]},
     ]
     data = await runs_gql.data(
         START_SCENARIOS, {"input": {"scenarios": bad, "options": {"trials": 5}}}, role=Role.PLANNER
@@ -242,6 +242,11 @@ async def test_scenario_input_is_validated_with_locations(runs_gql: GraphQLClien
     locations = {issue["location"]: issue["message"] for issue in result["issues"]}
     assert locations["input.scenarios[0].changes[0].capacity.teamId"] == "no team with id 'no-team'"
     assert "input.scenarios[1].changes[0].reestimate.factor" in locations
+    assert locations["input.scenarios[1].id"] == "duplicate id 'a'"
+    assert (
+        locations["input.scenarios[2].changes[0].removeScope.featureIds[1]"]
+        == "no feature with id 'no-feature'"
+    )
     data = await runs_gql.data(
         START_SCENARIOS,
         {"input": {"scenarios": [{"id": "ok", "name": "ok", "changes": []}], "options": {"trials": 5}}},

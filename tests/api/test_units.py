@@ -13,7 +13,7 @@ from api.extensions import should_mask
 from api.pagination import decode_cursor, encode_cursor, page_request
 from api.runs import describe_failure
 from api.settings import ApiMode, ApiSettings
-from graph.api_queries import PageRequest
+from graph.entity_reads import PageRequest
 
 SETTINGS = ApiSettings(max_page_size=100, default_page_size=20)
 

@@ -1,8 +1,8 @@
-"""Every Cypher statement in graph.queries runs against the live database at least once.
+"""Every Cypher statement in graph.portfolio_statements runs against the live database at least once.
 
 The store reports each statement it runs to its query observer; the test drives every public
-operation and then requires that the set of statements run equals `all_queries()`. A statement
-added to graph.queries without a path that runs it here fails this test.
+operation and then requires that the set of statements run equals `portfolio_statements.STATEMENTS`. A
+statement added there without a path that runs it here fails this test.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import TypeVar
 
 import pytest
 
-from graph import queries
+from graph import portfolio_statements
 from graph.portfolio import Customer, Feature, Objective, Portfolio, Product, Release, Team
 from graph.store import GraphStore, normalise_portfolio
 from tests.conftest import build_tiny_portfolio
@@ -109,6 +109,6 @@ async def test_every_query_runs_against_the_live_database(graph_store: GraphStor
     assert await store.portfolio_snapshot() == normalise_portfolio(tiny)
     await store.clear()
 
-    defined = {query.name for query in queries.all_queries()}
+    defined = {query.name for query in portfolio_statements.STATEMENTS}
     assert defined - executed == set(), "queries never run against the live database"
     assert executed <= defined

@@ -6,10 +6,10 @@ from datetime import date
 
 import pytest
 
-from graph import queries
+from graph import portfolio_statements as queries
+from graph.cypher import Query
 from graph.demo import generate_portfolio
 from graph.portfolio import Customer, Feature, Portfolio, Request
-from graph.queries import Query
 from graph.store import (
     CurrentState,
     DesiredState,

@@ -7,9 +7,11 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
+from graph import result_statements
 from graph import result_store as results_module
+from graph.cypher import Query
+from graph.entity_reads import EntityReads
 from graph.portfolio import Portfolio
-from graph.queries import Query
 from graph.result_store import (
     RESULT_KINDS,
     ResultConflictError,
@@ -17,7 +19,6 @@ from graph.result_store import (
     ResultStore,
     ResultWrite,
     RoadmapStatus,
-    all_result_queries,
 )
 from graph.store import GraphStore
 from graph.vocabulary import NodeLabel
@@ -202,12 +203,23 @@ async def test_every_result_query_runs_against_the_live_graph(
         assert await store.count_all_results(label) >= 0
         assert await store.count_results(label, "nope") == 0
         await store.get_result(label, "nope")
+    summaries = EntityReads(graph_store.driver, graph_store.database, observer=observe)
+    written = {
+        NodeLabel.SCENARIO_ANALYSIS: "ScenarioAnalysis-1",
+        NodeLabel.RISK_ASSESSMENT: "RiskAssessment-1",
+        NodeLabel.ROADMAP_VERSION: "road-a",
+        NodeLabel.PORTFOLIO_REVIEW: "rev-a",
+    }
+    for label, result_id in written.items():
+        assert await summaries.result_properties(label, result_id) is not None
+        assert await summaries.result_report(label, result_id) is not None
+    assert await summaries.current_roadmap_properties("roadmap") is not None
     counts = await graph_store.counts()
     # Every result cites the same 7 graph nodes: 6 results x 7 = 42 CITES.
     assert counts["CITES"] == 42
     assert (counts["FOLLOWS"], counts["INCLUDES"], counts["CURRENT"]) == (1, 1, 1)
     assert await store.delete_all_results() == 2 + 2 + 2 + 1  # results + the roadmap head
-    assert seen == {query.name for query in all_result_queries()}
+    assert seen == {query.name for query in result_statements.STATEMENTS}
     after = await graph_store.counts()
     assert all(after[label.value] == 0 for label in RESULT_KINDS)
     assert after["Feature"] == len(tiny_portfolio.features)

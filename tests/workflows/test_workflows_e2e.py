@@ -12,8 +12,7 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 
 from agents.model_config import OFFLINE_MODEL_NAME
-from agents.risk_agent import RiskAssessmentReport
-from agents.scenario_agent import ScenarioReport
+from agents.reports import RiskAssessmentReport, ScenarioReport
 from agents.snapshots import portfolio_ids, snapshot_id_of
 from engines.forecast import BEYOND_HORIZON, Forecast, forecast
 from engines.risk import RiskReport, assess_risks

@@ -1,42 +1,47 @@
-"""The Cypher the GraphQL API needs beyond the read models: cursor pages, batched lookups, API keys.
+"""Reads of portfolio entities by page, by id and by relationship, for the API; and the API's keys.
 
-- Pages (`ApiQueries.page`): keyset pagination ordered by `id`, forward (`id > $after`, ascending)
+- Pages (`EntityReads.page`): keyset pagination ordered by `id`, forward (`id > $after`, ascending)
   or backward (`id < $before`, descending, reversed on return), one row more than asked for to
   tell whether another page follows. Filters are null-tolerant parameters, so each label has one
   statement per direction and the text never depends on user input.
 - Batched lookups (`*_by_ids`, `*_by_feature_ids`, ...): ONE statement per call, `UNWIND $ids`, for
-  the per-request DataLoaders of `api.context`. Every result is keyed by the id asked for. Each pattern
-  starts at the node looked up by id (`(f:Feature {id: id})<-[:REQUESTS]-(c)`): ArcadeDB plans a pattern
-  from its first node, and starting from the unbound end scanned every customer (8 s for 100 features
-  of the medium demo; 11 ms anchored).
+  the API's DataLoaders. Every result is keyed by the id asked for. Each pattern starts at the node
+  looked up by id (`(f:Feature {id: id})<-[:REQUESTS]-(c)`): ArcadeDB plans a pattern from its first
+  node, and starting from the unbound end scanned every customer (8 s for 100 features of the medium
+  demo; 11 ms anchored).
+- Result summaries: a result node without its report (`graph.result_statements`), and the report alone.
 - API keys: `ApiKey` nodes holding a salted digest of the secret, never the secret itself
   (`api.auth` makes and checks them).
 
-Every statement runs in its own managed read (or write) transaction; `ApiQueries.round_trips` counts
-the statements sent, so tests can bound the database work of a GraphQL request. Each statement is
-an OpenTelemetry span (`graph.query <name>`, a no-op until a tracer provider is installed).
+Every statement runs in its own managed read (or write) transaction through `graph.cypher.CypherRunner`;
+`EntityReads.round_trips` counts the statements sent, so tests can bound the database work of a GraphQL
+request. Each statement is an OpenTelemetry span (`graph.query <name>`, a no-op until a tracer provider
+is installed).
 """
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
-from typing import Any, Generic, LiteralString, TypeVar, cast
+from typing import Any, Generic, TypeVar
 
-from neo4j import AsyncDriver, AsyncManagedTransaction, Record
-from opentelemetry import trace
-from opentelemetry.trace import SpanKind
+from neo4j import AsyncDriver, Record
 from pydantic import BaseModel, ConfigDict
 
-from graph import queries
+from graph import portfolio_statements
+from graph.cypher import CypherClient, CypherRunner, Query, QueryObserver, Statements, native
 from graph.portfolio import Customer, Feature, Feedback, Objective, Product, Release, Team
-from graph.queries import Query
-from graph.result_store import RESULT_KINDS
-from graph.store import stored_properties, stored_value
-from graph.vocabulary import NodeLabel, RelType
+from graph.read_models import (
+    customer_from_record,
+    entity,
+    feature_from_record,
+    feedback_from_record,
+    release_from_record,
+)
+from graph.result_statements import CURRENT_ROADMAP_SUMMARY, RESULT_REPORT, RESULT_SUMMARY
+from graph.vocabulary import PORTFOLIO_LABELS, NodeLabel
 
 T = TypeVar("T")
 EntityT = TypeVar("EntityT", bound=BaseModel)
@@ -44,20 +49,8 @@ EntityT = TypeVar("EntityT", bound=BaseModel)
 API_KEY_LABEL = "ApiKey"
 """Not a portfolio label: API keys live beside the portfolio and are never imported or exported."""
 
-_REGISTRY: dict[str, Query] = {}
-
-
-def _define(name: str, text: str) -> Query:
-    if name in _REGISTRY:
-        raise ValueError(f"API query {name!r} is defined twice")
-    query = Query(name=f"api.{name}", text=" ".join(text.split()))
-    _REGISTRY[name] = query
-    return query
-
-
-def all_api_queries() -> tuple[Query, ...]:
-    """Every statement this module defines (the live tests run each at least once)."""
-    return tuple(_REGISTRY.values())
+STATEMENTS = Statements("api.")
+_define = STATEMENTS.define
 
 
 # -- pages ------------------------------------------------------------------------------------------
@@ -81,7 +74,7 @@ _FEEDBACK_LINKS = (
 
 _RETURN_COLUMNS: dict[PagedLabel, str] = {
     PagedLabel.PRODUCT: "properties(n) AS props",
-    PagedLabel.FEATURE: f"properties(n) AS props, {queries.FEATURE_LINKS}",
+    PagedLabel.FEATURE: f"properties(n) AS props, {portfolio_statements.FEATURE_LINKS}",
     PagedLabel.CUSTOMER: f"properties(n) AS props, {_CUSTOMER_LINKS}",
     PagedLabel.TEAM: "properties(n) AS props",
     PagedLabel.OBJECTIVE: "properties(n) AS props",
@@ -177,12 +170,12 @@ def _by_ids(label: NodeLabel, columns: str) -> Query:
 
 PRODUCTS_BY_IDS = _by_ids(NodeLabel.PRODUCT, "properties(n) AS props")
 TEAMS_BY_IDS = _by_ids(NodeLabel.TEAM, "properties(n) AS props")
-FEATURES_BY_IDS = _by_ids(NodeLabel.FEATURE, f"properties(n) AS props, {queries.FEATURE_LINKS}")
+FEATURES_BY_IDS = _by_ids(NodeLabel.FEATURE, f"properties(n) AS props, {portfolio_statements.FEATURE_LINKS}")
 FEATURES_WITH_PREREQUISITES = _define(
     "features_with_prerequisites",
     "UNWIND $ids AS id MATCH (f:Feature {id: id}) OPTIONAL MATCH (f)-[:DEPENDS_ON]->(d) "
     "WITH collect(DISTINCT f) + collect(DISTINCT d) AS found UNWIND found AS n WITH DISTINCT n "
-    f"RETURN n.id AS key, properties(n) AS props, {queries.FEATURE_LINKS}",
+    f"RETURN n.id AS key, properties(n) AS props, {portfolio_statements.FEATURE_LINKS}",
 )
 """The given features and the features they depend on, in one statement (the API's look-ahead for a
 list that shows prerequisites: one round trip instead of two, for about the cost of the first)."""
@@ -195,15 +188,7 @@ LABELS_BY_IDS = _define(
     "labels_by_ids",
     " UNION ALL ".join(
         f"UNWIND $ids AS id MATCH (n:{label.value} {{id: id}}) RETURN n.id AS key, '{label.value}' AS label"
-        for label in (
-            NodeLabel.PRODUCT,
-            NodeLabel.FEATURE,
-            NodeLabel.CUSTOMER,
-            NodeLabel.TEAM,
-            NodeLabel.OBJECTIVE,
-            NodeLabel.RELEASE,
-            NodeLabel.FEEDBACK,
-        )
+        for label in PORTFOLIO_LABELS
     ),
 )
 """Which portfolio label each id has, in one statement (one index lookup per label and id)."""
@@ -211,12 +196,14 @@ LABELS_BY_IDS = _define(
 REQUESTS_BY_FEATURE_IDS = _define(
     "requests_by_feature_ids",
     "UNWIND $ids AS id MATCH (f:Feature {id: id})<-[r:REQUESTS]-(c:Customer) "
-    "RETURN f.id AS key, c.id AS customer_id, r.weight AS weight, r.requested_at AS requested_at",
+    "RETURN f.id AS key, c.id AS customer_id, f.id AS feature_id, r.weight AS weight, "
+    "r.requested_at AS requested_at",
 )
 REQUESTS_BY_CUSTOMER_IDS = _define(
     "requests_by_customer_ids",
     "UNWIND $ids AS id MATCH (c:Customer {id: id})-[r:REQUESTS]->(f:Feature) "
-    "RETURN c.id AS key, f.id AS feature_id, r.weight AS weight, r.requested_at AS requested_at",
+    "RETURN c.id AS key, c.id AS customer_id, f.id AS feature_id, r.weight AS weight, "
+    "r.requested_at AS requested_at",
 )
 OWNED_FEATURE_IDS_BY_TEAM_IDS = _define(
     "owned_feature_ids_by_team_ids",
@@ -270,38 +257,6 @@ class StoredReport(BaseModel):
     cited_ids: list[str]
 
 
-# -- result nodes, light ----------------------------------------------------------------------------
-# graph.result_store reads a result with its compressed report and every CITES target; the API keeps parsed
-# reports, so on most reads it needs the node's properties only.
-
-RESULT_LABELS_READ: tuple[NodeLabel, ...] = RESULT_KINDS
-
-_SUMMARY_PROPERTIES = ".*, report_z: null, cited_ids: null, fig_commitment_ids: null, fig_exploration_ids: null, fig_risk_keys: null"
-"""A result node's properties without the large ones, which never change once written: the compressed
-report and the cited ids (thousands for a roadmap) come with `RESULT_REPORT`; the id lists among the
-figures are in the report too. The nulls are dropped in `ApiQueries.result_properties`."""
-
-RESULT_SUMMARY: dict[NodeLabel, Query] = {
-    label: _define(
-        f"result_summary.{label.value}",
-        f"MATCH (r:{label.value} {{id: $id}}) RETURN r {{{_SUMMARY_PROPERTIES}}} AS props",
-    )
-    for label in RESULT_LABELS_READ
-}
-RESULT_REPORT: dict[NodeLabel, Query] = {
-    label: _define(
-        f"result_report.{label.value}",
-        f"MATCH (r:{label.value} {{id: $id}}) RETURN r.report_z AS report_z, r.cited_ids AS cited_ids",
-    )
-    for label in RESULT_LABELS_READ
-}
-CURRENT_ROADMAP_SUMMARY = _define(
-    "result_summary.current_roadmap",
-    f"MATCH (:{NodeLabel.ROADMAP_HEAD.value} {{id: $head}})-[:{RelType.CURRENT.value}]->"
-    f"(r:{NodeLabel.ROADMAP_VERSION.value}) RETURN r {{{_SUMMARY_PROPERTIES}}} AS props",
-)
-
-
 # -- API keys ----------------------------------------------------------------------------------------
 
 API_KEY_CONSTRAINT = _define(
@@ -337,41 +292,12 @@ class StoredApiKey(BaseModel):
 # -- running statements ------------------------------------------------------------------------------
 
 
-def _only(values: Sequence[str]) -> str | None:
-    return values[0] if values else None
-
-
-def _model(model: type[EntityT], props: Mapping[str, Any], **links: Any) -> EntityT:
-    fields = model.model_fields
-    values = {name: value for name, value in stored_properties(props).items() if name in fields}
-    return model(**values, **links)
-
-
-def feature_from_record(record: Record) -> Feature:
-    product_id = _only(record["product_ids"])
-    if product_id is None:
-        raise ValueError(f"feature {record['props'].get('id')!r} has no PART_OF relationship in the graph")
-    return _model(
-        Feature,
-        record["props"],
-        product_id=product_id,
-        team_id=_only(record["team_ids"]),
-        depends_on=sorted(record["depends_on"]),
-        objective_ids=sorted(record["objective_ids"]),
-        release_id=_only(record["release_ids"]),
-    )
-
-
-def customer_from_record(record: Record) -> Customer:
-    return _model(Customer, record["props"], product_ids=sorted(record["product_ids"]))
-
-
 _PAGE_ENTITY: dict[PagedLabel, Callable[[Record], Any]] = {
-    PagedLabel.PRODUCT: lambda record: _model(Product, record["props"]),
+    PagedLabel.PRODUCT: lambda record: entity(Product, record["props"]),
     PagedLabel.FEATURE: feature_from_record,
     PagedLabel.CUSTOMER: customer_from_record,
-    PagedLabel.TEAM: lambda record: _model(Team, record["props"]),
-    PagedLabel.OBJECTIVE: lambda record: _model(Objective, record["props"]),
+    PagedLabel.TEAM: lambda record: entity(Team, record["props"]),
+    PagedLabel.OBJECTIVE: lambda record: entity(Objective, record["props"]),
 }
 
 
@@ -389,7 +315,7 @@ def _demand(record: Record) -> tuple[str, FeatureDemandFigures]:
 
 
 class Lookup(StrEnum):
-    """The batched lookups a cache of portfolio reads may keep (`ApiQueries.lookup_at_revision`)."""
+    """The batched lookups a cache of portfolio reads may keep (`EntityReads.lookup_at_revision`)."""
 
     FEATURE = "feature"
     FEATURE_WITH_PREREQUISITES = "feature_with_prerequisites"
@@ -404,93 +330,28 @@ _LOOKUPS: dict[Lookup, tuple[Query, Callable[[Record], tuple[str, Any]]]] = {
         FEATURES_WITH_PREREQUISITES,
         lambda record: (record["key"], feature_from_record(record)),
     ),
-    Lookup.TEAM: (TEAMS_BY_IDS, lambda record: (record["key"], _model(Team, record["props"]))),
-    Lookup.DEMAND: (queries.FEATURE_DEMAND_SELECTED, _demand),
+    Lookup.TEAM: (TEAMS_BY_IDS, lambda record: (record["key"], entity(Team, record["props"]))),
+    Lookup.DEMAND: (portfolio_statements.FEATURE_DEMAND_SELECTED, _demand),
 }
 
-QueryObserver = Callable[[Query], None]
 
-
-async def finish_even_if_cancelled(work: Coroutine[Any, Any, T]) -> T:
-    """Await `work` in a task of its own that a cancellation of the caller does not interrupt.
-
-    Cancelling a statement in flight makes the async neo4j driver drop its connection without closing
-    the socket; GraphQL cancels sibling resolvers when a field fails, and requests time out. The
-    statement finishes instead (statements are short) and its connection goes back to the pool.
-    """
-    task = asyncio.ensure_future(work)
-    task.add_done_callback(_retrieve_outcome)
-    return await asyncio.shield(task)
-
-
-def _retrieve_outcome(task: asyncio.Future[Any]) -> None:
-    if not task.cancelled():
-        task.exception()  # an abandoned task's error is not reported as "never retrieved"
-
-
-_tracer = trace.get_tracer("lodestar.graph")
-
-
-class ApiQueries:
+class EntityReads(CypherClient):
     """The API's statements on one database of an async driver; `round_trips` counts statements sent."""
 
     def __init__(
         self, driver: AsyncDriver, database: str = "neo4j", *, observer: QueryObserver | None = None
     ) -> None:
-        self.driver = driver
-        self.database = database
-        self.round_trips = 0
-        self._observer = observer
+        super().__init__(CypherRunner(driver, database, observer=observer))
+
+    @property
+    def round_trips(self) -> int:
+        return self.cypher.round_trips
 
     async def _fetch(self, query: Query, **params: Any) -> list[Record]:
-        return await self._send(query, params, write=False)
+        return await self.cypher.fetch(query, **params)
 
     async def _write(self, query: Query, **params: Any) -> list[Record]:
-        return await self._send(query, params, write=True)
-
-    async def _send(self, query: Query, params: dict[str, Any], *, write: bool) -> list[Record]:
-        self.round_trips += 1
-        if self._observer is not None:
-            self._observer(query)
-        return (await finish_even_if_cancelled(self._statement(query, params, write=write)))[-1]
-
-    async def _send_at_revision(
-        self, query: Query, params: dict[str, Any]
-    ) -> tuple[str | None, list[Record]]:
-        """`query`'s records and the portfolio's revision token, read in the same transaction: the records
-        are the state of that revision (on a cluster too, whichever member answers)."""
-        self.round_trips += 1
-        if self._observer is not None:
-            self._observer(queries.READ_REVISION)
-            self._observer(query)
-        revision, records = await finish_even_if_cancelled(
-            self._statement(query, params, write=False, first=queries.READ_REVISION)
-        )
-        return (revision[0]["token"] if revision else None), records
-
-    async def _statement(
-        self, query: Query, params: dict[str, Any], *, write: bool, first: Query | None = None
-    ) -> list[list[Record]]:
-        async def work(tx: AsyncManagedTransaction) -> list[list[Record]]:
-            read: list[list[Record]] = []
-            if first is not None:
-                read.append([record async for record in await tx.run(cast(LiteralString, first.text))])
-            result = await tx.run(cast(LiteralString, query.text), params)
-            read.append([record async for record in result])
-            return read
-
-        attributes = {
-            "db.system.name": "neo4j",
-            "db.namespace": self.database,
-            "db.operation.name": query.name,
-        }
-        with _tracer.start_as_current_span(
-            f"graph.query {query.name}", kind=SpanKind.CLIENT, attributes=attributes
-        ):
-            async with self.driver.session(database=self.database) as session:
-                if write:
-                    return await session.execute_write(work)
-                return await session.execute_read(work)
+        return await self.cypher.send(query, **params)
 
     async def ensure_schema(self) -> None:
         """The uniqueness constraint on API key ids (idempotent)."""
@@ -546,7 +407,7 @@ class ApiQueries:
         return {record["key"]: build(record) for record in await self._fetch(query, ids=wanted)}
 
     async def products_by_ids(self, ids: Iterable[str]) -> dict[str, Product]:
-        return await self._entities(PRODUCTS_BY_IDS, ids, lambda record: _model(Product, record["props"]))
+        return await self._entities(PRODUCTS_BY_IDS, ids, lambda record: entity(Product, record["props"]))
 
     async def teams_by_ids(self, ids: Iterable[str]) -> dict[str, Team]:
         return await self._lookup(Lookup.TEAM, ids)
@@ -567,43 +428,35 @@ class ApiQueries:
 
     async def revision(self) -> str | None:
         """The portfolio's revision token (`graph.store.GraphStore.revision`); None before any import."""
-        records = await self._fetch(queries.READ_REVISION)
+        records = await self._fetch(portfolio_statements.READ_REVISION)
         return records[0]["token"] if records else None
 
     async def lookup_at_revision(
         self, lookup: Lookup, ids: Iterable[str]
     ) -> tuple[str | None, dict[str, Any]]:
-        """A batched lookup and the revision token it was read at (see `_send_at_revision`)."""
+        """A batched lookup and the portfolio's revision token, read in the same transaction: the records
+        are the state of that revision (on a cluster too, whichever member answers)."""
         wanted = sorted(set(ids))
         if not wanted:
             return None, {}
         query, build = _LOOKUPS[lookup]
-        revision, records = await self._send_at_revision(query, {"ids": wanted})
-        return revision, dict(build(record) for record in records)
+        revision, records = await self.cypher.fetch_after(
+            portfolio_statements.READ_REVISION, query, ids=wanted
+        )
+        token = revision[0]["token"] if revision else None
+        return token, dict(build(record) for record in records)
 
     async def customers_by_ids(self, ids: Iterable[str]) -> dict[str, Customer]:
         return await self._entities(CUSTOMERS_BY_IDS, ids, customer_from_record)
 
     async def objectives_by_ids(self, ids: Iterable[str]) -> dict[str, Objective]:
-        return await self._entities(OBJECTIVES_BY_IDS, ids, lambda record: _model(Objective, record["props"]))
+        return await self._entities(OBJECTIVES_BY_IDS, ids, lambda record: entity(Objective, record["props"]))
 
     async def releases_by_ids(self, ids: Iterable[str]) -> dict[str, Release]:
-        return await self._entities(
-            RELEASES_BY_IDS,
-            ids,
-            lambda record: _model(Release, record["props"], product_id=_only(record["product_ids"])),
-        )
+        return await self._entities(RELEASES_BY_IDS, ids, release_from_record)
 
     async def feedback_by_ids(self, ids: Iterable[str]) -> dict[str, Feedback]:
-        def build(record: Record) -> Feedback:
-            return _model(
-                Feedback,
-                record["props"],
-                customer_id=_only(record["customer_ids"]),
-                feature_id=_only(record["feature_ids"]),
-            )
-
-        return await self._entities(FEEDBACK_BY_IDS, ids, build)
+        return await self._entities(FEEDBACK_BY_IDS, ids, feedback_from_record)
 
     async def labels_by_ids(self, ids: Iterable[str]) -> dict[str, NodeLabel]:
         """The portfolio label of each id present in the graph; absent ids are left out."""
@@ -644,42 +497,29 @@ class ApiQueries:
         return await self._lookup(Lookup.DEMAND, ids)
 
     async def _requests(
-        self, query: Query, ids: Iterable[str], link: Callable[[Record], RequestLink]
+        self, query: Query, ids: Iterable[str], order: Callable[[RequestLink], str]
     ) -> dict[str, list[RequestLink]]:
         wanted = sorted(set(ids))
         grouped: dict[str, list[RequestLink]] = {key: [] for key in wanted}
         if wanted:
             for record in await self._fetch(query, ids=wanted):
-                grouped[record["key"]].append(link(record))
-        return grouped
+                grouped[record["key"]].append(
+                    RequestLink(
+                        customer_id=record["customer_id"],
+                        feature_id=record["feature_id"],
+                        weight=float(record["weight"]),
+                        requested_at=native(record["requested_at"]),
+                    )
+                )
+        return {key: sorted(links, key=order) for key, links in grouped.items()}
 
     async def requests_by_feature_ids(self, ids: Iterable[str]) -> dict[str, list[RequestLink]]:
         """Each feature's requests, sorted by customer id."""
-
-        def link(record: Record) -> RequestLink:
-            return RequestLink(
-                customer_id=record["customer_id"],
-                feature_id=record["key"],
-                weight=float(record["weight"]),
-                requested_at=stored_value(record["requested_at"]),
-            )
-
-        found = await self._requests(REQUESTS_BY_FEATURE_IDS, ids, link)
-        return {key: sorted(links, key=lambda item: item.customer_id) for key, links in found.items()}
+        return await self._requests(REQUESTS_BY_FEATURE_IDS, ids, lambda link: link.customer_id)
 
     async def requests_by_customer_ids(self, ids: Iterable[str]) -> dict[str, list[RequestLink]]:
         """Each customer's requests, sorted by feature id."""
-
-        def link(record: Record) -> RequestLink:
-            return RequestLink(
-                customer_id=record["key"],
-                feature_id=record["feature_id"],
-                weight=float(record["weight"]),
-                requested_at=stored_value(record["requested_at"]),
-            )
-
-        found = await self._requests(REQUESTS_BY_CUSTOMER_IDS, ids, link)
-        return {key: sorted(links, key=lambda item: item.feature_id) for key, links in found.items()}
+        return await self._requests(REQUESTS_BY_CUSTOMER_IDS, ids, lambda link: link.feature_id)
 
     # -- result nodes -------------------------------------------------------------------------------
 

@@ -1,4 +1,5 @@
-"""Pieces the three agents share: output parts, evidence validation, tools and the offline planner."""
+"""Building and running an analysis agent: shared instructions and usage limits, the evidence check, the
+tools every agent has, and the offline planner that drives them without a language model."""
 
 from __future__ import annotations
 
@@ -7,7 +8,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, Field
 from pydantic_ai import Agent, ModelRetry, RunContext
 from pydantic_ai.capabilities import AbstractCapability
 from pydantic_ai.messages import ModelMessage, ModelResponse, ToolCallPart
@@ -21,10 +21,14 @@ from agents import engine_runs, summaries
 from agents.deps import AnalysisDeps
 from agents.evidence import evidence_problems, gather_tool_evidence, tool_result_json, tool_results
 from agents.model_config import build_model, is_offline, model_spec
+from agents.reports import AgentReport, AnalysisOutput, UsageReport
 from agents.snapshots import snapshots
 from graph.portfolio import Portfolio
 
-OutputT = TypeVar("OutputT", bound="AnalysisOutput")
+OutputT = TypeVar("OutputT", bound=AnalysisOutput)
+ReportT = TypeVar("ReportT", bound=AgentReport)
+ReportBuilder = Callable[[Portfolio, AnalysisDeps, AgentReport, OutputT], ReportT]
+"""One of `agents.reports`' builders: the report of a run from its portfolio, settings, facts and analysis."""
 
 DEFAULT_USAGE_LIMITS = UsageLimits(
     request_limit=12,
@@ -44,39 +48,13 @@ You are a Lodestar portfolio analyst. Answer only from the results of your tools
 - Be brief: a one-line headline, up to six findings, one recommendation."""
 
 
-class Finding(BaseModel):
-    statement: str = Field(description="One claim, with figures taken from tool results.")
-    evidence_ids: list[str] = Field(
-        min_length=1, description="Graph ids returned by tools that back the claim."
+def usage_report(usage: RunUsage) -> UsageReport:
+    return UsageReport(
+        requests=usage.requests,
+        tool_calls=usage.tool_calls,
+        input_tokens=usage.input_tokens,
+        output_tokens=usage.output_tokens,
     )
-
-
-class AnalysisOutput(BaseModel):
-    headline: str
-    findings: list[Finding] = Field(min_length=1, max_length=8)
-    recommendation: str
-
-    def cited_ids(self) -> list[str]:
-        return [item for finding in self.findings for item in finding.evidence_ids]
-
-    def narrative(self) -> list[str]:
-        return [self.headline, *(f.statement for f in self.findings), self.recommendation]
-
-
-class UsageReport(BaseModel):
-    requests: int
-    tool_calls: int
-    input_tokens: int
-    output_tokens: int
-
-    @classmethod
-    def of(cls, usage: RunUsage) -> UsageReport:
-        return cls(
-            requests=usage.requests,
-            tool_calls=usage.tool_calls,
-            input_tokens=usage.input_tokens,
-            output_tokens=usage.output_tokens,
-        )
 
 
 def validate_evidence(
@@ -122,15 +100,6 @@ def run_usage_limits(limits: UsageLimits | None) -> UsageLimits:
     return limits or DEFAULT_USAGE_LIMITS
 
 
-class AgentReport(BaseModel):
-    """What every agent run reports beside its analysis and the engines' results."""
-
-    snapshot_id: str
-    model_name: str
-    offline: bool
-    usage: UsageReport
-
-
 def build_analysis_agent(
     *,
     name: str,
@@ -165,18 +134,24 @@ def build_analysis_agent(
 
 
 async def run_analysis_agent(
-    agent: Agent[AnalysisDeps, OutputT], prompt: str, deps: AnalysisDeps, usage_limits: UsageLimits | None
-) -> tuple[OutputT, AgentReport]:
-    """Run the agent in-process; return its output and the report fields every job shares."""
+    agent: Agent[AnalysisDeps, OutputT],
+    prompt: str,
+    deps: AnalysisDeps,
+    usage_limits: UsageLimits | None,
+    build_report: ReportBuilder[OutputT, ReportT],
+) -> ReportT:
+    """Run the agent in-process, then build its report (in a thread: the engine work behind its tools)."""
     result = await agent.run(prompt, deps=deps, usage_limits=run_usage_limits(usage_limits))
     model = agent.model
     assert isinstance(model, Model), "analysis agents are built with a model instance"
-    return result.output, AgentReport(
+    run = AgentReport(
         snapshot_id=deps.snapshot_id,
         model_name=model.model_name,
         offline=is_offline(model),
-        usage=UsageReport.of(result.usage),
+        usage=usage_report(result.usage),
     )
+    portfolio = await snapshots.get(deps.snapshot_id)
+    return await asyncio.to_thread(build_report, portfolio, deps, run, result.output)
 
 
 # --- The offline planner ----------------------------------------------------------------------------------
@@ -213,17 +188,3 @@ def offline_plan(
         return ModelResponse(parts=[ToolCallPart(info.output_tools[0].name, write_output(results))])
 
     return plan
-
-
-def money(amount: float) -> str:
-    """An amount's size for a narrative, e.g. `$1.23M`; the sentence says which way it moved."""
-    magnitude = abs(amount)
-    if magnitude >= 1e6:
-        return f"${magnitude / 1e6:.2f}M"
-    if magnitude >= 1e3:
-        return f"${magnitude / 1e3:.1f}k"
-    return f"${magnitude:.0f}"
-
-
-def percent(fraction: float) -> str:
-    return f"{abs(fraction) * 100:.0f}%"

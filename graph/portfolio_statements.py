@@ -1,11 +1,11 @@
-"""Every Cypher statement Lodestar runs, in one place, each registered under a unique name.
+"""The Cypher statements over the portfolio: schema, import, revision, counts, snapshot, read models.
 
-Rules: user data only ever travels as `$parameters`; the only names interpolated into the text
+Rules (for every statement module): user data only ever travels as `$parameters`; the only names interpolated into the text
 are labels, relationship types and property names from the allow-lists in `graph.vocabulary`. The
 statements keep to the subset ArcadeDB and Neo4j 5 both run: no APOC, no procedures beyond
 `SHOW`, no map-valued properties.
 
-`all_queries()` lists every statement; the live test suite runs each at least once.
+`STATEMENTS` lists this module's statements; tests/graph/test_queries_live.py runs each at least once.
 
 Patterns start from the node that is already bound or found through the `id` index, e.g.
 `(n)<-[:OWNS]-(t:Team)` rather than `(t:Team)-[:OWNS]->(n)`: ArcadeDB plans the second form as
@@ -14,8 +14,7 @@ a scan of every Team (measured: 8.6 s instead of 0.1 s for 2,000 features).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
+from graph.cypher import Query, Statements
 from graph.vocabulary import (
     CONSTRAINED_LABELS,
     NODE_PROPERTIES,
@@ -30,26 +29,8 @@ from graph.vocabulary import (
     constraint_name,
 )
 
-
-@dataclass(frozen=True)
-class Query:
-    name: str
-    text: str
-
-
-_REGISTRY: dict[str, Query] = {}
-
-
-def _define(name: str, text: str) -> Query:
-    if name in _REGISTRY:
-        raise ValueError(f"query {name!r} is defined twice")
-    query = Query(name=name, text=" ".join(text.split()))
-    _REGISTRY[name] = query
-    return query
-
-
-def all_queries() -> tuple[Query, ...]:
-    return tuple(_REGISTRY.values())
+STATEMENTS = Statements()
+_define = STATEMENTS.define
 
 
 RELATIONSHIP_PROPERTIES: dict[RelType, tuple[str, ...]] = {RelType.REQUESTS: ("weight", "requested_at")}
