@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 from pydantic_ai import Agent, ModelRetry, RunContext
 from pydantic_ai.capabilities import AbstractCapability
@@ -152,6 +152,47 @@ async def run_analysis_agent(
     )
     portfolio = await snapshots.get(deps.snapshot_id)
     return await asyncio.to_thread(build_report, portfolio, deps, run, result.output)
+
+
+@dataclass(frozen=True)
+class AnalysisAgentKind(Generic[OutputT, ReportT]):
+    """One analysis agent: how it is built, what it is asked and how its answer becomes a report."""
+
+    name: str
+    output_type: type[OutputT]
+    instructions: str
+    toolset: Callable[[], FunctionToolset[AnalysisDeps]]
+    offline_plan: FunctionDef
+    prompt: Callable[[AnalysisDeps], str]
+    build_report: ReportBuilder[OutputT, ReportT]
+    check: Callable[[RunContext[AnalysisDeps], OutputT], None] | None = None
+
+    def build(
+        self, model: Model | None = None, capabilities: Sequence[AbstractCapability[AnalysisDeps]] = ()
+    ) -> Agent[AnalysisDeps, OutputT]:
+        """The agent (`build_analysis_agent`) with a fresh toolset."""
+        return build_analysis_agent(
+            name=self.name,
+            output_type=self.output_type,
+            instructions=self.instructions,
+            toolset=self.toolset(),
+            offline_plan=self.offline_plan,
+            model=model,
+            capabilities=capabilities,
+            check=self.check,
+        )
+
+    async def run(
+        self,
+        deps: AnalysisDeps,
+        *,
+        agent: Agent[AnalysisDeps, OutputT] | None = None,
+        usage_limits: UsageLimits | None = None,
+    ) -> ReportT:
+        """Run `agent` (default: a new one) on the kind's prompt, then build the report from the engines' results."""
+        return await run_analysis_agent(
+            agent or self.build(), self.prompt(deps), deps, usage_limits, self.build_report
+        )
 
 
 # --- The offline planner ----------------------------------------------------------------------------------

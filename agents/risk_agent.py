@@ -3,32 +3,26 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
 
-from pydantic_ai import Agent, RunContext
-from pydantic_ai.capabilities import AbstractCapability
-from pydantic_ai.models import Model
+from pydantic_ai import RunContext
 from pydantic_ai.toolsets import FunctionToolset
-from pydantic_ai.usage import UsageLimits
 
 from agents import engine_runs, summaries
 from agents.analysis_agent import (
     SHARED_INSTRUCTIONS,
+    AnalysisAgentKind,
     PlannedCall,
     ToolResults,
     baseline_forecast_tool,
-    build_analysis_agent,
     load_portfolio,
     offline_plan,
     overview_tool,
-    run_analysis_agent,
 )
 from agents.deps import AnalysisDeps
 from agents.model_config import OFFLINE_DISCLAIMER
 from agents.reports import (
     Finding,
     RiskAnalysis,
-    RiskAssessmentReport,
     money,
     percent,
     risk_assessment_report,
@@ -136,20 +130,6 @@ OFFLINE_PLAN = offline_plan(
 )
 
 
-def build_risk_agent(
-    model: Model | None = None, capabilities: Sequence[AbstractCapability[AnalysisDeps]] = ()
-) -> Agent[AnalysisDeps, RiskAnalysis]:
-    return build_analysis_agent(
-        name=RISK_AGENT_NAME,
-        output_type=RiskAnalysis,
-        instructions=INSTRUCTIONS,
-        toolset=risk_toolset(),
-        offline_plan=OFFLINE_PLAN,
-        model=model,
-        capabilities=capabilities,
-    )
-
-
 def risk_prompt(deps: AnalysisDeps) -> str:
     return (
         f"Assess delivery and revenue risk as of {deps.as_of.isoformat()} over the next "
@@ -157,12 +137,14 @@ def risk_prompt(deps: AnalysisDeps) -> str:
     )
 
 
-async def run_risk_assessment(
-    deps: AnalysisDeps,
-    *,
-    agent: Agent[AnalysisDeps, RiskAnalysis] | None = None,
-    usage_limits: UsageLimits | None = None,
-) -> RiskAssessmentReport:
-    return await run_analysis_agent(
-        agent or build_risk_agent(), risk_prompt(deps), deps, usage_limits, risk_assessment_report
-    )
+RISK_AGENT = AnalysisAgentKind(
+    name=RISK_AGENT_NAME,
+    output_type=RiskAnalysis,
+    instructions=INSTRUCTIONS,
+    toolset=risk_toolset,
+    offline_plan=OFFLINE_PLAN,
+    prompt=risk_prompt,
+    build_report=risk_assessment_report,
+)
+build_risk_agent = RISK_AGENT.build
+run_risk_assessment = RISK_AGENT.run

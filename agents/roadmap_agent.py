@@ -3,30 +3,25 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
 
 from pydantic import BaseModel
-from pydantic_ai import Agent, ModelRetry, RunContext
-from pydantic_ai.capabilities import AbstractCapability
-from pydantic_ai.models import Model
+from pydantic_ai import ModelRetry, RunContext
 from pydantic_ai.toolsets import FunctionToolset
-from pydantic_ai.usage import UsageLimits
 
 from agents import engine_runs, summaries
 from agents.analysis_agent import (
     SHARED_INSTRUCTIONS,
+    AnalysisAgentKind,
     PlannedCall,
     ToolResults,
-    build_analysis_agent,
     load_portfolio,
     offline_plan,
     overview_tool,
-    run_analysis_agent,
 )
 from agents.deps import AnalysisDeps
 from agents.evidence import tool_result_json, tool_results
 from agents.model_config import OFFLINE_DISCLAIMER
-from agents.reports import Finding, RoadmapAnalysis, RoadmapReport, percent, roadmap_report
+from agents.reports import Finding, RoadmapAnalysis, percent, roadmap_report
 from engines.roadmap import RoadmapError
 from engines.scoring import FeatureScore
 
@@ -181,21 +176,6 @@ def _check_plan_items(ctx: RunContext[AnalysisDeps], output: RoadmapAnalysis) ->
         raise ModelRetry(f"exploration_ids must be exploration items of the drafted plan; not: {wrong}")
 
 
-def build_roadmap_agent(
-    model: Model | None = None, capabilities: Sequence[AbstractCapability[AnalysisDeps]] = ()
-) -> Agent[AnalysisDeps, RoadmapAnalysis]:
-    return build_analysis_agent(
-        name=ROADMAP_AGENT_NAME,
-        output_type=RoadmapAnalysis,
-        instructions=INSTRUCTIONS,
-        toolset=roadmap_toolset(),
-        offline_plan=OFFLINE_PLAN,
-        model=model,
-        capabilities=capabilities,
-        check=_check_plan_items,
-    )
-
-
 def roadmap_prompt(deps: AnalysisDeps) -> str:
     return (
         f"Draft the roadmap for the next {deps.quarters} quarters from {deps.as_of.isoformat()}"
@@ -203,12 +183,15 @@ def roadmap_prompt(deps: AnalysisDeps) -> str:
     )
 
 
-async def run_roadmap_drafting(
-    deps: AnalysisDeps,
-    *,
-    agent: Agent[AnalysisDeps, RoadmapAnalysis] | None = None,
-    usage_limits: UsageLimits | None = None,
-) -> RoadmapReport:
-    return await run_analysis_agent(
-        agent or build_roadmap_agent(), roadmap_prompt(deps), deps, usage_limits, roadmap_report
-    )
+ROADMAP_AGENT = AnalysisAgentKind(
+    name=ROADMAP_AGENT_NAME,
+    output_type=RoadmapAnalysis,
+    instructions=INSTRUCTIONS,
+    toolset=roadmap_toolset,
+    offline_plan=OFFLINE_PLAN,
+    prompt=roadmap_prompt,
+    build_report=roadmap_report,
+    check=_check_plan_items,
+)
+build_roadmap_agent = ROADMAP_AGENT.build
+run_roadmap_drafting = ROADMAP_AGENT.run

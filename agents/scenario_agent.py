@@ -3,30 +3,25 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
 
 from pydantic import BaseModel
-from pydantic_ai import Agent, ModelRetry, RunContext
-from pydantic_ai.capabilities import AbstractCapability
-from pydantic_ai.models import Model
+from pydantic_ai import ModelRetry, RunContext
 from pydantic_ai.toolsets import FunctionToolset
-from pydantic_ai.usage import UsageLimits
 
 from agents import engine_runs, summaries
 from agents.analysis_agent import (
     SHARED_INSTRUCTIONS,
+    AnalysisAgentKind,
     PlannedCall,
     ToolResults,
     baseline_forecast_tool,
-    build_analysis_agent,
     load_portfolio,
     offline_plan,
     overview_tool,
-    run_analysis_agent,
 )
 from agents.deps import AnalysisDeps
 from agents.model_config import OFFLINE_DISCLAIMER
-from agents.reports import Finding, ScenarioAnalysis, ScenarioReport, money, percent, scenario_report
+from agents.reports import Finding, ScenarioAnalysis, money, percent, scenario_report
 from engines.scenario_changes import Scenario, ScenarioError
 from engines.scenarios import compare_scenarios
 
@@ -154,33 +149,20 @@ def _check_preferred_scenario(ctx: RunContext[AnalysisDeps], output: ScenarioAna
         raise ModelRetry(f"preferred_scenario_id must be one of {sorted(requested)} or null")
 
 
-def build_scenario_agent(
-    model: Model | None = None, capabilities: Sequence[AbstractCapability[AnalysisDeps]] = ()
-) -> Agent[AnalysisDeps, ScenarioAnalysis]:
-    return build_analysis_agent(
-        name=SCENARIO_AGENT_NAME,
-        output_type=ScenarioAnalysis,
-        instructions=INSTRUCTIONS,
-        toolset=scenario_toolset(),
-        offline_plan=OFFLINE_PLAN,
-        model=model,
-        capabilities=capabilities,
-        check=_check_preferred_scenario,
-    )
-
-
 def scenario_prompt(deps: AnalysisDeps) -> str:
     names = ", ".join(f"{s.id} ({s.name})" for s in deps.scenarios) or "none"
     return f"Compare these scenarios with the baseline as of {deps.as_of.isoformat()}: {names}."
 
 
-async def run_scenario_analysis(
-    deps: AnalysisDeps,
-    *,
-    agent: Agent[AnalysisDeps, ScenarioAnalysis] | None = None,
-    usage_limits: UsageLimits | None = None,
-) -> ScenarioReport:
-    """Run the agent, then attach the engines' full results (the same cached computations its tools used)."""
-    return await run_analysis_agent(
-        agent or build_scenario_agent(), scenario_prompt(deps), deps, usage_limits, scenario_report
-    )
+SCENARIO_AGENT = AnalysisAgentKind(
+    name=SCENARIO_AGENT_NAME,
+    output_type=ScenarioAnalysis,
+    instructions=INSTRUCTIONS,
+    toolset=scenario_toolset,
+    offline_plan=OFFLINE_PLAN,
+    prompt=scenario_prompt,
+    build_report=scenario_report,
+    check=_check_preferred_scenario,
+)
+build_scenario_agent = SCENARIO_AGENT.build
+run_scenario_analysis = SCENARIO_AGENT.run

@@ -29,7 +29,7 @@ from graph.store import ImportSummary
 from graph.validation import PortfolioValidationError
 from workflows import client as runs_client
 from workflows import schedules
-from workflows.client import RunState
+from workflows.client import RequestT, RunState, WorkflowStarter
 from workflows.payloads import (
     PortfolioReviewRequest,
     RiskAssessmentRequest,
@@ -499,7 +499,11 @@ def _request(model: type[BaseModel], **values: Any) -> Any:
     return built
 
 
-async def _started(client: Client, workflow_id: str) -> RunStarted:
+async def _start(
+    info: Info, client: Client, start: WorkflowStarter[RequestT], request: RequestT
+) -> RunStarted:
+    """Start the run on the API's task queue; returns it as Temporal reports it."""
+    workflow_id = await start(client, request, task_queue=info.context.services.task_queue)
     run = await run_by_id(client, workflow_id)
     assert run is not None, "Temporal does not know the run it just started"
     return RunStarted(run=run)
@@ -614,10 +618,7 @@ class Mutation:
             request = await _scenario_request(info, input)
         except InputProblems as problems:
             return problems.result()
-        workflow_id = await runs_client.start_scenario_simulation(
-            client, request, task_queue=info.context.services.task_queue
-        )
-        return await _started(client, workflow_id)
+        return await _start(info, client, runs_client.start_scenario_simulation, request)
 
     @strawberry.mutation(
         extensions=[typed_permission(IsPlanner)],
@@ -655,10 +656,7 @@ class Mutation:
             )
         except InputProblems as problems:
             return problems.result()
-        workflow_id = await runs_client.start_roadmap_drafting(
-            client, request, task_queue=info.context.services.task_queue
-        )
-        return await _started(client, workflow_id)
+        return await _start(info, client, runs_client.start_roadmap_drafting, request)
 
     @strawberry.mutation(
         extensions=[typed_permission(IsPlanner)],
@@ -682,10 +680,7 @@ class Mutation:
             )
         except InputProblems as problems:
             return problems.result()
-        workflow_id = await runs_client.start_risk_assessment(
-            client, request, task_queue=info.context.services.task_queue
-        )
-        return await _started(client, workflow_id)
+        return await _start(info, client, runs_client.start_risk_assessment, request)
 
     @strawberry.mutation(
         extensions=[typed_permission(IsApprover)],

@@ -95,13 +95,11 @@ def _closed(run: Run, progress: WorkflowProgress | None) -> RunProgressEvent:
     """The last event of a run whose log does not record how it ended."""
     stage = _STAGE_AFTER.get(run.state, Stage.FAILED)
     percent = 100 if stage is Stage.COMPLETED else progress.percent if progress is not None else 0
-    return RunProgressEvent(
-        run_id=run.id,
-        kind=run.kind,
-        state=run.state,
-        stage=stage,
-        percent=percent,
-        messages=list(progress.messages) if progress is not None else [],
+    return _run_event(
+        run,
+        progress,
+        stage,
+        percent,
         updated_at=run.closed_at,
         done=True,
         message=f"the run is {run.state.value}",
@@ -117,6 +115,21 @@ def _snapshot(run: Run, progress: WorkflowProgress | None) -> RunProgressEvent:
     percent = progress.percent if progress is not None else 0
     if ended and stage is Stage.COMPLETED:
         percent = 100
+    updated_at = progress.updated_at if progress is not None else None
+    return _run_event(run, progress, stage, percent, updated_at=updated_at, done=ended)
+
+
+def _run_event(
+    run: Run,
+    progress: WorkflowProgress | None,
+    stage: Stage,
+    percent: int,
+    *,
+    updated_at: datetime | None,
+    done: bool,
+    message: str | None = None,
+) -> RunProgressEvent:
+    """An event outside the progress log: the run's state with its latest messages."""
     return RunProgressEvent(
         run_id=run.id,
         kind=run.kind,
@@ -124,8 +137,9 @@ def _snapshot(run: Run, progress: WorkflowProgress | None) -> RunProgressEvent:
         stage=stage,
         percent=percent,
         messages=list(progress.messages) if progress is not None else [],
-        updated_at=progress.updated_at if progress is not None else None,
-        done=ended,
+        updated_at=updated_at,
+        done=done,
+        message=message,
     )
 
 

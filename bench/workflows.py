@@ -23,17 +23,13 @@ from pathlib import Path
 from temporalio import activity, workflow
 
 with workflow.unsafe.imports_passed_through():
-    import neo4j
-    from pydantic_ai import models
     from temporalio.client import Client
     from temporalio.worker import Worker
 
     from graph.demo import generate_portfolio
-    from graph.local_db import LocalGraphDatabase
-    from graph.store import GraphStore
     from lodestar.cli import default_scenarios
+    from tests.workflows.support import private_services
     from workflows import client as lodestar
-    from workflows.local_temporal import LocalTemporalServer
     from workflows.payloads import (
         PortfolioReviewRequest,
         RiskAssessmentRequest,
@@ -86,17 +82,8 @@ def _stats(samples: list[float]) -> str:
 
 
 async def run_benchmark(directory: Path, *, trials: int, concurrency: int, repeat: int) -> None:
-    models.ALLOW_MODEL_REQUESTS = False
     portfolio = generate_portfolio(seed=7, scale="small", anchor=AS_OF)
-    async with (
-        LocalGraphDatabase(directory / "graph") as database,
-        LocalTemporalServer(directory / "temporal") as server,
-        neo4j.AsyncGraphDatabase.driver(database.uri, auth=database.auth) as driver,
-    ):
-        store = GraphStore(driver, database.database)
-        await store.ensure_schema()
-        await store.import_portfolio(portfolio)
-        client = await lodestar.connect(server.endpoint())
+    async with private_services(directory, portfolio) as (store, client):
         queue, bare_queue = f"bench-{uuid.uuid4()}", f"bench-bare-{uuid.uuid4()}"
         bare_worker = Worker(
             client,

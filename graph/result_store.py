@@ -94,10 +94,9 @@ class ResultConflictError(RuntimeError):
     """A result with this workflow id already exists and was written by another workflow run."""
 
 
-class ResultWrite(BaseModel):
-    """One result as a workflow's persist activity writes it."""
+class ResultFields(BaseModel):
+    """What a result node records of the run that wrote it, written and read alike."""
 
-    id: str = Field(min_length=1, description="The workflow id: the idempotency key.")
     run_id: str
     workflow_type: str
     snapshot_id: str
@@ -106,6 +105,12 @@ class ResultWrite(BaseModel):
     model_name: str
     offline: bool
     headline: str
+
+
+class ResultWrite(ResultFields):
+    """One result as a workflow's persist activity writes it."""
+
+    id: str = Field(min_length=1, description="The workflow id: the idempotency key.")
     figures: dict[str, FigureValue] = Field(default_factory=dict[str, FigureValue])
     cited_ids: list[str] = Field(default_factory=list[str])
     report_json: str = Field(description="The full report as JSON; stored compressed.")
@@ -129,19 +134,11 @@ class RoadmapLifecycle(BaseModel):
     superseded_by: str | None = None
 
 
-class StoredResult(BaseModel):
+class StoredResult(ResultFields):
     """A result node read back (without its report unless asked for)."""
 
     label: NodeLabel
     id: str
-    run_id: str
-    workflow_type: str
-    snapshot_id: str
-    as_of: date
-    recorded_at: datetime
-    model_name: str
-    offline: bool
-    headline: str
     figures: dict[str, FigureValue]
     cited_ids: list[str]
     cited_in_graph: list[str] = Field(description="Cited ids the graph holds: targets of CITES, sorted.")

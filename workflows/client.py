@@ -10,10 +10,11 @@ connect client -> workflow -> activity.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 from opentelemetry.trace import Tracer
 from pydantic import BaseModel
@@ -22,7 +23,7 @@ from temporalio.client import (
     Client,
     Interceptor,
     Plugin,
-    WorkflowExecutionDescription,
+    WorkflowExecution,
     WorkflowExecutionStatus,
     WorkflowHandle,
     WorkflowUpdateFailedError,
@@ -42,15 +43,11 @@ from workflows.payloads import (
     WORKFLOW_KINDS,
     AnalysisSettings,
     PortfolioReviewOutcome,
-    PortfolioReviewRequest,
     ReviewDecision,
     ReviewVerdict,
     RiskAssessmentOutcome,
-    RiskAssessmentRequest,
-    RoadmapDraftingRequest,
     RoadmapDraftOutcome,
     ScenarioSimulationOutcome,
-    ScenarioSimulationRequest,
     WorkflowProgress,
 )
 from workflows.search_attributes import start_attributes
@@ -130,105 +127,47 @@ def with_model(request: RequestT, model: str | None) -> RequestT:
     return request.model_copy(update={"model": model if model is not None else model_from_env()})
 
 
-async def _start(
-    client: Client,
-    run: Any,
-    request: AnalysisSettings,
-    workflow_type: str,
-    *,
-    task_queue: str,
-    workflow_id: str | None,
-    model: str | None,
-) -> str:
-    handle: WorkflowHandle[Any, Any] = await client.start_workflow(
-        run,
-        with_model(request, model),
-        id=workflow_id or new_workflow_id(workflow_type),
-        task_queue=task_queue,
-        id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-        search_attributes=await start_attributes(client, WORKFLOW_KINDS[workflow_type], request.requested_by),
-    )
-    return handle.id
+@dataclass(frozen=True)
+class WorkflowStarter(Generic[RequestT]):
+    """Starts one workflow type: `await starter(client, request, task_queue=...)` returns the workflow id.
+
+    The id (the key of the run's result in the graph) is `workflow_id` or a new one with the type's
+    prefix; `model` defaults to `LODESTAR_MODEL` (`with_model`).
+    """
+
+    run: Callable[[Any, RequestT], Awaitable[Any]]
+    workflow_type: str
+
+    async def __call__(
+        self,
+        client: Client,
+        request: RequestT,
+        *,
+        task_queue: str,
+        workflow_id: str | None = None,
+        model: str | None = None,
+    ) -> str:
+        handle: WorkflowHandle[Any, Any] = await client.start_workflow(
+            self.run,
+            with_model(request, model),
+            id=workflow_id or new_workflow_id(self.workflow_type),
+            task_queue=task_queue,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            search_attributes=await start_attributes(
+                client, WORKFLOW_KINDS[self.workflow_type], request.requested_by
+            ),
+        )
+        return handle.id
 
 
-async def start_scenario_simulation(
-    client: Client,
-    request: ScenarioSimulationRequest,
-    *,
-    task_queue: str,
-    workflow_id: str | None = None,
-    model: str | None = None,
-) -> str:
-    """Start a ScenarioSimulationWorkflow; returns its workflow id (the key of its result in the graph)."""
-    return await _start(
-        client,
-        ScenarioSimulationWorkflow.run,
-        request,
-        SCENARIO_WORKFLOW,
-        task_queue=task_queue,
-        workflow_id=workflow_id,
-        model=model,
-    )
-
-
-async def start_roadmap_drafting(
-    client: Client,
-    request: RoadmapDraftingRequest,
-    *,
-    task_queue: str,
-    workflow_id: str | None = None,
-    model: str | None = None,
-) -> str:
-    """Start a RoadmapDraftingWorkflow; it waits for `review_roadmap` once the draft is stored."""
-    return await _start(
-        client,
-        RoadmapDraftingWorkflow.run,
-        request,
-        ROADMAP_WORKFLOW,
-        task_queue=task_queue,
-        workflow_id=workflow_id,
-        model=model,
-    )
-
-
-async def start_risk_assessment(
-    client: Client,
-    request: RiskAssessmentRequest,
-    *,
-    task_queue: str,
-    workflow_id: str | None = None,
-    model: str | None = None,
-) -> str:
-    """Start a RiskAssessmentWorkflow; returns its workflow id."""
-    return await _start(
-        client,
-        RiskAssessmentWorkflow.run,
-        request,
-        RISK_WORKFLOW,
-        task_queue=task_queue,
-        workflow_id=workflow_id,
-        model=model,
-    )
-
-
-async def start_portfolio_review(
-    client: Client,
-    request: PortfolioReviewRequest,
-    *,
-    task_queue: str,
-    workflow_id: str | None = None,
-    model: str | None = None,
-) -> str:
-    """Start a PortfolioReviewWorkflow once (schedules start them periodically: `workflows.schedules`)."""
-    return await _start(
-        client,
-        PortfolioReviewWorkflow.run,
-        request,
-        REVIEW_WORKFLOW,
-        task_queue=task_queue,
-        workflow_id=workflow_id,
-        model=model,
-    )
+start_scenario_simulation = WorkflowStarter(ScenarioSimulationWorkflow.run, SCENARIO_WORKFLOW)
+"""Starts a ScenarioSimulationWorkflow."""
+start_roadmap_drafting = WorkflowStarter(RoadmapDraftingWorkflow.run, ROADMAP_WORKFLOW)
+"""Starts a RoadmapDraftingWorkflow; it waits for `review_roadmap` once the draft is stored."""
+start_risk_assessment = WorkflowStarter(RiskAssessmentWorkflow.run, RISK_WORKFLOW)
+"""Starts a RiskAssessmentWorkflow."""
+start_portfolio_review = WorkflowStarter(PortfolioReviewWorkflow.run, REVIEW_WORKFLOW)
+"""Starts a PortfolioReviewWorkflow once (schedules start them periodically: `workflows.schedules`)."""
 
 
 _STATES: dict[WorkflowExecutionStatus, RunState] = {
@@ -246,15 +185,15 @@ def _state(status: WorkflowExecutionStatus | None) -> RunState:
     return RunState.UNKNOWN if status is None else _STATES.get(status, RunState.UNKNOWN)
 
 
-def _run_status(description: WorkflowExecutionDescription) -> RunStatus:
+def _run_status(execution: WorkflowExecution) -> RunStatus:
     return RunStatus(
-        workflow_id=description.id,
-        run_id=description.run_id,
-        workflow_type=description.workflow_type,
-        state=_state(description.status),
-        started_at=description.start_time,
-        closed_at=description.close_time,
-        task_queue=description.task_queue,
+        workflow_id=execution.id,
+        run_id=execution.run_id,
+        workflow_type=execution.workflow_type,
+        state=_state(execution.status),
+        started_at=execution.start_time,
+        closed_at=execution.close_time,
+        task_queue=execution.task_queue,
     )
 
 
@@ -319,24 +258,10 @@ async def cancel_run(client: Client, workflow_id: str) -> None:
 
 async def list_runs(client: Client, *, workflow_type: str | None = None, limit: int = 50) -> list[RunStatus]:
     """The most recent runs, newest first, optionally of one workflow type."""
-    if workflow_type is not None and workflow_type not in OUTCOME_TYPES:
-        raise ValueError(f"unknown workflow type {workflow_type!r}")
-    types = [workflow_type] if workflow_type is not None else list(OUTCOME_TYPES)
-    query = " OR ".join(f"WorkflowType = '{name}'" for name in types)
-    runs: list[RunStatus] = []
-    async for execution in client.list_workflows(query, limit=limit):
-        runs.append(
-            RunStatus(
-                workflow_id=execution.id,
-                run_id=execution.run_id,
-                workflow_type=execution.workflow_type,
-                state=_state(execution.status),
-                started_at=execution.start_time,
-                closed_at=execution.close_time,
-                task_queue=execution.task_queue,
-            )
-        )
-    return runs
+    return [
+        _run_status(execution)
+        async for execution in client.list_workflows(_runs_query(workflow_type), limit=limit)
+    ]
 
 
 def _runs_query(workflow_type: str | None) -> str:
@@ -353,19 +278,7 @@ async def list_runs_page(
     with the token of the next page (None after the last one)."""
     listing = client.list_workflows(_runs_query(workflow_type), page_size=limit, next_page_token=page_token)
     await listing.fetch_next_page()
-    runs = [
-        RunStatus(
-            workflow_id=execution.id,
-            run_id=execution.run_id,
-            workflow_type=execution.workflow_type,
-            state=_state(execution.status),
-            started_at=execution.start_time,
-            closed_at=execution.close_time,
-            task_queue=execution.task_queue,
-        )
-        for execution in listing.current_page or []
-    ]
-    return runs, listing.next_page_token
+    return [_run_status(execution) for execution in listing.current_page or []], listing.next_page_token
 
 
 async def count_runs(client: Client, *, workflow_type: str | None = None) -> int:

@@ -313,6 +313,18 @@ class ReviewRecord(_Payload):
 # -- outcomes --------------------------------------------------------------------------------------
 
 
+class _AnalysisOutcome(_Payload):
+    """What every analysis workflow's outcome starts with: the run, its inputs and the agent's answer."""
+
+    workflow_id: str
+    snapshot_id: str
+    as_of: date
+    model_name: str
+    offline: bool
+    headline: str
+    recommendation: str
+
+
 class ScenarioFigures(_Payload):
     scenario_id: str
     name: str
@@ -322,14 +334,7 @@ class ScenarioFigures(_Payload):
     features_moved: int
 
 
-class ScenarioSimulationOutcome(_Payload):
-    workflow_id: str
-    snapshot_id: str
-    as_of: date
-    model_name: str
-    offline: bool
-    headline: str
-    recommendation: str
+class ScenarioSimulationOutcome(_AnalysisOutcome):
     preferred_scenario_id: str | None
     baseline_arr_at_risk: float
     baseline_arr_weighted_on_time: float
@@ -344,14 +349,7 @@ class RiskHeadline(_Payload):
     title: str
 
 
-class RiskAssessmentOutcome(_Payload):
-    workflow_id: str
-    snapshot_id: str
-    as_of: date
-    model_name: str
-    offline: bool
-    headline: str
-    recommendation: str
+class RiskAssessmentOutcome(_AnalysisOutcome):
     arr_at_risk: float
     total_arr: float
     customers_at_risk_count: int
@@ -362,14 +360,7 @@ class RiskAssessmentOutcome(_Payload):
     usage: UsageReport
 
 
-class RoadmapDraftOutcome(_Payload):
-    workflow_id: str
-    snapshot_id: str
-    as_of: date
-    model_name: str
-    offline: bool
-    headline: str
-    recommendation: str
+class RoadmapDraftOutcome(_AnalysisOutcome):
     version: int
     status: RoadmapStatus
     current: bool

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -72,24 +73,34 @@ def test_quoted_customer_text_is_never_evidence() -> None:
     assert evidence.ids == {"fb-1"}
 
 
-async def test_output_citing_an_unknown_id_is_retried_then_corrected(demo_deps: AnalysisDeps) -> None:
-    """A model that first cites an id no tool returned gets ModelRetry, then answers from the evidence."""
+def assessing_risks_then(
+    answer: Callable[[list[ModelMessage], dict[str, Any]], dict[str, Any]],
+) -> FunctionModel:
+    """A model that first calls `assess_risks`, then outputs `answer(messages, what assess_risks returned)`."""
 
     def model(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
         returns = _tool_returns(messages)
         if not returns:
             return ModelResponse(parts=[ToolCallPart("assess_risks", {})])
-        team_id = returns[0]["top_risks"][0]["affected_ids"][0]
+        return ModelResponse(parts=[ToolCallPart(info.output_tools[0].name, answer(messages, returns[0]))])
+
+    return FunctionModel(model)
+
+
+async def test_output_citing_an_unknown_id_is_retried_then_corrected(demo_deps: AnalysisDeps) -> None:
+    """A model that first cites an id no tool returned gets ModelRetry, then answers from the evidence."""
+
+    def answer(messages: list[ModelMessage], risks: dict[str, Any]) -> dict[str, Any]:
+        team_id = risks["top_risks"][0]["affected_ids"][0]
         bad = not _retry_prompts(messages)
         cited = ["feat-9999"] if bad else [team_id]
-        output = {
+        return {
             "headline": "Risk.",
             "findings": [{"statement": "A risk.", "evidence_ids": cited}],
             "recommendation": "Act.",
         }
-        return ModelResponse(parts=[ToolCallPart(info.output_tools[0].name, output)])
 
-    agent = build_risk_agent(FunctionModel(model))
+    agent = build_risk_agent(assessing_risks_then(answer))
     result = await agent.run("assess", deps=demo_deps)
     retries = _retry_prompts(result.all_messages())
     assert len(retries) == 1
@@ -100,19 +111,15 @@ async def test_output_citing_an_unknown_id_is_retried_then_corrected(demo_deps: 
 
 
 async def test_output_with_invented_figures_is_rejected(demo_deps: AnalysisDeps) -> None:
-    def model(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
-        returns = _tool_returns(messages)
-        if not returns:
-            return ModelResponse(parts=[ToolCallPart("assess_risks", {})])
-        customer = returns[0]["top_risks"][0]["affected_ids"][0]
-        output = {
+    def answer(messages: list[ModelMessage], risks: dict[str, Any]) -> dict[str, Any]:
+        customer = risks["top_risks"][0]["affected_ids"][0]
+        return {
             "headline": "ARR at risk is $123.45M.",
             "findings": [{"statement": "Everything is fine.", "evidence_ids": [customer]}],
             "recommendation": "Relax.",
         }
-        return ModelResponse(parts=[ToolCallPart(info.output_tools[0].name, output)])
 
-    agent = build_risk_agent(FunctionModel(model))
+    agent = build_risk_agent(assessing_risks_then(answer))
     with pytest.raises(UnexpectedModelBehavior):
         await agent.run("assess", deps=demo_deps)
 

@@ -7,9 +7,7 @@ The graph is loaded once per module (`api_graph`); tests that change the graph (
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import AsyncIterator, Iterator, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -18,7 +16,6 @@ import httpx
 import neo4j
 import pytest
 import pytest_asyncio
-from pydantic_ai import models
 from temporalio.client import Client
 
 from api.app import create_app
@@ -32,9 +29,12 @@ from graph.local_db import LocalGraphDatabase
 from graph.portfolio import Portfolio
 from graph.store import GraphStore
 from tests.conftest import build_tiny_portfolio
-from workflows.client import connect
-from workflows.local_temporal import LocalTemporalServer
-from workflows.worker import build_worker
+from tests.temporal_fixtures import (
+    _no_real_models,  # pyright: ignore[reportPrivateUsage]
+    running_worker,
+    temporal_client,
+    temporal_server,
+)
 
 AS_OF = date(2026, 11, 23)
 
@@ -95,34 +95,6 @@ def make_services(
     )
 
 
-@pytest.fixture(autouse=True)
-def _no_real_models(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """No test may reach a real model provider: the runs use the offline model."""
-    monkeypatch.setattr(models, "ALLOW_MODEL_REQUESTS", False)
-    monkeypatch.delenv("LODESTAR_MODEL", raising=False)
-    yield
-
-
-@pytest_asyncio.fixture(scope="session", loop_scope="session")
-async def api_temporal_server(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[LocalTemporalServer]:
-    async with LocalTemporalServer(tmp_path_factory.mktemp("api-temporal") / "temporal") as server:
-        yield server
-
-
-@pytest_asyncio.fixture(scope="session", loop_scope="session")
-async def api_temporal_client(api_temporal_server: LocalTemporalServer) -> Client:
-    """A client as the API connects one: PydanticAIPlugin and the tracing interceptor."""
-    return await connect(api_temporal_server.endpoint())
-
-
-@asynccontextmanager
-async def running_worker(client: Client, store: GraphStore) -> AsyncIterator[str]:
-    """An in-process worker on a fresh task queue that replays every workflow task."""
-    task_queue = f"api-test-{uuid.uuid4()}"
-    async with build_worker(client, store, task_queue=task_queue, max_cached_workflows=0):
-        yield task_queue
-
-
 class GraphQLClient:
     """Posts operations to the ASGI app over httpx, with the API key of a role (or none)."""
 
@@ -158,3 +130,15 @@ async def gql(api_graph: ApiGraph) -> AsyncIterator[GraphQLClient]:
         transport=httpx.ASGITransport(app=app), base_url="http://lodestar.test"
     ) as http:
         yield GraphQLClient(http, api_graph.keys)
+
+
+__all__ = [
+    "AS_OF",
+    "ApiGraph",
+    "GraphQLClient",
+    "_no_real_models",
+    "make_services",
+    "running_worker",
+    "temporal_client",
+    "temporal_server",
+]

@@ -55,9 +55,9 @@ FUZZ = settings(
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def fuzz_client(api_graph: ApiGraph, api_temporal_client: Client) -> AsyncIterator[GraphQLClient]:
+async def fuzz_client(api_graph: ApiGraph, temporal_client: Client) -> AsyncIterator[GraphQLClient]:
     # Runs started here wait on a queue no worker polls: they cost one RPC and change nothing else.
-    app = create_app(make_services(api_graph, temporal=api_temporal_client, task_queue="fuzz-no-worker"))
+    app = create_app(make_services(api_graph, temporal=temporal_client, task_queue="fuzz-no-worker"))
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url="http://lodestar.test"
     ) as http:

@@ -20,9 +20,9 @@ pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")
 
 
 @pytest_asyncio.fixture(loop_scope="session")
-async def mgql(api_graph: ApiGraph, api_temporal_client: Client) -> AsyncIterator[GraphQLClient]:
+async def mgql(api_graph: ApiGraph, temporal_client: Client) -> AsyncIterator[GraphQLClient]:
     """The app connected to Temporal, with no worker: nothing here may start a run."""
-    app = create_app(make_services(api_graph, temporal=api_temporal_client, task_queue="no-worker"))
+    app = create_app(make_services(api_graph, temporal=temporal_client, task_queue="no-worker"))
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url="http://lodestar.test"
     ) as http:

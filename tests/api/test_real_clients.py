@@ -114,17 +114,17 @@ async def serving(
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def worker_queue(api_graph: ApiGraph, api_temporal_client: TemporalClient) -> AsyncIterator[str]:
-    async with running_worker(api_temporal_client, api_graph.store) as task_queue:
+async def worker_queue(api_graph: ApiGraph, temporal_client: TemporalClient) -> AsyncIterator[str]:
+    async with running_worker(temporal_client, api_graph.store) as task_queue:
         yield task_queue
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def served(
-    api_graph: ApiGraph, api_temporal_client: TemporalClient, worker_queue: str
+    api_graph: ApiGraph, temporal_client: TemporalClient, worker_queue: str
 ) -> AsyncIterator[str]:
     """With the default progress poll and cancel wait."""
-    async with serving(api_graph, api_temporal_client, worker_queue) as url:
+    async with serving(api_graph, temporal_client, worker_queue) as url:
         yield url
 
 
@@ -177,11 +177,35 @@ def assert_saw_the_whole_log(events: Sequence[dict[str, Any]], log: Sequence[Pro
     assert all(event["state"] == "RUNNING" for event in events[:-1])
 
 
+async def follow_run_answering_review(
+    served: str,
+    api_graph: ApiGraph,
+    run_id: str,
+    transport: WebsocketsTransport,
+    role: Role,
+    mutation: GraphQLRequest,
+) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+    """Every progress event of a run; at its first AWAITING_REVIEW event, `mutation` is sent once as `role`.
+
+    Returns the events and the mutation's answer (None if the run never awaited review)."""
+    events: list[dict[str, Any]] = []
+    answer: dict[str, Any] | None = None
+    async with asyncio.timeout(120):
+        async with Client(transport=transport) as viewer:
+            async for data in viewer.subscribe(GraphQLRequest(PROGRESS, variable_values={"id": run_id})):
+                event = data["runProgress"]
+                events.append(event)
+                if event["stage"] == "AWAITING_REVIEW" and answer is None:
+                    async with http_client(served, api_graph, role) as reviewer:
+                        answer = await call(reviewer, mutation, id=run_id)
+    return events, answer
+
+
 @pytest.mark.parametrize(
     "subprotocol", [WebsocketsTransport.GRAPHQLWS_SUBPROTOCOL, WebsocketsTransport.APOLLO_SUBPROTOCOL]
 )
 async def test_gql_follows_a_roadmap_draft_through_review_to_completion(
-    served: str, api_graph: ApiGraph, api_temporal_client: TemporalClient, subprotocol: str
+    served: str, api_graph: ApiGraph, temporal_client: TemporalClient, subprotocol: str
 ) -> None:
     run_id = await start_run(served, api_graph, START_ROADMAP, quarters=2)
     transport = WebsocketsTransport(
@@ -189,16 +213,9 @@ async def test_gql_follows_a_roadmap_draft_through_review_to_completion(
         subprotocols=[subprotocol],
         init_payload={"apiKey": api_graph.keys[Role.VIEWER]},
     )
-    events: list[dict[str, Any]] = []
-    approved: dict[str, Any] | None = None
-    async with asyncio.timeout(120):
-        async with Client(transport=transport) as viewer:
-            async for data in viewer.subscribe(GraphQLRequest(PROGRESS, variable_values={"id": run_id})):
-                event = data["runProgress"]
-                events.append(event)
-                if event["stage"] == "AWAITING_REVIEW" and approved is None:
-                    async with http_client(served, api_graph, Role.APPROVER) as approver:
-                        approved = await call(approver, APPROVE, id=run_id)
+    events, approved = await follow_run_answering_review(
+        served, api_graph, run_id, transport, Role.APPROVER, APPROVE
+    )
     assert transport.subprotocol == subprotocol
 
     assert approved is not None and approved["__typename"] == "RoadmapReviewed", approved
@@ -210,7 +227,7 @@ async def test_gql_follows_a_roadmap_draft_through_review_to_completion(
     assert (final["state"], final["stage"], final["percent"]) == ("COMPLETED", "COMPLETED", 100)
     percents = [event["percent"] for event in events]
     assert percents == sorted(percents)
-    assert_saw_the_whole_log(events, await logged_events(api_temporal_client, run_id))
+    assert_saw_the_whole_log(events, await logged_events(temporal_client, run_id))
 
 
 async def test_gql_queries_over_http(served: str, api_graph: ApiGraph) -> None:
@@ -222,20 +239,13 @@ async def test_gql_queries_over_http(served: str, api_graph: ApiGraph) -> None:
 
 
 async def test_cancel_run_answers_cancelled_for_a_draft_awaiting_review(
-    served: str, api_graph: ApiGraph, api_temporal_client: TemporalClient
+    served: str, api_graph: ApiGraph, temporal_client: TemporalClient
 ) -> None:
     run_id = await start_run(served, api_graph, START_ROADMAP, quarters=2)
     transport = WebsocketsTransport(url=ws_url(served), init_payload={"apiKey": api_graph.keys[Role.VIEWER]})
-    events: list[dict[str, Any]] = []
-    cancelled: dict[str, Any] | None = None
-    async with asyncio.timeout(120):
-        async with Client(transport=transport) as viewer:
-            async for data in viewer.subscribe(GraphQLRequest(PROGRESS, variable_values={"id": run_id})):
-                event = data["runProgress"]
-                events.append(event)
-                if event["stage"] == "AWAITING_REVIEW" and cancelled is None:
-                    async with http_client(served, api_graph, Role.PLANNER) as planner:
-                        cancelled = await call(planner, CANCEL, id=run_id)
+    events, cancelled = await follow_run_answering_review(
+        served, api_graph, run_id, transport, Role.PLANNER, CANCEL
+    )
 
     assert cancelled is not None and cancelled["__typename"] == "RunCancelled", cancelled
     assert cancelled["cancelRequested"] is True and cancelled["closed"] is True
@@ -244,7 +254,7 @@ async def test_cancel_run_answers_cancelled_for_a_draft_awaiting_review(
     final = events[-1]
     assert (final["state"], final["stage"], final["done"]) == ("CANCELLED", "CANCELLED", True)
     assert collapsed([event["stage"] for event in events])[-2:] == ["AWAITING_REVIEW", "CANCELLED"]
-    assert_saw_the_whole_log(events, await logged_events(api_temporal_client, run_id))
+    assert_saw_the_whole_log(events, await logged_events(temporal_client, run_id))
 
     async with http_client(served, api_graph, Role.PLANNER) as planner:
         again = await call(planner, CANCEL, id=run_id)
@@ -264,23 +274,23 @@ async def follow(base: str, api_graph: ApiGraph, run_id: str) -> list[dict[str, 
 
 
 async def test_a_slow_poll_still_sends_every_stage(
-    api_graph: ApiGraph, api_temporal_client: TemporalClient, worker_queue: str
+    api_graph: ApiGraph, temporal_client: TemporalClient, worker_queue: str
 ) -> None:
-    async with serving(api_graph, api_temporal_client, worker_queue, progress_poll_s=1.5) as base:
+    async with serving(api_graph, temporal_client, worker_queue, progress_poll_s=1.5) as base:
         run_id = await start_run(base, api_graph, START_RISK)
         events = await follow(base, api_graph, run_id)
-    log = await logged_events(api_temporal_client, run_id)
+    log = await logged_events(temporal_client, run_id)
     # The run takes about as long as one or two polls, and every stage still arrives.
     assert collapsed([event["stage"] for event in events]) == RISK_STAGES
     assert_saw_the_whole_log(events, log)
 
 
 async def test_cancel_run_says_when_the_run_has_not_stopped_yet(
-    api_graph: ApiGraph, api_temporal_client: TemporalClient
+    api_graph: ApiGraph, temporal_client: TemporalClient
 ) -> None:
     # No worker polls this queue, so the run cannot act on the cancellation.
     idle_queue = f"no-worker-{uuid.uuid4()}"
-    async with serving(api_graph, api_temporal_client, idle_queue, cancel_wait_s=0.5) as base:
+    async with serving(api_graph, temporal_client, idle_queue, cancel_wait_s=0.5) as base:
         run_id = await start_run(base, api_graph, START_RISK)
         try:
             async with http_client(base, api_graph, Role.PLANNER) as planner:
@@ -289,7 +299,7 @@ async def test_cancel_run_says_when_the_run_has_not_stopped_yet(
             assert answer["cancelRequested"] is True and answer["closed"] is False
             assert answer["run"] == {"id": run_id, "state": "RUNNING", "closedAt": None}
         finally:
-            await api_temporal_client.get_workflow_handle(run_id).terminate("test cleanup")
+            await temporal_client.get_workflow_handle(run_id).terminate("test cleanup")
 
 
 async def test_a_handshake_without_a_graphql_subprotocol_is_refused(served: str) -> None:
@@ -349,7 +359,7 @@ def node_graphql_ws(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 
 async def test_the_node_graphql_ws_client_follows_a_run(
-    served: str, api_graph: ApiGraph, api_temporal_client: TemporalClient, node_graphql_ws: Path
+    served: str, api_graph: ApiGraph, temporal_client: TemporalClient, node_graphql_ws: Path
 ) -> None:
     run_id = await start_run(served, api_graph, START_RISK)
     node = shutil.which("node")
@@ -378,4 +388,4 @@ async def test_the_node_graphql_ws_client_follows_a_run(
     assert all(event["runId"] == run_id and event["kind"] == "RISK_ASSESSMENT" for event in events)
     assert collapsed([event["stage"] for event in events]) == RISK_STAGES
     assert (events[-1]["state"], events[-1]["percent"], events[-1]["done"]) == ("COMPLETED", 100, True)
-    assert_saw_the_whole_log(events, await logged_events(api_temporal_client, run_id))
+    assert_saw_the_whole_log(events, await logged_events(temporal_client, run_id))

@@ -28,16 +28,16 @@ RUN_FIELDS = "id kind state startedAt closedAt progress { stage percent messages
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def worker_queue(api_graph: ApiGraph, api_temporal_client: Client) -> AsyncIterator[str]:
-    async with running_worker(api_temporal_client, api_graph.store) as task_queue:
+async def worker_queue(api_graph: ApiGraph, temporal_client: Client) -> AsyncIterator[str]:
+    async with running_worker(temporal_client, api_graph.store) as task_queue:
         yield task_queue
 
 
 @pytest_asyncio.fixture(loop_scope="session")
 async def runs_gql(
-    api_graph: ApiGraph, api_temporal_client: Client, worker_queue: str
+    api_graph: ApiGraph, temporal_client: Client, worker_queue: str
 ) -> AsyncIterator[GraphQLClient]:
-    services = make_services(api_graph, temporal=api_temporal_client, task_queue=worker_queue)
+    services = make_services(api_graph, temporal=temporal_client, task_queue=worker_queue)
     app = create_app(services)
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url="http://lodestar.test"
@@ -73,15 +73,20 @@ async def start(gql: GraphQLClient, mutation: str, variables: dict[str, Any]) ->
     return payload["run"]["id"]
 
 
-START_RISK = f"""
-mutation($input: RiskAssessmentInput) {{
-  startRiskAssessment(input: $input) {{
+def start_mutation(field: str, input_type: str) -> str:
+    """The `field(input: $input)` mutation, answering the run it started or the validation issues."""
+    return f"""
+mutation($input: {input_type}) {{
+  {field}(input: $input) {{
     __typename
     ... on RunStarted {{ run {{ {RUN_FIELDS} }} }}
     ... on ValidationErrors {{ issues {{ location message }} }}
   }}
 }}
 """
+
+
+START_RISK = start_mutation("startRiskAssessment", "RiskAssessmentInput")
 
 RISK_RESULT = """
 query($id: ID!) {
@@ -256,15 +261,7 @@ async def test_scenario_input_is_validated_with_locations(runs_gql: GraphQLClien
     assert issue["location"] == "input.trials"
 
 
-START_ROADMAP = f"""
-mutation($input: RoadmapDraftInput) {{
-  startRoadmapDraft(input: $input) {{
-    __typename
-    ... on RunStarted {{ run {{ {RUN_FIELDS} }} }}
-    ... on ValidationErrors {{ issues {{ location message }} }}
-  }}
-}}
-"""
+START_ROADMAP = start_mutation("startRoadmapDraft", "RoadmapDraftInput")
 
 REVIEW = """
 mutation($id: ID!, $comment: String!) {
@@ -324,7 +321,7 @@ fragment Planned on Feature {
 
 
 async def test_roadmap_draft_is_approved_and_becomes_current(
-    runs_gql: GraphQLClient, api_graph: ApiGraph, api_temporal_client: Client
+    runs_gql: GraphQLClient, api_graph: ApiGraph, temporal_client: Client
 ) -> None:
     run_id = await start(
         runs_gql,
@@ -346,7 +343,7 @@ async def test_roadmap_draft_is_approved_and_becomes_current(
     assert version["status"] == "PUBLISHED" and version["current"] is True
     assert version["reviewer"] == "test approver" and version["reviewComment"] == "ship it"
     # Temporal's own tools find the run by who started it (the planner's key) and who reviewed it.
-    described = await api_temporal_client.get_workflow_handle(run_id).describe()
+    described = await temporal_client.get_workflow_handle(run_id).describe()
     attributes = {pair.key.name: pair.value for pair in described.typed_search_attributes}
     assert attributes["LodestarRequestedBy"] == "test planner"
     assert attributes["LodestarReviewer"] == "test approver" and attributes["LodestarKind"] == "roadmap"

@@ -32,12 +32,10 @@ subscription($id: ID!) {
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def served(api_graph: ApiGraph, api_temporal_client: Client) -> AsyncIterator[str]:
-    async with running_worker(api_temporal_client, api_graph.store) as task_queue:
+async def served(api_graph: ApiGraph, temporal_client: Client) -> AsyncIterator[str]:
+    async with running_worker(temporal_client, api_graph.store) as task_queue:
         settings = ApiSettings(mode=ApiMode.DEVELOPMENT, progress_poll_s=0.1)
-        app = create_app(
-            make_services(api_graph, settings, temporal=api_temporal_client, task_queue=task_queue)
-        )
+        app = create_app(make_services(api_graph, settings, temporal=temporal_client, task_queue=task_queue))
         async with running_server(app) as url:
             yield url
 

@@ -73,13 +73,13 @@ def chain_to_root(span: ReadableSpan, by_id: dict[int, ReadableSpan]) -> list[st
 
 
 async def test_one_trace_from_http_to_a_graph_query(
-    recorded_spans: InMemorySpanExporter, api_graph: ApiGraph, api_temporal_client: Client
+    recorded_spans: InMemorySpanExporter, api_graph: ApiGraph, temporal_client: Client
 ) -> None:
     worker_store = GraphStore(
         api_graph.store.driver, api_graph.store.database, query_observer=record_graph_query
     )
-    async with running_worker(api_temporal_client, worker_store) as task_queue:
-        app = create_app(make_services(api_graph, temporal=api_temporal_client, task_queue=task_queue))
+    async with running_worker(temporal_client, worker_store) as task_queue:
+        app = create_app(make_services(api_graph, temporal=temporal_client, task_queue=task_queue))
         async with httpx.AsyncClient(
             transport=httpx.ASGITransport(app=app), base_url="http://lodestar.test"
         ) as http:
@@ -94,7 +94,7 @@ async def test_one_trace_from_http_to_a_graph_query(
                 headers={"Authorization": f"Bearer {api_graph.keys[Role.PLANNER]}"},
             )
             run_id = response.json()["data"]["startRiskAssessment"]["run"]["id"]
-            await asyncio.wait_for(get_result(api_temporal_client, run_id), timeout=120)
+            await asyncio.wait_for(get_result(temporal_client, run_id), timeout=120)
 
     spans = list(recorded_spans.get_finished_spans())
     [http_span] = [s for s in spans if s.name == "POST /graphql"]

@@ -10,7 +10,8 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 from datetime import date
 from pathlib import Path
 
@@ -53,6 +54,36 @@ def start_cli(*arguments: str, environment: Mapping[str, str]) -> subprocess.Pop
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
     )
+
+
+@asynccontextmanager
+async def running_import(
+    script: str, document: Path, environment: Mapping[str, str]
+) -> AsyncIterator[subprocess.Popen[str]]:
+    """`python -c script document` in a subprocess (output as text), killed if still running and reaped on exit."""
+    importer = await asyncio.to_thread(
+        subprocess.Popen,
+        [sys.executable, "-c", script, str(document)],
+        cwd=REPO_ROOT,
+        env=dict(environment),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        errors="replace",
+    )
+    try:
+        yield importer
+    finally:
+        await kill_9(importer)
+        if importer.stdout is not None:
+            importer.stdout.close()
+
+
+async def kill_9(process: subprocess.Popen[str]) -> None:
+    """SIGKILL, then wait for the process to be gone."""
+    process.kill()
+    await asyncio.to_thread(process.wait)
 
 
 def commands_of(pids: list[int]) -> list[str]:
@@ -149,29 +180,14 @@ async def test_a_large_import_killed_mid_way_leaves_readers_the_previous_portfol
     large = generate_portfolio(seed=11, scale="medium", anchor=ANCHOR)
     document = tmp_path / "medium.json"
     dump_json(large, document)
-    importer = await asyncio.to_thread(
-        subprocess.Popen,
-        [sys.executable, "-c", IMPORT_SAYING_WHEN_IT_WRITES, str(document)],
-        cwd=REPO_ROOT,
-        env=graph_environment(local_graph_database, tmp_path / "data"),
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
+    environment = graph_environment(local_graph_database, tmp_path / "data")
+    async with running_import(IMPORT_SAYING_WHEN_IT_WRITES, document, environment) as importer:
         assert importer.stdout is not None
         line = await asyncio.wait_for(asyncio.to_thread(importer.stdout.readline), timeout=120)
         assert line == "writing relationships\n", line + importer.stdout.read()[-3000:]
         await asyncio.sleep(0.5)  # some relationship batches in: well inside its transaction
         assert importer.poll() is None, "the import finished before it could be killed"
-        os.kill(importer.pid, signal.SIGKILL)
-        await asyncio.to_thread(importer.wait)
-    finally:
-        importer.kill()
-        await asyncio.to_thread(importer.wait)
-        if importer.stdout is not None:
-            importer.stdout.close()
+        await kill_9(importer)
 
     # Readers see exactly the previous portfolio: the transaction never committed.
     assert await graph_store.counts() == previous_counts
@@ -218,20 +234,11 @@ async def test_an_import_killed_mid_way_is_reported_and_completed_by_the_next_im
     document = tmp_path / "larger.json"
     dump_json(larger, document)
     environment = graph_environment(local_graph_database, tmp_path / "data")
-    importer = await asyncio.to_thread(
-        subprocess.Popen,
-        [sys.executable, "-c", IMPORT_IN_SMALL_BATCHES, str(document)],
-        cwd=REPO_ROOT,
-        env=environment,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    try:
+    async with running_import(IMPORT_IN_SMALL_BATCHES, document, environment) as importer:
         deadline = time.monotonic() + 60
         while True:
             if importer.poll() is not None:
-                output = importer.stdout.read().decode(errors="replace") if importer.stdout else ""
+                output = importer.stdout.read() if importer.stdout else ""
                 raise AssertionError(f"the import ended before it could be killed:\n{output[-3000:]}")
             # Kill it once it has recorded itself and committed a batch of customers.
             pending = await graph_store.interrupted_import()
@@ -240,13 +247,7 @@ async def test_an_import_killed_mid_way_is_reported_and_completed_by_the_next_im
                 break
             assert time.monotonic() < deadline, "the import never committed a batch"
             await asyncio.sleep(0.02)
-        os.kill(importer.pid, signal.SIGKILL)
-        await asyncio.to_thread(importer.wait)
-    finally:
-        importer.kill()
-        await asyncio.to_thread(importer.wait)
-        if importer.stdout is not None:
-            importer.stdout.close()
+        await kill_9(importer)
 
     interrupted = await graph_store.interrupted_import()
     assert interrupted is not None and interrupted.import_id == pending.import_id

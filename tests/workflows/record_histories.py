@@ -14,19 +14,15 @@ import contextlib
 import tempfile
 from pathlib import Path
 
-import neo4j
-from pydantic_ai import models
 from temporalio.client import Client, WorkflowFailureError
 
-from graph.local_db import LocalGraphDatabase
-from graph.store import GraphStore
 from workflows import client as lodestar
-from workflows.local_temporal import LocalTemporalServer
 from workflows.payloads import Stage
 from workflows.worker import build_worker
 
 from .support import (
     demo_portfolio_for_tests,
+    private_services,
     review_request,
     risk_request,
     roadmap_request,
@@ -51,17 +47,8 @@ async def _save(client: Client, workflow_id: str) -> Path:
 
 
 async def record(directory: Path) -> list[Path]:
-    models.ALLOW_MODEL_REQUESTS = False
     portfolio = demo_portfolio_for_tests()
-    async with (
-        LocalGraphDatabase(directory / "graph") as database,
-        LocalTemporalServer(directory / "temporal") as server,
-        neo4j.AsyncGraphDatabase.driver(database.uri, auth=database.auth) as driver,
-    ):
-        store = GraphStore(driver, database.database)
-        await store.ensure_schema()
-        await store.import_portfolio(portfolio)
-        client = await lodestar.connect(server.endpoint())
+    async with private_services(directory, portfolio) as (store, client):
         queue = "record-histories"
         async with build_worker(client, store, task_queue=queue, max_cached_workflows=0):
             ids = [

@@ -16,8 +16,8 @@ from workflows import client as lodestar
 from workflows.payloads import RiskAssessmentOutcome, Stage
 from workflows.worker import build_worker
 
-from .conftest import fresh_task_queue, running_worker
-from .support import Gate, GatedActivities, risk_request, roadmap_request, wait_for_stage
+from .conftest import fresh_task_queue
+from .support import Gate, risk_request, roadmap_request, wait_for_stage, worker_gated_at
 
 pytestmark = pytest.mark.integration
 
@@ -50,9 +50,7 @@ async def test_cancelled_before_any_worker_picks_it_up(
 async def test_cancelled_before_persisting_leaves_nothing(
     temporal_client: Client, demo_store: GraphStore, results: ResultStore, activity_name: str, stage: Stage
 ) -> None:
-    activities = GatedActivities(demo_store)
-    gate = activities.gate(activity_name)
-    async with running_worker(temporal_client, demo_store, activities=activities) as queue:
+    async with worker_gated_at(temporal_client, demo_store, activity_name) as (gate, queue):
         workflow_id = await lodestar.start_risk_assessment(temporal_client, risk_request(), task_queue=queue)
         await gate.arrived.wait()
         assert (await lodestar.get_progress(temporal_client, workflow_id)).stage is stage
@@ -67,9 +65,7 @@ async def test_cancelled_before_persisting_leaves_nothing(
 async def test_a_write_under_way_completes_and_the_run_succeeds(
     temporal_client: Client, demo_store: GraphStore, results: ResultStore
 ) -> None:
-    activities = GatedActivities(demo_store)
-    gate = activities.gate("persist_risk_assessment")
-    async with running_worker(temporal_client, demo_store, activities=activities) as queue:
+    async with worker_gated_at(temporal_client, demo_store, "persist_risk_assessment") as (gate, queue):
         workflow_id = await lodestar.start_risk_assessment(temporal_client, risk_request(), task_queue=queue)
         await gate.arrived.wait()
         await lodestar.cancel_run(temporal_client, workflow_id)

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import os
-import sys
 from pathlib import Path
 
 import pytest
@@ -18,10 +15,9 @@ from lodestar.cli import local_user
 from workflows.local_temporal import LocalTemporalServer
 
 from .conftest import fresh_task_queue
+from .support import cli_environment, run_cli
 
 pytestmark = pytest.mark.integration
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 async def test_demo_runs_the_three_workflows_and_prints_their_reports(
@@ -31,34 +27,17 @@ async def test_demo_runs_the_three_workflows_and_prints_their_reports(
     demo_store: GraphStore,
     tmp_path: Path,
 ) -> None:
-    user, password = local_graph_database.auth
     task_queue = fresh_task_queue()
-    environment = {
-        **os.environ,
-        "TEMPORAL_ADDRESS": temporal_server.address,
-        "LODESTAR_TASK_QUEUE": task_queue,
-        "NEO4J_URI": local_graph_database.uri,
-        "NEO4J_USER": user,
-        "NEO4J_PASSWORD": password,
-        "LODESTAR_DATA_DIR": str(tmp_path / "data"),
-        "COLUMNS": "160",
-    }
-    environment.pop("LODESTAR_MODEL", None)
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "lodestar.cli",
-        "demo",
-        "--trials",
-        "500",
-        cwd=REPO_ROOT,
-        env=environment,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
+    environment = cli_environment(
+        temporal_server.address,
+        local_graph_database,
+        tmp_path / "data",
+        LODESTAR_TASK_QUEUE=task_queue,
+        COLUMNS="160",
     )
-    output_bytes, _ = await asyncio.wait_for(process.communicate(), timeout=240)
-    output = output_bytes.decode(errors="replace")
-    assert process.returncode == 0, output[-4000:]
+    environment.pop("LODESTAR_MODEL", None)
+    returncode, output = await run_cli(environment, "demo", "--trials", "500", timeout_s=240)
+    assert returncode == 0, output[-4000:]
 
     for heading in ("ScenarioSimulationWorkflow", "RoadmapDraftingWorkflow", "RiskAssessmentWorkflow"):
         assert heading in output

@@ -7,11 +7,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
-import os
 import re
 import signal
 import socket
-import sys
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -23,9 +21,10 @@ from graph.local_db import LocalGraphDatabase
 from lodestar.cli import DEFAULT_PORT
 from workflows.local_temporal import LocalTemporalServer
 
+from .support import cli_environment, start_cli
+
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 URL_PATTERN = re.compile(r"Lodestar API\S* \(production\) at (http://127\.0\.0\.1:(\d+)/graphql)")
 START_TIMEOUT_S = 120.0
 
@@ -48,16 +47,9 @@ def serve_environment(
     temporal_server: LocalTemporalServer, local_graph_database: LocalGraphDatabase, tmp_path: Path
 ) -> dict[str, str]:
     """The session's graph and Temporal server, so that `serve` starts neither of its own."""
-    user, password = local_graph_database.auth
-    environment = {
-        **os.environ,
-        "TEMPORAL_ADDRESS": temporal_server.address,
-        "NEO4J_URI": local_graph_database.uri,
-        "NEO4J_USER": user,
-        "NEO4J_PASSWORD": password,
-        "LODESTAR_DATA_DIR": str(tmp_path / "data"),
-        "COLUMNS": "200",
-    }
+    environment = cli_environment(
+        temporal_server.address, local_graph_database, tmp_path / "data", COLUMNS="200"
+    )
     environment.pop("LODESTAR_API_MODE", None)
     return environment
 
@@ -65,16 +57,7 @@ def serve_environment(
 @asynccontextmanager
 async def lodestar(environment: dict[str, str], *args: str) -> AsyncIterator[asyncio.subprocess.Process]:
     """`lodestar ARGS` as a subprocess, stopped with SIGTERM (then SIGKILL) and waited for on exit."""
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "lodestar.cli",
-        *args,
-        cwd=REPO_ROOT,
-        env=environment,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-    )
+    process = await start_cli(environment, *args)
     try:
         yield process
     finally:

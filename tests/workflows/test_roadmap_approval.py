@@ -13,8 +13,7 @@ from graph.vocabulary import NodeLabel
 from workflows import client as lodestar
 from workflows.payloads import ReviewDecision, ReviewVerdict, RoadmapDraftOutcome, Stage
 
-from .conftest import running_worker
-from .support import AS_OF, GatedActivities, roadmap_request, wait_for_stage
+from .support import AS_OF, roadmap_request, wait_for_stage, worker_gated_at
 
 pytestmark = pytest.mark.integration
 
@@ -111,9 +110,7 @@ async def test_without_a_review_the_draft_expires(
 async def test_a_review_before_the_draft_exists_is_refused(
     temporal_client: Client, demo_store: GraphStore, results: ResultStore
 ) -> None:
-    activities = GatedActivities(demo_store)
-    gate = activities.gate("precompute_engines")
-    async with running_worker(temporal_client, demo_store, activities=activities) as queue:
+    async with worker_gated_at(temporal_client, demo_store, "precompute_engines") as (gate, queue):
         workflow_id = await lodestar.start_roadmap_drafting(
             temporal_client, roadmap_request(), task_queue=queue
         )

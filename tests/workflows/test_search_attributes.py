@@ -9,8 +9,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
-import sys
 import uuid
 from pathlib import Path
 from typing import Any
@@ -33,11 +31,17 @@ from workflows.worker import workflow_runner
 from workflows.workflows import ALL_WORKFLOWS
 
 from .conftest import running_worker
-from .support import eventually, review_request, risk_request, roadmap_request, wait_for_stage
+from .support import (
+    cli_environment,
+    eventually,
+    review_request,
+    risk_request,
+    roadmap_request,
+    run_cli,
+    wait_for_stage,
+)
 
 pytestmark = pytest.mark.integration
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 async def _temporal_list(address: str, namespace: str, query: str) -> list[str]:
@@ -174,30 +178,11 @@ async def test_a_run_with_search_attributes_replays_from_its_history(
 async def _lodestar_init(
     address: str, local_graph_database: LocalGraphDatabase, tmp_path: Path, *, expect_code: int = 0
 ) -> str:
-    user, password = local_graph_database.auth
-    environment = {
-        **os.environ,
-        "TEMPORAL_ADDRESS": address,
-        "TEMPORAL_NAMESPACE": "default",
-        "NEO4J_URI": local_graph_database.uri,
-        "NEO4J_USER": user,
-        "NEO4J_PASSWORD": password,
-        "LODESTAR_DATA_DIR": str(tmp_path / "data"),
-        "COLUMNS": "200",
-    }
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "lodestar.cli",
-        "init",
-        cwd=REPO_ROOT,
-        env=environment,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
+    environment = cli_environment(
+        address, local_graph_database, tmp_path / "data", TEMPORAL_NAMESPACE="default", COLUMNS="200"
     )
-    output_bytes, _ = await asyncio.wait_for(process.communicate(), timeout=120)
-    output = output_bytes.decode(errors="replace")
-    assert process.returncode == expect_code, output[-4000:]
+    returncode, output = await run_cli(environment, "init", timeout_s=120)
+    assert returncode == expect_code, output[-4000:]
     return output
 
 
