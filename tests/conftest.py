@@ -14,6 +14,7 @@ from datetime import date
 import neo4j
 import pytest
 import pytest_asyncio
+from pydantic_ai import models
 
 from graph.local_db import LocalGraphDatabase
 from graph.portfolio import (
@@ -30,6 +31,14 @@ from graph.portfolio import (
     Team,
 )
 from graph.store import GraphStore
+
+
+@pytest.fixture(autouse=True)
+def _no_real_models(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """No test may reach a real model provider: requests are refused and the offline model is selected."""
+    monkeypatch.setattr(models, "ALLOW_MODEL_REQUESTS", False)
+    monkeypatch.delenv("LODESTAR_MODEL", raising=False)
+    yield
 
 
 @pytest.fixture(scope="session")

@@ -4,18 +4,17 @@ A real Temporal dev server per conftest that imports these fixtures, a client co
 connects one (PydanticAIPlugin and the tracing interceptor), and in-process workers on fresh task
 queues. Workers run with `max_cached_workflows=0`, so every workflow task replays the history from
 the start: any non-determinism shows up here, not in production. No test may reach a real model
-provider: the runs use the offline model.
+provider (the guard in tests/conftest.py): the runs use the offline model.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import pytest
 import pytest_asyncio
-from pydantic_ai import models
 from temporalio.client import Client
 
 from graph.store import GraphStore
@@ -23,14 +22,6 @@ from workflows.activities import LodestarActivities
 from workflows.client import connect
 from workflows.local_temporal import LocalTemporalServer
 from workflows.worker import build_worker
-
-
-@pytest.fixture(autouse=True)
-def _no_real_models(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """No test may reach a real model provider: the runs use the offline model."""
-    monkeypatch.setattr(models, "ALLOW_MODEL_REQUESTS", False)
-    monkeypatch.delenv("LODESTAR_MODEL", raising=False)
-    yield
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")

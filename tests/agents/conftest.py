@@ -4,7 +4,6 @@ from collections.abc import Iterator
 from datetime import date
 
 import pytest
-from pydantic_ai import models
 
 from agents import engine_runs
 from agents.deps import AnalysisDeps
@@ -16,10 +15,8 @@ AS_OF = date(2026, 11, 23)
 
 
 @pytest.fixture(autouse=True)
-def _no_real_models(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """No test may reach a real provider: requests are refused and the offline model is selected."""
-    monkeypatch.setattr(models, "ALLOW_MODEL_REQUESTS", False)
-    monkeypatch.delenv("LODESTAR_MODEL", raising=False)
+def _fresh_engine_cache() -> Iterator[None]:
+    """Each test computes its engines anew (the guard against real models is in tests/conftest.py)."""
     yield
     engine_runs.clear_cache()
 

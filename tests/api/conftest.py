@@ -30,7 +30,6 @@ from graph.portfolio import Portfolio
 from graph.store import GraphStore
 from tests.conftest import build_tiny_portfolio
 from tests.temporal_fixtures import (
-    _no_real_models,  # pyright: ignore[reportPrivateUsage]
     running_worker,
     temporal_client,
     temporal_server,
@@ -136,7 +135,6 @@ __all__ = [
     "AS_OF",
     "ApiGraph",
     "GraphQLClient",
-    "_no_real_models",
     "make_services",
     "running_worker",
     "temporal_client",

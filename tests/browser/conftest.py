@@ -38,9 +38,9 @@ from playwright.async_api import (
     expect,
 )
 
-from tests.api.conftest import _no_real_models, api_graph, demo_portfolio
+from tests.api.conftest import api_graph, demo_portfolio
 
-__all__ = ["_no_real_models", "api_graph", "demo_portfolio"]
+__all__ = ["api_graph", "demo_portfolio"]
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM_ENV = "LODESTAR_CHROMIUM"

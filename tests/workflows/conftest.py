@@ -18,7 +18,6 @@ from graph.portfolio import Portfolio
 from graph.result_store import ResultStore
 from graph.store import GraphStore, normalise_portfolio
 from tests.temporal_fixtures import (
-    _no_real_models,  # pyright: ignore[reportPrivateUsage]
     fresh_task_queue,
     running_worker,
     temporal_client,
@@ -64,7 +63,6 @@ async def task_queue(temporal_client: Client, demo_store: GraphStore) -> AsyncIt
 
 __all__ = [
     "AS_OF",
-    "_no_real_models",
     "fresh_task_queue",
     "running_worker",
     "temporal_client",
