@@ -116,6 +116,9 @@ def risk_report(portfolio: Portfolio, deps: AnalysisDeps) -> RiskReport:
             p85_by_feature=baseline.p85_by_feature(),
             p50_by_feature={f.feature_id: f.p50 or BEYOND_HORIZON for f in baseline.features},
             horizon_weeks=deps.risk_horizon_weeks,
+            renewal_probability_by_customer={
+                c.customer_id: c.probability_before_renewal for c in baseline.customers
+            },
         ),
     )
 

@@ -13,6 +13,8 @@ from pydantic import BaseModel, Field
 
 from agents import engine_runs
 from agents.deps import AnalysisDeps
+from agents.privacy import reveal_customer_ids
+from engines.bias import PlanBias, plan_bias
 from engines.forecast import Forecast
 from engines.risk import RiskKind, RiskReport
 from engines.roadmap import RoadmapPlan
@@ -97,6 +99,9 @@ class ScenarioReport(AgentReport):
 class RoadmapReport(AgentReport):
     analysis: RoadmapAnalysis
     plan: RoadmapPlan
+    bias: PlanBias | None = Field(
+        default=None, description="Whom the plan serves (`engines.bias`); None in reports stored before it."
+    )
 
 
 class RiskAssessmentReport(AgentReport):
@@ -113,7 +118,7 @@ def scenario_report(
     baseline, results = engine_runs.scenario_results(portfolio, deps)
     return ScenarioReport(
         **run.model_dump(),
-        analysis=analysis,
+        analysis=reveal_customer_ids(analysis, portfolio, deps.snapshot_id),
         baseline=baseline,
         results=results,
         comparison=compare_scenarios(baseline, results) if results else None,
@@ -124,14 +129,21 @@ def roadmap_report(
     portfolio: Portfolio, deps: AnalysisDeps, run: AgentReport, analysis: RoadmapAnalysis
 ) -> RoadmapReport:
     plan = engine_runs.roadmap_plan(portfolio, deps)
-    return RoadmapReport(**run.model_dump(), analysis=analysis, plan=plan)
+    return RoadmapReport(
+        **run.model_dump(),
+        analysis=reveal_customer_ids(analysis, portfolio, deps.snapshot_id),
+        plan=plan,
+        bias=plan_bias(portfolio, plan),
+    )
 
 
 def risk_assessment_report(
     portfolio: Portfolio, deps: AnalysisDeps, run: AgentReport, analysis: RiskAnalysis
 ) -> RiskAssessmentReport:
     risks = engine_runs.risk_report(portfolio, deps)
-    return RiskAssessmentReport(**run.model_dump(), analysis=analysis, report=risks)
+    return RiskAssessmentReport(
+        **run.model_dump(), analysis=reveal_customer_ids(analysis, portfolio, deps.snapshot_id), report=risks
+    )
 
 
 # -- figures as narratives write them ----------------------------------------------------------------

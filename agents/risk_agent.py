@@ -20,6 +20,7 @@ from agents.analysis_agent import (
 )
 from agents.deps import AnalysisDeps
 from agents.model_config import OFFLINE_DISCLAIMER
+from agents.private_toolset import PrivateToolset
 from agents.reports import (
     Finding,
     RiskAnalysis,
@@ -53,7 +54,7 @@ async def _customer_feedback(ctx: RunContext[AnalysisDeps], subject_id: str) -> 
 
 
 def risk_toolset() -> FunctionToolset[AnalysisDeps]:
-    toolset = FunctionToolset[AnalysisDeps](id=RISK_TOOLSET_ID)
+    toolset = PrivateToolset[AnalysisDeps](id=RISK_TOOLSET_ID)
     toolset.add_function(overview_tool, name="portfolio_overview")
     toolset.add_function(baseline_forecast_tool, name="baseline_forecast")
     toolset.add_function(_assess_risks, name="assess_risks")

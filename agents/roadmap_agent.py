@@ -21,7 +21,9 @@ from agents.analysis_agent import (
 from agents.deps import AnalysisDeps
 from agents.evidence import tool_result_json, tool_results
 from agents.model_config import OFFLINE_DISCLAIMER
+from agents.private_toolset import PrivateToolset
 from agents.reports import Finding, RoadmapAnalysis, percent, roadmap_report
+from engines.bias import plan_bias
 from engines.roadmap import RoadmapError
 from engines.scoring import FeatureScore
 
@@ -42,7 +44,10 @@ async def _draft_plan(ctx: RunContext[AnalysisDeps]) -> summaries.RoadmapBrief:
         plan = await asyncio.to_thread(engine_runs.roadmap_plan, portfolio, ctx.deps)
     except RoadmapError as error:
         raise ModelRetry(f"the planner refused the request: {error}") from error
-    return summaries.roadmap_brief(plan, top_n=ctx.deps.top_n)
+    bias = await asyncio.to_thread(plan_bias, portfolio, plan)
+    brief = summaries.roadmap_brief(plan, top_n=ctx.deps.top_n)
+    concentration = summaries.demand_concentration_brief(bias, top_n=ctx.deps.top_n)
+    return brief.model_copy(update={"demand_concentration": concentration})
 
 
 class FeatureExplanation(BaseModel):
@@ -79,7 +84,7 @@ async def _explain_feature(ctx: RunContext[AnalysisDeps], feature_id: str) -> Fe
 
 
 def roadmap_toolset() -> FunctionToolset[AnalysisDeps]:
-    toolset = FunctionToolset[AnalysisDeps](id=ROADMAP_TOOLSET_ID)
+    toolset = PrivateToolset[AnalysisDeps](id=ROADMAP_TOOLSET_ID)
     toolset.add_function(overview_tool, name="portfolio_overview")
     toolset.add_function(_draft_plan, name="draft_plan")
     toolset.add_function(_explain_feature, name="explain_feature")
@@ -119,6 +124,20 @@ def _write_offline_analysis(results: ToolResults) -> dict[str, object]:
                 statement=f"Left out by reason: {counts}.",
                 evidence_ids=[f["feature_id"] for f in plan["top_left_out"][:3]],
             )
+        )
+    concentration = plan.get("demand_concentration")
+    if concentration and concentration["concentrated"] and concentration["top_customer_ids"]:
+        findings.insert(
+            0,
+            Finding(
+                statement=(
+                    f"Concentrated demand: the top {concentration['top_n']} customers drive "
+                    f"{percent(concentration['top_share'])} of the customer demand behind this plan, and "
+                    f"{concentration['single_customer_feature_count']} planned features are driven by one "
+                    "customer alone; check the plan serves more than a few large accounts."
+                ),
+                evidence_ids=concentration["top_customer_ids"][:3],
+            ),
         )
     ratio = plan["value_ratio_vs_greedy"]
     versus = f" ({percent(ratio)} of the greedy baseline's value)" if ratio is not None else ""

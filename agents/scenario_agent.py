@@ -21,6 +21,7 @@ from agents.analysis_agent import (
 )
 from agents.deps import AnalysisDeps
 from agents.model_config import OFFLINE_DISCLAIMER
+from agents.private_toolset import PrivateToolset
 from agents.reports import Finding, ScenarioAnalysis, money, percent, scenario_report
 from engines.scenario_changes import Scenario, ScenarioError
 from engines.scenarios import compare_scenarios
@@ -72,7 +73,7 @@ async def _simulate_scenario(ctx: RunContext[AnalysisDeps], scenario: Scenario) 
 
 
 def scenario_toolset() -> FunctionToolset[AnalysisDeps]:
-    toolset = FunctionToolset[AnalysisDeps](id=SCENARIO_TOOLSET_ID)
+    toolset = PrivateToolset[AnalysisDeps](id=SCENARIO_TOOLSET_ID)
     toolset.add_function(overview_tool, name="portfolio_overview")
     toolset.add_function(baseline_forecast_tool, name="baseline_forecast")
     toolset.add_function(_simulate_requested_scenarios, name="simulate_requested_scenarios")
@@ -150,8 +151,9 @@ def _check_preferred_scenario(ctx: RunContext[AnalysisDeps], output: ScenarioAna
 
 
 def scenario_prompt(deps: AnalysisDeps) -> str:
-    names = ", ".join(f"{s.id} ({s.name})" for s in deps.scenarios) or "none"
-    return f"Compare these scenarios with the baseline as of {deps.as_of.isoformat()}: {names}."
+    # Ids only: the scenarios' names and descriptions reach the model through the (pseudonymised) tools.
+    ids = ", ".join(s.id for s in deps.scenarios) or "none"
+    return f"Compare these scenarios with the baseline as of {deps.as_of.isoformat()}: {ids}."
 
 
 SCENARIO_AGENT = AnalysisAgentKind(

@@ -11,6 +11,8 @@ from datetime import date
 
 from pydantic import BaseModel, Field
 
+from engines.bias import PlanBias
+from engines.common import expected_remaining_effort
 from engines.forecast import BEYOND_HORIZON, Forecast
 from engines.risk import RiskReport
 from engines.roadmap import RoadmapPlan
@@ -57,7 +59,7 @@ def portfolio_overview(portfolio: Portfolio, *, snapshot_id: str, as_of: date) -
     count = Counter(f.team_id for f in open_features)
     effort: dict[str | None, float] = {}
     for feature in open_features:
-        effort[feature.team_id] = effort.get(feature.team_id, 0.0) + feature.remaining_likely
+        effort[feature.team_id] = effort.get(feature.team_id, 0.0) + expected_remaining_effort(feature)
     teams = [
         TeamBrief(
             team_id=team.id,
@@ -260,6 +262,32 @@ class LeftOutBrief(BaseModel):
     detail: str
 
 
+class DemandConcentrationBrief(BaseModel):
+    """Whom the plan serves (`engines.bias`): how concentrated the customer demand behind it is."""
+
+    top_n: int
+    top_share: float = Field(
+        description="Share of the plan's customer demand weight from the top_n customers."
+    )
+    top_customer_ids: list[str]
+    concentrated: bool
+    segment_shares: dict[str, float]
+    single_customer_feature_count: int = Field(description="Planned features driven by one customer alone.")
+    single_customer_feature_ids: list[str]
+
+
+def demand_concentration_brief(bias: PlanBias, *, top_n: int) -> DemandConcentrationBrief:
+    return DemandConcentrationBrief(
+        top_n=bias.top_n,
+        top_share=_share(bias.top_share),
+        top_customer_ids=[c.customer_id for c in bias.top_customers[: min(top_n, 5)]],
+        concentrated=bias.concentrated,
+        segment_shares={g.group: _share(g.share) for g in bias.by_segment},
+        single_customer_feature_count=len(bias.single_customer_features),
+        single_customer_feature_ids=[f.feature_id for f in bias.single_customer_features[:top_n]],
+    )
+
+
 class RoadmapBrief(BaseModel):
     quarters: list[QuarterBrief]
     commitment_count: int
@@ -273,6 +301,7 @@ class RoadmapBrief(BaseModel):
     plan_gap: float | None = Field(description="Proven bound on how far the plan is from optimal (relative).")
     left_out_counts: dict[str, int]
     top_left_out: list[LeftOutBrief]
+    demand_concentration: DemandConcentrationBrief | None = None
 
 
 def roadmap_brief(plan: RoadmapPlan, *, top_n: int) -> RoadmapBrief:

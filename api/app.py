@@ -47,6 +47,7 @@ from strawberry.types.unset import UNSET, UnsetType
 
 from api.auth import AuthenticationUnavailableError, InvalidApiKeyError, Principal, parse_presented_key
 from api.context import ApiServices, RequestContext
+from api.dashboard import dashboard_routes
 from api.errors import RequestTimeoutError, ServiceUnavailableError
 from api.graphiql import graphiql_page, graphiql_routes
 from api.schema import build_schema
@@ -288,6 +289,7 @@ def create_app(
             WebSocketRoute("/graphql", view),
             *health_routes(services),
             *graphiql_routes(services.settings),
+            *dashboard_routes(),
         ],
         lifespan=lifespan,  # pyright: ignore[reportArgumentType]
         exception_handlers={StarletteHTTPException: starlette_http_error},
@@ -295,7 +297,7 @@ def create_app(
     limited = BodySizeLimit(app, max_bytes=services.settings.max_body_bytes)
     return OpenTelemetryMiddleware(
         ApiCors(limited, services.settings),
-        excluded_urls="healthz,readyz,static/graphiql/",
+        excluded_urls="healthz,readyz,static/graphiql/,app/",
         exclude_spans=["receive", "send"],
         tracer_provider=tracer_provider,
     )

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ValidationError
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from api.erasure import CustomerErased, CustomerIdArgument, NothingToErase, erase_customer
 from api.permissions import IsAdmin, IsApprover, IsPlanner, PermissionDenied, typed_permission
 from api.result_types import RoadmapVersion, roadmap_version_by_id
 from api.runs import Run, RunKind, run_by_id, temporal, wait_until_closed
@@ -246,7 +247,7 @@ class ScenarioSimulationInput:
 class PinInput:
     feature_id: strawberry.ID = strawberry.field(description="The feature to pin.")
     quarter: int = strawberry.field(
-        description="The quarter, 1-based: 1 starts on the analysis date, up to `quarters` (the numbering of `RoadmapItem.quarter`)."
+        description="The quarter the feature starts in, 1-based: 1 starts on the analysis date, up to `quarters` (the numbering of `RoadmapItem.quarter`); a feature needing more than one quarter runs on from there."
     )
 
 
@@ -395,6 +396,12 @@ ScheduleResult = Annotated[
 DeleteScheduleResult = Annotated[
     ReviewScheduleDeleted | NotFound | PermissionDenied,
     strawberry.union("DeleteScheduleResult", description="The deleted schedule's id, or why it stays."),
+]
+EraseCustomerResult = Annotated[
+    CustomerErased | NotFound | ValidationErrors | PermissionDenied,
+    strawberry.union(
+        "EraseCustomerResult", description="What the erasure removed, or why nothing was erased."
+    ),
 ]
 
 
@@ -811,3 +818,21 @@ class Mutation:
             return NotFound(message=f"no schedule with id {id!r}", id=id)
         await schedules.delete_review_schedule(client, id)
         return ReviewScheduleDeleted(id=id)
+
+    @strawberry.mutation(
+        extensions=[typed_permission(IsAdmin)],
+        description="Erase a customer (GDPR): its node, requests, product usage and feedback, and every mention "
+        "in stored results; records an erasure entry without personal data. Admin only; see `graph.erasure`.",
+    )
+    async def erase_customer(self, info: Info, id: CustomerIdArgument) -> EraseCustomerResult:
+        try:
+            return await erase_customer(info, str(id), requested_by=_requester(info))
+        except ValidationError:
+            return ValidationErrors(
+                message="1 problem with the input",
+                issues=[ValidationIssue(location="id", message=f"{str(id)!r} is not a valid id")],
+            )
+        except NothingToErase:
+            return NotFound(
+                message=f"nothing to erase: no customer or stored result holds {str(id)!r}", id=id
+            )

@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 from cachetools import LRUCache
 from pydantic import BaseModel
 
+from agents.insight_runs import InsightReport
 from agents.reports import RiskAssessmentReport, RoadmapReport, ScenarioReport
 from graph.cypher import finish_even_if_cancelled
 from graph.entity_reads import EntityReads
@@ -37,6 +38,7 @@ REPORT_TYPES: dict[NodeLabel, type[BaseModel]] = {
     NodeLabel.ROADMAP_VERSION: RoadmapReport,
     NodeLabel.RISK_ASSESSMENT: RiskAssessmentReport,
     NodeLabel.PORTFOLIO_REVIEW: PortfolioReviewOutcome,
+    NodeLabel.INSIGHT_DIGEST: InsightReport,
 }
 """The model each result label's `report_json` holds."""
 
@@ -106,6 +108,10 @@ class ResultReader:
             self.results.page_results(label, limit=limit, after=after, status=status)
         )
         return [stored.id for stored in listed]
+
+    def forget_reports(self) -> None:
+        """Drop the kept reports: an erasure (`graph.erasure`) has rewritten stored reports."""
+        self._kept.clear()
 
     async def count_all(self, label: NodeLabel, *, status: str | None = None) -> int:
         """How many results of a kind the graph holds."""

@@ -16,7 +16,9 @@ from typing import Annotated, Any
 
 import strawberry
 
+from agents.insight_runs import InsightReport
 from agents.reports import RiskAssessmentReport, RoadmapReport, ScenarioReport
+from api.bias_types import RoadmapBias
 from api.loading import Resolved, load_now, prefetch_linked, selected, subselection, then
 from api.result_reader import KeptReport, ResultReader
 from api.types import (
@@ -32,6 +34,7 @@ from api.types import (
     or_none,
 )
 from engines.common import CustomerAtRisk as EngineCustomerAtRisk
+from engines.common import CustomerRenewalRisk as EngineCustomerRenewalRisk
 from engines.forecast import FeatureForecast as EngineFeatureForecast
 from engines.forecast import Forecast as EngineForecast
 from engines.risk import Risk as EngineRisk
@@ -111,6 +114,35 @@ async def entities(info: Info, ids: list[str] | list[strawberry.ID]) -> list[Ent
     return [entity for entity in found if entity is not None]
 
 
+@strawberry.type(
+    description="What the language model of one run used: requests, tool calls and tokens (as the provider "
+    "reported them). Offline runs count the offline planner's requests and tool calls, with the "
+    "planner's synthetic token estimate."
+)
+class ModelUsage:
+    requests: int = strawberry.field(description="Model requests the run's agent made.")
+    tool_calls: int = strawberry.field(description="Tool calls the model asked for.")
+    input_tokens: int = strawberry.field(description="Tokens sent to the model, over all requests.")
+    output_tokens: int = strawberry.field(description="Tokens the model answered with, over all requests.")
+
+    @strawberry.field(
+        description="Input and output tokens together (what `LODESTAR_MAX_TOKENS_PER_RUN` caps)."
+    )
+    def total_tokens(self) -> int:
+        return self.input_tokens + self.output_tokens
+
+
+def model_usage_of(stored: StoredResult) -> ModelUsage | None:
+    figures = stored.figures
+    values = [figures.get(name) for name in ("model_requests", "tool_calls", "input_tokens", "output_tokens")]
+    if not all(isinstance(value, int | float) for value in values):
+        return None
+    requests, tool_calls, input_tokens, output_tokens = (int(v) for v in values)  # pyright: ignore[reportArgumentType]
+    return ModelUsage(
+        requests=requests, tool_calls=tool_calls, input_tokens=input_tokens, output_tokens=output_tokens
+    )
+
+
 @strawberry.interface(description="A stored result of a run; its id is the id of the run that produced it.")
 class AnalysisResult:
     id: strawberry.ID = strawberry.field(
@@ -130,6 +162,16 @@ class AnalysisResult:
     cited_ids: list[strawberry.ID] = strawberry.field(
         description="Ids of the graph nodes the analysis cites."
     )
+    redacted_at: datetime | None = strawberry.field(
+        default=None,
+        description="When a customer erasure rewrote this result without that customer (its aggregate "
+        "figures stay as computed); null when never redacted.",
+    )
+    usage: ModelUsage | None = strawberry.field(
+        default=None,
+        description="The model usage of the run that wrote the result; null for results without an agent "
+        "run, and for results stored before usage was recorded.",
+    )
 
     @strawberry.field(description="The graph nodes the result cites.")
     async def cited(self, info: Info) -> list[Entity]:
@@ -147,6 +189,8 @@ def _meta(stored: StoredResult) -> dict[str, Any]:
         "offline": stored.offline,
         "headline": stored.headline,
         "cited_ids": [strawberry.ID(node_id) for node_id in stored.cited_ids],
+        "redacted_at": stored.redacted_at,
+        "usage": model_usage_of(stored),
     }
 
 
@@ -175,17 +219,24 @@ def _customer(info: Info, customer_id: str) -> Resolved[Customer | None]:
 
 
 @strawberry.type(
-    description="When a feature is likely done: P50 / P85 / P95 completion dates over the trials."
+    description="When a feature is likely done: P50 / P85 / P95 completion dates over the Monte Carlo trials. "
+    "P85 means 85 in 100 simulated futures have it done by then, given the model (docs/ENGINES.md)."
 )
 class FeatureForecast:
     feature_id: strawberry.ID = strawberry.field(description="The forecast feature's id.")
     team_id: strawberry.ID | None = strawberry.field(description="The owning team's id; null when unowned.")
-    p50: date | None = strawberry.field(description="Null: not done within the horizon in half the trials.")
+    p50: date | None = strawberry.field(
+        description="The date by which 50 in 100 simulated futures have the feature done; null: not within "
+        "the horizon."
+    )
     p85: date | None = strawberry.field(
-        description="The date by which 85% of the trials had the feature done; null: not within the horizon."
+        description="The date by which 85 in 100 simulated futures have the feature done, given the model "
+        "(team throughput including the uncertainty of its rate, PERT efforts, delivery order); null: not "
+        "within the horizon."
     )
     p95: date | None = strawberry.field(
-        description="The date by which 95% of the trials had the feature done; null: not within the horizon."
+        description="The date by which 95 in 100 simulated futures have the feature done; null: not within "
+        "the horizon."
     )
     target_date: date | None = strawberry.field(description="The feature's target date; null without one.")
     on_time_probability: float | None = strawberry.field(
@@ -236,7 +287,36 @@ class CustomerAtRisk:
         return features_by_ids(info, list(self.late_feature_ids))
 
 
-@strawberry.type(description="A Monte Carlo delivery forecast of the open features.")
+@strawberry.type(
+    description="A customer's expected loss at renewal: ARR x the forecast's probability of missing the renewal."
+)
+class CustomerRenewalRisk:
+    customer_id: strawberry.ID = strawberry.field(description="The customer's id.")
+    arr: float = strawberry.field(description="The customer's annual recurring revenue.")
+    renewal_date: date = strawberry.field(description="When the customer's contract renews.")
+    miss_probability: float = strawberry.field(
+        description="1 - the forecast's probability that every open requested feature is done on or before "
+        "the renewal date, 0 to 1."
+    )
+    expected_arr_at_risk: float = strawberry.field(description="arr x missProbability.")
+
+    @classmethod
+    def of(cls, customer: EngineCustomerRenewalRisk) -> CustomerRenewalRisk:
+        return copied(cls, customer)
+
+    @strawberry.field(
+        description="The customer; null if no longer in the graph.", graphql_type=Customer | None
+    )
+    def customer(self, info: Info) -> Resolved[Customer | None]:
+        return _customer(info, self.customer_id)
+
+
+@strawberry.type(
+    description="A Monte Carlo delivery forecast of the open features. Effort in person-weeks, drawn from a "
+    "PERT distribution whose mean is (low + 4 x likely + high) / 6; each team's weekly throughput in "
+    "person-weeks comes from its history, including the uncertainty of its true rate, with a prior centred "
+    "on its capacity; dates count calendar days from asOf (docs/ENGINES.md)."
+)
 class Forecast:
     as_of: date = strawberry.field(description="The day the simulation starts from.")
     trials: int = strawberry.field(description="How many Monte Carlo trials were run.")
@@ -421,17 +501,18 @@ class RoadmapItem:
     feature_id: strawberry.ID = strawberry.field(description="The placed feature's id.")
     team_id: strawberry.ID = strawberry.field(description="The id of the team that delivers it.")
     quarter: int = strawberry.field(
-        description="The quarter the item is placed in, 1-based: 1 is the quarter that starts on the "
+        description="The quarter the item starts in, 1-based: 1 is the quarter that starts on the "
         "roadmap's as-of date, up to the number of quarters drafted (the same numbering as `PinInput.quarter` "
         "and `RoadmapQuarter.index`)."
     )
     kind: RoadmapItemKind = strawberry.field(description="Commitment or exploration.")
     value: float = strawberry.field(description="The feature's value to the planner, 0 to 1.")
     discounted_value: float = strawberry.field(
-        description="`value` discounted for the quarter it lands in (later is worth less)."
+        description="`value` discounted for the quarter it ends in (later is worth less)."
     )
     effort: float = strawberry.field(
-        description="Remaining likely effort (person-weeks) charged to the quarter."
+        description="Expected remaining effort in person-weeks: the PERT mean (low + 4 likely + high) / 6 "
+        "x (1 - progress), charged from `quarter` to `endQuarter`."
     )
     confidence: float = strawberry.field(description="Confidence in the estimates, 0 to 1.")
     effort_spread: float | None = strawberry.field(
@@ -440,6 +521,19 @@ class RoadmapItem:
     pinned: bool = strawberry.field(description="True when a pin forced the feature into this quarter.")
     scores: FeatureScores = strawberry.field(description="The scores behind `value`.")
     rationale: str = strawberry.field(description="Why the item is here, from its scores and placement.")
+    end_quarter: int = strawberry.field(
+        description="The quarter the item ends in, 1-based like `quarter`: later than `quarter` when the "
+        "feature needs more than one quarter of its team's capacity and spans consecutive quarters."
+    )
+    quarter_efforts: list[float] | None = strawberry.field(
+        description="Person-weeks charged to each quarter from `quarter` to `endQuarter`, in proportion to "
+        "the team's capacity in each; null in roadmaps drafted before features could span quarters."
+    )
+    finish_probability: float | None = strawberry.field(
+        description="The forecast's probability, 0 to 1, that the feature is done by the end of `endQuarter` "
+        "when the teams work the roadmap in its order (end quarter, start quarter, dependencies, value); "
+        "null in roadmaps drafted before it was computed."
+    )
 
     @classmethod
     def of(cls, item: EngineRoadmapItem) -> RoadmapItem:
@@ -448,6 +542,7 @@ class RoadmapItem:
             cls,
             item,
             quarter=item.quarter + 1,
+            end_quarter=item.last_quarter + 1,
             kind=RoadmapItemKind(item.kind),
             scores=copied(
                 FeatureScores,
@@ -476,20 +571,46 @@ class RoadmapItem:
 def rationale(item: EngineRoadmapItem) -> str:
     scores = item.scores
     placement = "pinned to" if item.pinned else "placed in"
+    quarters = (
+        f"quarter {item.quarter + 1}"
+        if item.last_quarter == item.quarter
+        else f"quarter {item.quarter + 1} through quarter {item.last_quarter + 1}"
+    )
+    finish = (
+        ""
+        if item.finish_probability is None
+        else f", {item.finish_probability:.0%} likely done by the end of quarter {item.last_quarter + 1}"
+    )
     return (
-        f"{item.kind.capitalize()} {placement} quarter {item.quarter + 1}: value {scores.value:.3f} "
+        f"{item.kind.capitalize()} {placement} {quarters}: value {scores.value:.3f} "
         f"({scores.method}; RICE {scores.rice.score:.3g}, WSJF {scores.wsjf.score:.3g}, "
         f"demand {scores.demand.score:.3g}), {item.effort:.1f} person-weeks for team {item.team_id}, "
-        f"confidence {item.confidence:.2f}."
+        f"confidence {item.confidence:.2f}{finish}."
     )
+
+
+def _roadmap_bias(report: RoadmapReport) -> RoadmapBias:
+    assert report.bias is not None
+    return RoadmapBias.of(report.bias)
 
 
 @strawberry.type(description="A team's capacity use in one quarter.")
 class TeamCapacityUse:
     team_id: strawberry.ID = strawberry.field(description="The team's id.")
-    used: float = strawberry.field(description="Person-weeks the quarter's items charge to the team.")
+    used: float = strawberry.field(
+        description="Person-weeks the roadmap's items charge to the team in this quarter (an item spanning "
+        "quarters charges each of them its share)."
+    )
     available: float = strawberry.field(
-        description="Person-weeks the team can deliver in the quarter (capacity x 13 weeks x utilisation)."
+        description="Person-weeks the team can take in the quarter. Throughput capacity: what the team "
+        "delivers by the quarter's end with the roadmap's `capacityProbability` (85%) under the forecast's "
+        "throughput model, minus the same figure at the previous quarter's end. Nominal capacity: capacity x "
+        "13 weeks x utilisation."
+    )
+    source: str | None = strawberry.field(
+        description="Where `available` comes from: `throughput_history` (the throughput model on the team's "
+        "recorded weekly throughput), `capacity_prior` (no history: the model's prior on the team's capacity) "
+        "or `nominal` (capacity x 13 x utilisation); null in roadmaps drafted before it was recorded."
     )
 
     @strawberry.field(description="The team; null if no longer in the graph.", graphql_type=Team | None)
@@ -504,8 +625,12 @@ class RoadmapQuarter:
     )
     start: date = strawberry.field(description="The quarter's first day.")
     end: date = strawberry.field(description="The quarter's last day.")
-    commitments: list[RoadmapItem] = strawberry.field(description="Confident items, by descending value.")
-    explorations: list[RoadmapItem] = strawberry.field(description="Less certain items, by descending value.")
+    commitments: list[RoadmapItem] = strawberry.field(
+        description="Confident items starting in the quarter, by feature id."
+    )
+    explorations: list[RoadmapItem] = strawberry.field(
+        description="Less certain items starting in the quarter, by feature id."
+    )
     capacity: list[TeamCapacityUse] = strawberry.field(description="Each team's capacity use in the quarter.")
 
 
@@ -591,7 +716,17 @@ class RoadmapVersion(AnalysisResult):
         description="The scoring method behind the values: `blend`, `rice`, `wsjf` or `demand`."
     )
     utilisation: float = strawberry.field(
-        description="Share of each team's capacity the planner may fill, in (0, 1]."
+        description="Share of each team's nominal capacity the planner may fill, in (0, 1]; used by the "
+        "`nominal` capacity model only."
+    )
+    capacity_model: str | None = strawberry.field(
+        description="How team capacity per quarter was set: `throughput` (what the team finishes with "
+        "`capacityProbability` under the forecast's throughput model) or `nominal` (capacity x 13 weeks x "
+        "utilisation); null in roadmaps drafted before it was recorded, which used `nominal`."
+    )
+    capacity_probability: float | None = strawberry.field(
+        description="With the `throughput` capacity model, the probability (0.85 by default) with which each "
+        "team finishes, by each quarter's end, the work planned to end by then; null otherwise."
     )
     total_value: float = strawberry.field(
         description="Sum of the discounted values of the placed items (what the planner maximised)."
@@ -621,6 +756,14 @@ class RoadmapVersion(AnalysisResult):
 
     def _view(self) -> RoadmapView:
         return self.kept.built(RoadmapView.of)
+
+    @strawberry.field(
+        description="Whom the plan serves: the concentration of the customer demand behind it; null for "
+        "versions drafted before it was computed."
+    )
+    def bias(self) -> RoadmapBias | None:
+        report: RoadmapReport = self.kept.report
+        return None if report.bias is None else self.kept.built(_roadmap_bias)
 
     @strawberry.field(description="The roadmap quarter by quarter.")
     async def quarters(self, info: Info) -> list[RoadmapQuarter]:
@@ -730,14 +873,47 @@ class RiskAssessment(AnalysisResult):
         description="The kinds of risk the analysis says to act on first."
     )
     horizon_weeks: int = strawberry.field(description="How far ahead the assessment looks, in weeks.")
-    arr_at_risk: float = strawberry.field(description="ARR of the customers at risk.")
+    arr_at_risk: float = strawberry.field(
+        description="ARR of the customers at risk by the P85 rule: a requested feature's P85 date falls after "
+        "the customer's renewal (all or nothing per customer)."
+    )
+    expected_arr_at_risk: float | None = strawberry.field(
+        description="Expected ARR at risk: the sum over customers of ARR x P(miss renewal), P(miss renewal) = "
+        "1 - the forecast's probability that every open requested feature is done on or before the renewal "
+        "date; stable between seeds where the P85 rule flips. Null in assessments made before it was computed."
+    )
+    customers_expected_at_risk: list[CustomerRenewalRisk] | None = strawberry.field(
+        description="Customers with a positive probability of missing their renewal, largest expected loss "
+        "first; null in assessments made before it was computed."
+    )
     total_arr: float = strawberry.field(description="ARR of all customers.")
     critical_path_ids: list[strawberry.ID] = strawberry.field(
-        description="Ids of the features on the critical path, first to last."
+        description="Ids of the features on the dependency critical path, first to last: prerequisites only, "
+        "every team working all its features at once (the same as `dependencyCriticalPathIds`)."
     )
-    critical_path_weeks: float = strawberry.field(description="Length of the critical path, in weeks.")
+    critical_path_weeks: float = strawberry.field(
+        description="Length of the dependency critical path, in weeks."
+    )
     critical_path_end: date | None = strawberry.field(
-        description="When the critical path is expected to end; null without one."
+        description="When the dependency critical path is expected to end; null without one."
+    )
+    dependency_critical_path_ids: list[strawberry.ID] = strawberry.field(
+        description="Ids of the features on the dependency critical path (prerequisites only, every team "
+        "working all its features at once), first to last."
+    )
+    resource_critical_path_ids: list[strawberry.ID] | None = strawberry.field(
+        description="Ids of the features on the resource critical path, first to last: a feature also waits "
+        "for the previous feature in its team's queue, each team working its features one at a time in the "
+        "forecast's delivery order, as the forecast does. Null in assessments made before it was computed."
+    )
+    resource_critical_path_weeks: float | None = strawberry.field(
+        description="Length of the resource critical path, in weeks; at least `criticalPathWeeks`."
+    )
+    resource_critical_path_end: date | None = strawberry.field(
+        description="When the resource critical path is expected to end; null without one."
+    )
+    critical_path_note: str | None = strawberry.field(
+        description="One line explaining the two critical paths and the weeks of team-queue waiting between them."
     )
     customers_at_risk: list[CustomerAtRisk] = strawberry.field(
         description="Customers whose requested work is likely (P85) done after their renewal."
@@ -757,10 +933,21 @@ class RiskAssessment(AnalysisResult):
             priority_kinds=list(report.analysis.priority_kinds),
             horizon_weeks=engine.horizon_weeks,
             arr_at_risk=engine.arr_at_risk,
+            expected_arr_at_risk=engine.expected_arr_at_risk,
+            customers_expected_at_risk=None
+            if engine.customers_expected_at_risk is None
+            else [CustomerRenewalRisk.of(c) for c in engine.customers_expected_at_risk],
             total_arr=engine.total_arr,
             critical_path_ids=[strawberry.ID(i) for i in engine.critical_path],
             critical_path_weeks=engine.critical_path_weeks,
             critical_path_end=engine.critical_path_end,
+            dependency_critical_path_ids=[strawberry.ID(i) for i in engine.critical_path],
+            resource_critical_path_ids=None
+            if engine.resource_critical_path is None
+            else [strawberry.ID(i) for i in engine.resource_critical_path],
+            resource_critical_path_weeks=engine.resource_critical_path_weeks,
+            resource_critical_path_end=engine.resource_critical_path_end,
+            critical_path_note=engine.critical_path_note,
             customers_at_risk=[CustomerAtRisk.of(c) for c in engine.customers_at_risk],
             team_loads=[copied(TeamLoad, load) for load in engine.team_loads],
             all_risks=[Risk.of(risk) for risk in engine.risks],
@@ -787,6 +974,14 @@ class RiskAssessment(AnalysisResult):
     )
     def critical_path(self, info: Info) -> Resolved[list[Feature]]:
         return features_by_ids(info, list(self.critical_path_ids))
+
+    @strawberry.field(
+        description="The features on the resource critical path (team queues included), first to last; empty "
+        "in assessments made before it was computed.",
+        graphql_type=list[Feature],
+    )
+    def resource_critical_path(self, info: Info) -> Resolved[list[Feature]]:
+        return features_by_ids(info, list(self.resource_critical_path_ids or []))
 
 
 # -- portfolio reviews -------------------------------------------------------------------------------
@@ -842,8 +1037,38 @@ class PortfolioReview(AnalysisResult):
         return await portfolio_review_by_id(info, self.previous_review_id)
 
 
+@strawberry.type(
+    description="A customer-insight digest: the agent's findings over the themes and links a run found."
+)
+class InsightDigest(AnalysisResult):
+    findings: list[Finding] = strawberry.field(description="The agent's findings, each with its evidence.")
+    recommendation: str = strawberry.field(description="What to do first.")
+    feedback_count: int = strawberry.field(description="Feedback items the run analysed.")
+    theme_count: int = strawberry.field(description="Themes it found (see `themes(digestId:)`).")
+    suggested_link_count: int = strawberry.field(description="Feedback-to-feature links it suggested.")
+    theme_ids: list[strawberry.ID] = strawberry.field(
+        description="The themes the agent says to act on first."
+    )
+    feature_ids: list[strawberry.ID] = strawberry.field(
+        description="The features the agent says feedback points to."
+    )
+
+    @classmethod
+    def of(cls, stored: StoredResult, report: InsightReport) -> InsightDigest:
+        return cls(
+            **_meta(stored),
+            findings=_findings(report.analysis),
+            recommendation=report.analysis.recommendation,
+            feedback_count=report.feedback_count,
+            theme_count=report.theme_count,
+            suggested_link_count=report.suggested_link_count,
+            theme_ids=[strawberry.ID(i) for i in report.analysis.theme_ids],
+            feature_ids=[strawberry.ID(i) for i in report.analysis.feature_ids],
+        )
+
+
 RunResult = Annotated[
-    ScenarioAnalysis | RoadmapVersion | RiskAssessment | PortfolioReview,
+    ScenarioAnalysis | RoadmapVersion | RiskAssessment | PortfolioReview | InsightDigest,
     strawberry.union("RunResult", description="What a run stored in the graph."),
 ]
 
@@ -877,9 +1102,15 @@ async def portfolio_review_by_id(info: Info, result_id: str) -> PortfolioReview 
     return PortfolioReview.of(found[0], found[1].report) if found is not None else None
 
 
+async def insight_digest_by_id(info: Info, result_id: str) -> InsightDigest | None:
+    found = await _reader(info).read(NodeLabel.INSIGHT_DIGEST, result_id)
+    return InsightDigest.of(found[0], found[1].report) if found is not None else None
+
+
 RESULT_BY_LABEL = {
     NodeLabel.SCENARIO_ANALYSIS: scenario_analysis_by_id,
     NodeLabel.ROADMAP_VERSION: roadmap_version_by_id,
     NodeLabel.RISK_ASSESSMENT: risk_assessment_by_id,
     NodeLabel.PORTFOLIO_REVIEW: portfolio_review_by_id,
+    NodeLabel.INSIGHT_DIGEST: insight_digest_by_id,
 }

@@ -25,6 +25,7 @@ from graph.vocabulary import NodeLabel
 from workflows import client as runs_client
 from workflows.client import RunState, RunStatus
 from workflows.payloads import (
+    INSIGHT_WORKFLOW,
     REVIEW_WORKFLOW,
     RISK_WORKFLOW,
     ROADMAP_WORKFLOW,
@@ -72,9 +73,29 @@ graphql_enum(
 )
 
 USER_FACING_FAILURES = frozenset(
-    {"SnapshotUnavailable", "RoadmapError", "ScenarioError", "RoadmapStateError", "EmptyPortfolio"}
+    {
+        "SnapshotUnavailable",
+        "RoadmapError",
+        "ScenarioError",
+        "RoadmapStateError",
+        "EmptyPortfolio",
+        "UsageLimitExceeded",
+        "UnexpectedModelBehavior",
+    }
 )
-"""Application error types whose messages are about the request or the data, safe to show to clients."""
+"""Application error types whose messages are about the request or the data, safe to show to clients
+(`UsageLimitExceeded`: the run's token budget or the agent's limits; `UnexpectedModelBehavior`: the model
+kept answering invalid output)."""
+
+
+def is_model_provider_failure(error_type: str | None) -> bool:
+    """pydantic-ai's model errors (`ModelHTTPError`, `ModelServerError`, `ModelTimeoutError`, ...): their
+    messages may quote the provider's answer, so they are not shown."""
+    return (
+        error_type is not None
+        and error_type.startswith("Model")
+        and error_type.endswith(("Error", "Timeout"))
+    )
 
 
 class RunKind(StrEnum):
@@ -82,6 +103,7 @@ class RunKind(StrEnum):
     ROADMAP_DRAFTING = ROADMAP_WORKFLOW
     RISK_ASSESSMENT = RISK_WORKFLOW
     PORTFOLIO_REVIEW = REVIEW_WORKFLOW
+    CUSTOMER_INSIGHT = INSIGHT_WORKFLOW
 
 
 graphql_enum(
@@ -92,6 +114,7 @@ graphql_enum(
         RunKind.ROADMAP_DRAFTING: "Drafts a roadmap, then waits for an approver to publish or reject it.",
         RunKind.RISK_ASSESSMENT: "Assesses delivery and revenue risks.",
         RunKind.PORTFOLIO_REVIEW: "A scheduled review: a risk assessment and a forecast, compared with the last review.",
+        RunKind.CUSTOMER_INSIGHT: "Finds themes, sentiment and feature links in customer feedback, with a digest.",
     },
 )
 
@@ -101,6 +124,7 @@ RESULT_LABEL: dict[RunKind, NodeLabel] = {
     RunKind.ROADMAP_DRAFTING: NodeLabel.ROADMAP_VERSION,
     RunKind.RISK_ASSESSMENT: NodeLabel.RISK_ASSESSMENT,
     RunKind.PORTFOLIO_REVIEW: NodeLabel.PORTFOLIO_REVIEW,
+    RunKind.CUSTOMER_INSIGHT: NodeLabel.INSIGHT_DIGEST,
 }
 
 TERMINAL_STAGES = frozenset({Stage.COMPLETED, Stage.CANCELLED, Stage.FAILED})
@@ -128,7 +152,9 @@ class RunProgress:
 @strawberry.type(description="Why a run did not complete.")
 class RunError:
     type: str = strawberry.field(
-        description="What went wrong: an error type such as `RoadmapError`, or `Cancelled`, `Terminated`, `Timeout`, `Failed`."
+        description="What went wrong: an error type such as `RoadmapError`, `UsageLimitExceeded` (over the "
+        "token budget), `UnexpectedModelBehavior`, `ModelProviderError`, or `Cancelled`, `Terminated`, "
+        "`Timeout`, `Failed`."
     )
     message: str = strawberry.field(
         description="The error in a sentence; details about the request or data, never server internals."
@@ -144,6 +170,11 @@ class Run:
         description="When the run started; null if Temporal does not say."
     )
     closed_at: datetime | None = strawberry.field(description="When the run ended; null while it runs.")
+    requested_by: str | None = strawberry.field(
+        default=None,
+        description="Who started the run: the API key's name, the local user for the CLI, `schedule:ID`; "
+        "null where Temporal's search attributes are not registered.",
+    )
 
     @classmethod
     def of(cls, status: RunStatus) -> Run | None:
@@ -155,6 +186,7 @@ class Run:
             state=status.state,
             started_at=status.started_at,
             closed_at=status.closed_at,
+            requested_by=status.requested_by,
         )
 
     @strawberry.field(description="Null when no worker answers the progress query in time.")
@@ -223,6 +255,12 @@ def describe_failure(failure: WorkflowFailureError) -> RunError:
     while cause is not None:
         if isinstance(cause, ApplicationError) and cause.type in USER_FACING_FAILURES:
             return RunError(type=cause.type or "ApplicationError", message=cause.message)
+        if isinstance(cause, ApplicationError) and is_model_provider_failure(cause.type):
+            return RunError(
+                type="ModelProviderError",
+                message="the language model provider failed (after the bounded retries, or it rejected "
+                "the request); the worker logs have its answer",
+            )
         if isinstance(cause, CancelledError):
             return RunError(type="Cancelled", message="the run was cancelled")
         if isinstance(cause, TerminatedError):

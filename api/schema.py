@@ -13,10 +13,12 @@ import strawberry
 from strawberry.schema.config import StrawberryConfig
 
 from api.auth import Role
+from api.erasure import ErasureEntry, erasure_entries
 from api.errors import UserInputError
 from api.extensions import schema_extensions, trace_root_fields
+from api.insight_types import InsightMutation, InsightQuery
 from api.loading import prefetch_features, selected, subselection
-from api.mutations import Mutation
+from api.mutations import Mutation as PortfolioMutation
 from api.pagination import (
     AfterArgument,
     BeforeArgument,
@@ -32,7 +34,8 @@ from api.pagination import (
     forward_limit,
     page_request,
 )
-from api.permissions import IsViewer
+from api.permissions import IsAdmin, IsViewer
+from api.portfolio_summary import PortfolioSummary, portfolio_summary
 from api.result_types import (
     AnalysisResult,
     PortfolioReview,
@@ -140,7 +143,7 @@ def _counter(
 @strawberry.type(
     description="Reads: the portfolio graph, the results runs stored, and the runs themselves (viewer role)."
 )
-class Query:
+class Query(InsightQuery):
     @strawberry.field(description="The caller; null without an API key.")
     def me(self, info: Info) -> Viewer | None:
         principal = info.context.principal
@@ -318,6 +321,13 @@ class Query:
             raise UserInputError(f"at most {info.context.settings.max_ids} ids per lookup")
         return list(await asyncio.gather(*(entity_by_id(info, node_id) for node_id in ids)))
 
+    @strawberry.field(
+        permission_classes=[IsViewer],
+        description="Headline figures of the portfolio: customers, total ARR, and what the last import changed.",
+    )
+    async def portfolio_summary(self, info: Info) -> PortfolioSummary:
+        return await portfolio_summary(info)
+
     # -- results ---------------------------------------------------------------------------------
 
     @strawberry.field(
@@ -379,6 +389,14 @@ class Query:
     )
     async def portfolio_reviews(self, info: Info, first: LatestArgument = 20) -> list[PortfolioReview]:
         return await _latest(info, NodeLabel.PORTFOLIO_REVIEW, first, portfolio_review_by_id)
+
+    @strawberry.field(
+        permission_classes=[IsAdmin],
+        description="Customer erasures, newest first: who asked, when, what kinds of data and how many; "
+        "no personal data. Admin only.",
+    )
+    async def erasures(self, info: Info, first: LatestArgument = 20) -> list[ErasureEntry]:
+        return await erasure_entries(info, first)
 
     @strawberry.field(
         permission_classes=[IsViewer], description="Roadmap versions, newest first, a page at a time."
@@ -537,6 +555,11 @@ async def _result_connection(
     return connection(
         page, node_id=lambda result: result.id, to_node=lambda result: result, count_all=count_all
     )
+
+
+@strawberry.type(name="Mutation", description=PortfolioMutation.__strawberry_definition__.description)  # pyright: ignore[reportAttributeAccessIssue]
+class Mutation(PortfolioMutation, InsightMutation):
+    """The portfolio's mutations (`api.mutations`) and customer insight's (`api.insight_types`)."""
 
 
 trace_root_fields(Query, Mutation)

@@ -1,4 +1,4 @@
-"""Engine benchmarks: the Monte Carlo forecast (vectorised vs plain Python), then the roadmap planner.
+"""Engine benchmarks: the Monte Carlo forecast (vectorised vs plain Python), then the roadmap planner and risk.
 
 Run from the repository root: `.venv/bin/python bench/engines.py` (add `--trials` / `--features` to vary).
 The machine is shared, so the figures are indicative.
@@ -16,7 +16,7 @@ from datetime import date, timedelta
 
 import numpy as np
 
-from bench._roadmap_bench import run_roadmap_benchmark
+from bench._roadmap_bench import run_risk_benchmark, run_roadmap_benchmark
 from engines.forecast import (
     draw_simulation,
     forecast,
@@ -24,6 +24,7 @@ from engines.forecast import (
     plan_simulation,
     simulate_completion_weeks,
 )
+from engines.throughput import ThroughputKind
 from graph.portfolio import (
     Customer,
     Feature,
@@ -155,6 +156,10 @@ def run_forecast_benchmark(*, trials: int, open_features: int, reference_trials:
     whole_best, whole_median, whole_cpu = _timed(
         lambda: forecast(portfolio, as_of=AS_OF, trials=trials, seed=1), repeats
     )
+    bootstrap_best, _, _ = _timed(
+        lambda: forecast(portfolio, as_of=AS_OF, trials=trials, seed=1, throughput=ThroughputKind.BOOTSTRAP),
+        repeats,
+    )
     draw_best, _, _ = _timed(lambda: draw_simulation(plan, trials=trials, seed=1), repeats)
     draws = draw_simulation(plan, trials=trials, seed=1)
     core_best, core_median, core_cpu = _timed(lambda: simulate_completion_weeks(plan, draws), repeats)
@@ -167,12 +172,16 @@ def run_forecast_benchmark(*, trials: int, open_features: int, reference_trials:
     )
 
     print(
-        f"  forecast() end to end        best {whole_best:6.3f} s, median {whole_median:6.3f} s of {repeats} "
+        f"  forecast() end to end best {whole_best:6.3f} s, median {whole_median:6.3f} s of {repeats} "
         f"(CPU {whole_cpu:.3f} s, all threads)   aim <= {FORECAST_AIM_S:.1f} s: "
         f"{_verdict(whole_best <= FORECAST_AIM_S)}"
     )
     print(
-        f"    drawing efforts               best {draw_best:6.3f} s (throughput is drawn lazily inside the core)"
+        f"    same with the former bootstrap throughput model: best {bootstrap_best:6.3f} s (no rate uncertainty)"
+    )
+    print(
+        f"    drawing efforts and rates     best {draw_best:6.3f} s (PERT by inverse CDF; weekly throughput is "
+        "drawn lazily inside the core)"
     )
     print(
         f"    vectorised simulation core    best {core_best:6.3f} s, median {core_median:6.3f} s "
@@ -215,6 +224,8 @@ def main() -> None:
     )
     print()
     run_roadmap_benchmark()
+    print()
+    run_risk_benchmark()
 
 
 if __name__ == "__main__":

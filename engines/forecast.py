@@ -6,10 +6,16 @@ The model, per trial:
   priority where dependencies allow (priority ascending, None last, then id). Done features finished at time 0,
   so dependencies on them are satisfied.
 - Effort: remaining effort = PERT(effort_low, effort_likely, effort_high) x (1 - progress), where PERT is
-  low + (high - low) x Beta(1 + 4r, 1 + 4(1 - r)), r = (likely - low) / (high - low); constant when low == high.
-- Throughput: each team's weekly throughput (person-weeks per week) is bootstrapped from its
-  `throughput_history`, one draw per team per week; a team with no history delivers its `capacity` every
-  week. Scenario capacity changes scale the weeks they cover. Work is delivered evenly within a week.
+  low + (high - low) x Beta(1 + 4r, 1 + 4(1 - r)), r = (likely - low) / (high - low), whose mean is the PERT
+  mean (low + 4 likely + high) / 6; constant when low == high. Drawn by inverting the tabulated CDF
+  (`pert_share`).
+- Throughput: `engines.throughput`, the model the planner uses too. By default (`throughput="posterior"`)
+  each trial draws the team's true rate from a posterior built from its `throughput_history` and a prior
+  centred on its `capacity` (so short histories carry the uncertainty of the rate, and a team without
+  history is uncertain around its capacity), then lognormal weekly noise around that rate, one draw per
+  team per week. `throughput="bootstrap"` is the former model (re-sample a recorded week; constant capacity
+  without history). Scenario capacity changes scale the weeks they cover. Work is delivered evenly within a
+  week.
 - Scheduling: each team works through its features one at a time, in delivery order, with its full weekly
   throughput. A feature starts when the team has finished its previous feature, all its prerequisites are
   done and any scenario start shift has passed; it finishes at the first moment the team's cumulative
@@ -18,9 +24,12 @@ The model, per trial:
   reported beyond the horizon and listed in `Forecast.unscheduled_feature_ids`. They are left out of the team
   queues, so a team is not stalled by a feature that can never start.
 - Anything not finished within `horizon_weeks` is beyond the horizon (no date).
+- Dates: `calendar="calendar_days"` (default) puts a completion after w weeks on day ceil(7 w) after as_of;
+  `calendar="working_days"` on the team's ceil(5 w)-th working day (weekends and `Team.holidays` skipped).
+  P85 is the first day by which at least 85% of the trials are done. Semantics in docs/ENGINES.md.
 
-Random numbers come from one stream per feature and one per team and block of weeks, each seeded from
-(seed, id[, block]). Draws are therefore independent of capacity values, of the delivery order and of the
+Random numbers come from one stream per feature, one per team for its per-trial rate and one per team and
+block of weeks, each seeded from (seed, id[, block]). Draws are therefore independent of capacity values, of the delivery order and of the
 other entities, so two forecasts with the same seed use common random numbers: an untouched feature sees the
 same draws in a scenario, and more capacity or fewer dependencies can only make completions earlier, trial
 by trial.
@@ -32,12 +41,11 @@ its plain-Python oracle `forecast_reference_python`.
 
 from __future__ import annotations
 
-import hashlib
 import math
 import os
 from bisect import bisect_left
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -50,6 +58,25 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from engines.common import CustomerAtRisk, customers_at_risk, dependency_cycle, dependency_graph
 from engines.scenario_changes import CapacityChange, Scenario, ShiftStart, prepare_scenario
+from engines.throughput import (
+    DEFAULT_PRIOR,
+    RATE_BLOCK,
+    TEAM_STREAM,
+    WEEK_BLOCK,
+    RatePosterior,
+    ThroughputKind,
+    ThroughputPrior,
+    TrialRates,
+    bootstrap_choices,
+    entity_rng,
+    posterior_weekly_block,
+)
+from engines.work_calendar import (
+    WORKING_DAYS_PER_WEEK,
+    DateCalendar,
+    work_weeks_before,
+    working_day_offsets,
+)
 from graph.portfolio import Feature, FeatureStatus, Portfolio
 
 FloatArray = npt.NDArray[np.float64]
@@ -62,7 +89,8 @@ BEYOND_HORIZON = date.max
 _DAY_TOLERANCE = 1e-6
 """Days; absorbs floating-point noise so a finish at exactly 14.0 days stays on day 14."""
 
-_FEATURE_STREAM, _TEAM_STREAM = 1, 2
+_FEATURE_STREAM = 1
+_ALL_TRIALS = slice(None)
 
 
 class ForecastError(ValueError):
@@ -124,6 +152,12 @@ class Forecast(BaseModel):
     seed: int
     horizon_weeks: int
     scenario_id: str | None = None
+    throughput: ThroughputKind = Field(
+        default=ThroughputKind.POSTERIOR, description="The throughput model the forecast used."
+    )
+    calendar: DateCalendar = Field(
+        default=DateCalendar.CALENDAR_DAYS, description="How weeks of work map to dates (docs/ENGINES.md)."
+    )
     features: list[FeatureForecast] = Field(description="Open features in delivery order.")
     releases: list[GroupForecast]
     objectives: list[GroupForecast]
@@ -156,17 +190,30 @@ class Forecast(BaseModel):
 
 @dataclass(frozen=True)
 class TeamThroughputModel:
-    """Weekly throughput of one team: sample_values[choice] x week_scale[week] + week_extra[week]."""
+    """Weekly throughput of one team: base weekly draw x week_scale[week] + week_extra[week].
+
+    The base weekly draw comes from `engines.throughput`: the posterior model (per-trial rate from
+    `posterior`, lognormal weekly noise) or the bootstrap of `sample_values`.
+    """
 
     team_id: str
+    kind: ThroughputKind
     sample_values: FloatArray
-    """The throughput history to bootstrap from, or just [capacity] when there is no history."""
+    """Bootstrap: the throughput history to re-sample, or just [capacity] when there is no history."""
+    posterior: RatePosterior
     week_scale: FloatArray
     week_extra: FloatArray
 
     @property
+    def constant(self) -> float | None:
+        """The weekly throughput when it does not vary (nothing to draw); None when it does."""
+        if self.kind is ThroughputKind.BOOTSTRAP:
+            return float(self.sample_values[0]) if self.sample_values.size <= 1 else None
+        return self.posterior.constant
+
+    @property
     def bootstrapped(self) -> bool:
-        return self.sample_values.size > 1
+        return self.kind is ThroughputKind.BOOTSTRAP and self.sample_values.size > 1
 
 
 @dataclass(frozen=True)
@@ -186,45 +233,78 @@ class SimulationPlan:
     """1 - progress."""
     teams: list[TeamThroughputModel]
     horizon_weeks: int
-
-
-WEEK_BLOCK = 13
-"""Weeks of throughput drawn (and accumulated) at a time: a run only pays for the weeks it reaches."""
+    throughput: ThroughputKind = ThroughputKind.POSTERIOR
+    calendar: DateCalendar = DateCalendar.CALENDAR_DAYS
+    day_tables: list[npt.NDArray[np.int64]] | None = None
+    """Working-day calendar: per team, entry k = the calendar day by which k working days are done."""
 
 
 @dataclass(frozen=True)
 class SimulationDraws:
     """The random inputs, drawn once and fed to both the vectorised and the reference simulation.
 
-    Efforts are drawn up front. Bootstrap choices are drawn per team and block of `WEEK_BLOCK` weeks on first
-    use, each block from its own (seed, team, block) stream and cached, so the numbers do not depend on which
-    weeks a run reaches or in which order it asks for them.
+    Efforts and each team's per-trial rates are drawn up front. Weekly throughput is drawn per team and block
+    of `WEEK_BLOCK` weeks on first use, each block from its own (seed, team, block) stream and cached, so the
+    numbers do not depend on which weeks a run reaches or in which order it asks for them.
     """
 
     trials: int
     seed: int
     remaining_effort: FloatArray
     """(features, trials): sampled effort x (1 - progress)."""
-    team_ids: list[str]
-    sample_counts: list[int]
-    """Per team, how many values its throughput is bootstrapped from (1: constant, nothing to draw)."""
+    teams: list[TeamThroughputModel]
+    team_rates: list[TrialRates | None]
+    """Per team, the posterior model's per-trial rates; None for bootstrap or constant teams."""
     horizon_weeks: int
-    _choice_blocks: dict[tuple[int, int], npt.NDArray[np.integer]] = field(
-        default_factory=dict[tuple[int, int], npt.NDArray[np.integer]], repr=False, compare=False
+    _blocks: dict[tuple[int, int], npt.NDArray[np.generic]] = field(
+        default_factory=dict[tuple[int, int], npt.NDArray[np.generic]], repr=False, compare=False
     )
 
-    def throughput_choice(self, team: int, block: int) -> npt.NDArray[np.integer] | None:
-        """(weeks in the block, trials) indices into the team's `sample_values`; None for a constant team."""
-        count = self.sample_counts[team]
-        if count <= 1:
+    @property
+    def team_ids(self) -> list[str]:
+        return [t.team_id for t in self.teams]
+
+    def throughput_block(self, team: int, block: int) -> npt.NDArray[np.generic] | None:
+        """(weeks in the block, all trials) compact weekly draws; None for a constant team.
+
+        Posterior teams: float32 weekly throughput. Bootstrap teams: indices into `sample_values`.
+        """
+        model = self.teams[team]
+        if model.constant is not None:
             return None
         key = (team, block)
-        if key not in self._choice_blocks:
+        if key not in self._blocks:
             weeks = min(WEEK_BLOCK, self.horizon_weeks - block * WEEK_BLOCK)
-            index_type = np.uint8 if count <= 2**8 else np.uint16 if count <= 2**16 else np.uint32
-            rng = _entity_rng(self.seed, _TEAM_STREAM, self.team_ids[team], block)
-            self._choice_blocks[key] = rng.integers(0, count, size=(weeks, self.trials), dtype=index_type)
-        return self._choice_blocks[key]
+            rates = self.team_rates[team]
+            if rates is None:
+                self._blocks[key] = bootstrap_choices(
+                    self.seed, model.team_id, block, weeks, self.trials, model.sample_values.size
+                )
+            else:
+                self._blocks[key] = posterior_weekly_block(
+                    rates, self.seed, model.team_id, block, weeks, self.trials
+                )
+        return self._blocks[key]
+
+    def weekly_throughput(
+        self, team: int, block: int, trials: slice = _ALL_TRIALS, *, out: FloatArray | None = None
+    ) -> FloatArray:
+        """(weeks in the block, trials) base weekly throughput (before scenario scaling), in `out` if given."""
+        model = self.teams[team]
+        weeks = min(WEEK_BLOCK, self.horizon_weeks - block * WEEK_BLOCK)
+        if out is None:
+            out = np.empty((weeks, len(range(*trials.indices(self.trials)))))
+        constant = model.constant
+        if constant is not None:
+            out.fill(constant)
+            return out
+        compact = self.throughput_block(team, block)
+        assert compact is not None
+        if model.kind is ThroughputKind.BOOTSTRAP:
+            model.sample_values.take(compact[:, trials].astype(np.intp), out=out)
+        else:
+            out[...] = compact[:, trials]
+        return out
 
 
 def plan_simulation(
@@ -234,6 +314,9 @@ def plan_simulation(
     horizon_weeks: int,
     capacity_changes: Sequence[CapacityChange] = (),
     shift_starts: Sequence[ShiftStart] = (),
+    throughput: ThroughputKind = ThroughputKind.POSTERIOR,
+    prior: ThroughputPrior = DEFAULT_PRIOR,
+    calendar: DateCalendar = DateCalendar.CALENDAR_DAYS,
 ) -> SimulationPlan:
     """Delivery order, prerequisite indices, start constraints and the teams' throughput models."""
     teams_by_id = {t.id: t for t in portfolio.teams}
@@ -253,6 +336,22 @@ def plan_simulation(
     team_position = {team_id: i for i, team_id in enumerate(team_ids)}
     position = {feature_id: i for i, feature_id in enumerate(order)}
     features = [open_features[fid] for fid in order]
+    working_days = (
+        None
+        if calendar is DateCalendar.CALENDAR_DAYS
+        else {
+            team_id: working_day_offsets(
+                as_of, teams_by_id[team_id].holidays, WORKING_DAYS_PER_WEEK * horizon_weeks
+            )
+            for team_id in team_ids
+        }
+    )
+
+    def weeks_before(team_id: str | None, day_offset: float) -> float:
+        if working_days is None or team_id is None:
+            return day_offset / 7
+        return work_weeks_before(day_offset, working_days[team_id])
+
     return SimulationPlan(
         feature_ids=order,
         team_index=np.array(
@@ -261,7 +360,7 @@ def plan_simulation(
         prerequisites=[
             np.array(sorted(position[d] for d in graph.predecessors(f.id)), dtype=np.intp) for f in features
         ],
-        earliest_start_weeks=_earliest_starts(features, shift_starts, as_of),
+        earliest_start_weeks=_earliest_starts(features, shift_starts, as_of, weeks_before),
         effort_low=np.array([f.effort_low for f in features], dtype=np.float64),
         effort_likely=np.array([f.effort_likely for f in features], dtype=np.float64),
         effort_high=np.array([f.effort_high for f in features], dtype=np.float64),
@@ -274,10 +373,18 @@ def plan_simulation(
                 [c for c in capacity_changes if c.team_id == team_id],
                 as_of,
                 horizon_weeks,
+                throughput,
+                prior,
+                None if working_days is None else working_days[team_id],
             )
             for team_id in team_ids
         ],
         horizon_weeks=horizon_weeks,
+        throughput=throughput,
+        calendar=calendar,
+        day_tables=None
+        if working_days is None
+        else [np.concatenate([np.zeros(1, dtype=np.int64), working_days[t]]) for t in team_ids],
     )
 
 
@@ -306,12 +413,17 @@ def _never_starting(
     return never_starts
 
 
-def _earliest_starts(features: list[Feature], shift_starts: Sequence[ShiftStart], as_of: date) -> FloatArray:
+def _earliest_starts(
+    features: list[Feature],
+    shift_starts: Sequence[ShiftStart],
+    as_of: date,
+    weeks_before: Callable[[str | None, float], float],
+) -> FloatArray:
     """Per feature in delivery order, the weeks after `as_of` before which the scenario's start shifts hold it."""
     earliest = np.zeros(len(features))
     for shift in shift_starts:
-        weeks = max(0.0, (shift.start - as_of).days / 7)
         for i, feature in enumerate(features):
+            weeks = max(0.0, weeks_before(feature.team_id, (shift.start - as_of).days))
             applies = (
                 feature.id in shift.feature_ids
                 if shift.feature_ids
@@ -329,38 +441,98 @@ def _team_model(
     changes: list[CapacityChange],
     as_of: date,
     horizon_weeks: int,
+    kind: ThroughputKind,
+    prior: ThroughputPrior,
+    working_day_offsets: IntArray | None,
 ) -> TeamThroughputModel:
+    """The team's throughput model; a capacity change scales each week by the share of its days it covers
+    (calendar days, or with the working-day calendar the team's working days of that week)."""
     week_start_day = 7 * np.arange(horizon_weeks, dtype=np.float64)
     delta_in_force = np.zeros(horizon_weeks)
     for change in changes:
         first_day = -math.inf if change.start is None else float((change.start - as_of).days)
         after_last_day = math.inf if change.end is None else float((change.end - as_of).days + 1)
-        days_covered = np.clip(
-            np.minimum(week_start_day + 7, after_last_day) - np.maximum(week_start_day, first_day), 0, 7
-        )
-        delta_in_force += change.delta * days_covered / 7
+        if working_day_offsets is None:
+            share_covered = (
+                np.clip(
+                    np.minimum(week_start_day + 7, after_last_day) - np.maximum(week_start_day, first_day),
+                    0,
+                    7,
+                )
+                / 7
+            )
+        else:
+            days = working_day_offsets.reshape(horizon_weeks, WORKING_DAYS_PER_WEEK)
+            covered = (days >= first_day) & (days < after_last_day)
+            share_covered = np.count_nonzero(covered, axis=1) / WORKING_DAYS_PER_WEEK
+        delta_in_force += change.delta * share_covered
     if capacity > 0:
         scale, extra = (capacity + delta_in_force) / capacity, np.zeros(horizon_weeks)
     else:
         scale, extra = np.ones(horizon_weeks), delta_in_force
     samples = np.array(history if history else [capacity], dtype=np.float64)
-    return TeamThroughputModel(team_id, samples, scale, extra)
+    posterior = RatePosterior.of(capacity, history, prior)
+    return TeamThroughputModel(team_id, kind, samples, posterior, scale, extra)
 
 
-def _entity_rng(seed: int, stream: int, entity_id: str, *more: int) -> np.random.Generator:
-    digest = int.from_bytes(hashlib.blake2b(entity_id.encode(), digest_size=8).digest(), "little")
-    return np.random.default_rng([seed, stream, digest, *more])
+_PERT_GRID = 2048
+"""Points of the tabulated PERT density and quantile function (see `pert_share`)."""
+_PERT_EDGE_CELLS = 32
+"""Cells at each end of the quantile table where the CDF is inverted directly (1.6% of draws each side)."""
+
+
+def _pert_x_grid() -> tuple[FloatArray, FloatArray, FloatArray]:
+    """The grid, log x and log(1 - x), with a huge negative finite log at the ends so 0 x log 0 stays 0."""
+    x = np.linspace(0.0, 1.0, _PERT_GRID + 1)
+    with np.errstate(divide="ignore"):
+        log_x, log_1mx = np.log(x), np.log1p(-x)
+    log_x[0] = log_1mx[-1] = -1e300
+    return x, log_x, log_1mx
+
+
+_PERT_X = _pert_x_grid()
+
+
+def pert_share(mode_share: float, uniforms: FloatArray, *, out: FloatArray | None = None) -> FloatArray:
+    """Beta(1 + 4r, 1 + 4(1 - r)) variates on [0, 1] (r = `mode_share`) by inverting its CDF at `uniforms`.
+
+    The CDF is integrated (trapezoid rule) on a grid of `_PERT_GRID` intervals, where the density is smooth
+    (both Beta parameters lie in [1, 5]); the quantile function is tabulated at u = j / `_PERT_GRID` and
+    interpolated, except in the outermost `_PERT_EDGE_CELLS` cells at each end, where it can be steep and the
+    CDF is inverted directly.
+    Errors are below 5e-4 of the range (the grid step); it costs a fraction of `Generator.beta`. A larger uniform gives a larger
+    share, so common random numbers keep effort changes monotone.
+    """
+    x, log_x, log_1mx = _PERT_X
+    density = log_x * (4 * mode_share)
+    density += log_1mx * (4 * (1 - mode_share))
+    np.exp(density, out=density)
+    cdf = np.empty_like(x)
+    cdf[0] = 0.0
+    np.cumsum((density[1:] + density[:-1]) * 0.5, out=cdf[1:])
+    cdf /= cdf[-1]
+    quantiles = np.interp(x, cdf, x)  # x doubles as the grid of u = j / _PERT_GRID
+    position = uniforms * _PERT_GRID
+    cell = position.astype(np.intp)
+    np.minimum(cell, _PERT_GRID - 1, out=cell)
+    result = np.empty_like(uniforms) if out is None else out
+    lower = quantiles.take(cell)
+    np.subtract(quantiles.take(cell + 1), lower, out=result)
+    result *= position - cell
+    result += lower
+    edge = np.flatnonzero((cell < _PERT_EDGE_CELLS) | (cell >= _PERT_GRID - _PERT_EDGE_CELLS))
+    result[edge] = np.interp(uniforms[edge], cdf, x)
+    return result
 
 
 def draw_simulation(
     plan: SimulationPlan, *, trials: int, seed: int, workers: int | None = None
 ) -> SimulationDraws:
-    """Sample efforts (one stream per feature); bootstrap choices are drawn lazily (see `SimulationDraws`).
+    """Sample efforts (one stream per feature) and per-trial team rates; weekly throughput is drawn lazily.
 
-    Effort sampling (a Beta variate per feature per trial) dominates; NumPy releases the GIL while filling, so
-    blocks of features are drawn on `workers` threads (default: one for small draws, else the CPU count, at
-    most 4). Each feature has
-    its own stream, so the result does not depend on the number of workers.
+    Effort sampling (a PERT variate per feature per trial, `pert_share`) runs on `workers` threads when large
+    (NumPy releases the GIL; default: one for small draws, else the CPU count, at most 4). Each feature has its
+    own stream, so the result does not depend on the number of workers.
     """
     effort = np.empty((len(plan.feature_ids), trials))
 
@@ -368,9 +540,8 @@ def draw_simulation(
         for i in rows:
             low, likely, high = plan.effort_low[i], plan.effort_likely[i], plan.effort_high[i]
             if high > low and plan.team_index[i] >= 0:
-                mode_share = (likely - low) / (high - low)
-                rng = _entity_rng(seed, _FEATURE_STREAM, plan.feature_ids[i])
-                effort[i] = rng.beta(1 + 4 * mode_share, 1 + 4 * (1 - mode_share), size=trials)
+                rng = entity_rng(seed, _FEATURE_STREAM, plan.feature_ids[i])
+                pert_share((likely - low) / (high - low), rng.random(trials), out=effort[i])
                 effort[i] *= high - low
                 effort[i] += low
             else:
@@ -391,8 +562,13 @@ def draw_simulation(
         trials=trials,
         seed=seed,
         remaining_effort=effort,
-        team_ids=[t.team_id for t in plan.teams],
-        sample_counts=[t.sample_values.size for t in plan.teams],
+        teams=plan.teams,
+        team_rates=[
+            None
+            if t.kind is ThroughputKind.BOOTSTRAP or t.constant is not None
+            else t.posterior.draw_trials(entity_rng(seed, TEAM_STREAM, t.team_id, RATE_BLOCK), trials)
+            for t in plan.teams
+        ],
         horizon_weeks=plan.horizon_weeks,
     )
 
@@ -406,8 +582,8 @@ class _TeamCumulative:
     Week-major rows, used flat: row k (flat[k*n + r] for trial r) is the work delivered before week k, so
     week k of trial r spans [flat[k*n + r], flat[(k+1)*n + r]]. Row 0 is zeros, row H the total; row H + 1
     repeats the total (an empty week H, where starts at or past the horizon land) and row H + 2 is +inf,
-    which stops every forward search. Rows are a running sum, week by week (cumsum down a block, seeded with
-    the row before it): the same additions, in the same order, as the reference's.
+    which stops every forward search. Rows are a running sum, week by week (each row adds its week's
+    throughput to the row before it): the same additions, in the same order, as the reference's.
     """
 
     def __init__(self, model: TeamThroughputModel, draws: SimulationDraws, team: int, trials: slice) -> None:
@@ -426,17 +602,14 @@ class _TeamCumulative:
         """Build rows up to `row` (whole blocks of weeks; the sentinels once the horizon is reached)."""
         while self.built < min(row, self.horizon):
             first = self.built  # always the first week of a block
-            choice = self.draws.throughput_choice(self.team, first // WEEK_BLOCK)
             weeks = min(WEEK_BLOCK, self.horizon - first)
-            if choice is None:
-                weekly = np.full((weeks, self.rows.shape[1]), self.model.sample_values[0])
-            else:
-                weekly = self.model.sample_values.take(choice[:, self.trials].astype(np.intp))
+            weekly = self.rows[first + 1 : first + 1 + weeks]  # filled with the weekly draws, then summed
+            self.draws.weekly_throughput(self.team, first // WEEK_BLOCK, self.trials, out=weekly)
             if self._scaled:
                 weekly *= self.model.week_scale[first : first + weeks, None]
                 weekly += self.model.week_extra[first : first + weeks, None]
-            weekly[0] += self.rows[first]
-            np.cumsum(weekly, axis=0, out=self.rows[first + 1 : first + 1 + weeks])
+            for week in range(first + 1, first + 1 + weeks):  # row by row: much faster than cumsum on axis 0
+                np.add(self.rows[week - 1], self.rows[week], out=self.rows[week])
             self.built = first + weeks
         if row > self.horizon and not self.complete:
             self.rows[self.horizon + 1] = self.rows[self.horizon]
@@ -451,21 +624,42 @@ if every team's whole horizon is reached (rows are built lazily, so usually far 
 
 
 def simulate_completion_weeks(
-    plan: SimulationPlan, draws: SimulationDraws, *, chunk_trials: int | None = None
+    plan: SimulationPlan,
+    draws: SimulationDraws,
+    *,
+    chunk_trials: int | None = None,
+    workers: int | None = None,
 ) -> FloatArray:
     """(features, trials) completion times in weeks after as_of; +inf = beyond the horizon.
 
     Vectorised over trials, in chunks of `chunk_trials` (default: as many as fit the memory budget);
-    features are visited in delivery order. The chunking does not change the result.
+    features are visited in delivery order. Chunks are independent, so large runs simulate them on
+    `workers` threads (default: one for small runs, else the CPU count, at most 2; NumPy releases the GIL
+    in the array work). Neither the chunking nor the threads change the result.
     """
+    if workers is None:
+        workers = 1 if len(plan.feature_ids) * draws.trials < 2_000_000 else min(2, os.cpu_count() or 1)
+    workers = max(1, workers)
     if chunk_trials is None:
         bytes_per_trial = 8 * (plan.horizon_weeks + 3) * max(1, len(plan.teams))
         # Chunks of a few thousand trials keep a feature's working set in cache; many teams shrink them.
-        chunk_trials = min(2_500, max(500, _CUMULATIVE_BUDGET_BYTES // bytes_per_trial))
+        budget = _CUMULATIVE_BUDGET_BYTES // workers
+        chunk_trials = min(2_500, max(500, budget // bytes_per_trial))
     finish = np.full((len(plan.feature_ids), draws.trials), math.inf)
-    for first in range(0, draws.trials, chunk_trials):
-        chunk = slice(first, min(first + chunk_trials, draws.trials))
+    chunks = [
+        slice(first, min(first + chunk_trials, draws.trials))
+        for first in range(0, draws.trials, chunk_trials)
+    ]
+
+    def run(chunk: slice) -> None:
         _simulate_chunk(plan, draws, chunk, finish[:, chunk])
+
+    if workers == 1 or len(chunks) == 1:
+        for chunk in chunks:
+            run(chunk)
+    else:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            list(pool.map(run, chunks))
     return finish
 
 
@@ -543,10 +737,12 @@ def _simulate_chunk(plan: SimulationPlan, draws: SimulationDraws, trials: slice,
         team_last[team] = completion
 
 
-def _week_choices(draws: SimulationDraws, team: int, week: int) -> list[int]:
-    block = draws.throughput_choice(team, week // WEEK_BLOCK)
-    assert block is not None
-    return block[week % WEEK_BLOCK].tolist()
+def _weekly_rows(draws: SimulationDraws, team: int) -> list[list[float]]:
+    """[week][trial] base weekly throughput of one team over the whole horizon."""
+    rows: list[list[float]] = []
+    for block in range(math.ceil(draws.horizon_weeks / WEEK_BLOCK)):
+        rows.extend(draws.weekly_throughput(team, block).tolist())
+    return rows
 
 
 def forecast_reference_python(plan: SimulationPlan, draws: SimulationDraws) -> list[list[float]]:
@@ -560,24 +756,17 @@ def forecast_reference_python(plan: SimulationPlan, draws: SimulationDraws) -> l
     prerequisites: list[list[int]] = [p.tolist() for p in plan.prerequisites]
     team_of: list[int] = plan.team_index.tolist()
     earliest: list[float] = plan.earliest_start_weeks.tolist()
-    weeks = range(horizon)
     team_inputs = [
-        (
-            m.sample_values.tolist(),
-            m.week_scale.tolist(),
-            m.week_extra.tolist(),
-            None if m.sample_values.size <= 1 else [_week_choices(draws, team, week) for week in weeks],
-        )
+        (m.week_scale.tolist(), m.week_extra.tolist(), _weekly_rows(draws, team))
         for team, m in enumerate(plan.teams)
     ]
     finish = [[math.inf] * draws.trials for _ in range(n_features)]
     for trial in range(draws.trials):
         cumulative: list[list[float]] = []
-        for samples, scale, extra, choices in team_inputs:
+        for scale, extra, weekly in team_inputs:
             running, cum = 0.0, [0.0]
             for week in range(horizon):
-                sample = samples[0] if choices is None else samples[choices[week][trial]]
-                running += sample * scale[week] + extra[week]
+                running += weekly[week][trial] * scale[week] + extra[week]
                 cum.append(running)
             cumulative.append(cum)
         team_free = [0.0] * len(plan.teams)
@@ -626,6 +815,9 @@ def completion_matrix(
     trials: int = 10_000,
     seed: int = 0,
     horizon_weeks: int = 260,
+    throughput: ThroughputKind = ThroughputKind.POSTERIOR,
+    prior: ThroughputPrior = DEFAULT_PRIOR,
+    calendar: DateCalendar = DateCalendar.CALENDAR_DAYS,
 ) -> CompletionMatrix:
     """Run the simulation and return the raw (trials x features) completion weeks."""
     if trials < 1 or horizon_weeks < 1 or seed < 0:
@@ -645,6 +837,9 @@ def completion_matrix(
         horizon_weeks=horizon_weeks,
         capacity_changes=capacity_changes,
         shift_starts=shift_starts,
+        throughput=throughput,
+        prior=prior,
+        calendar=calendar,
     )
     draws = draw_simulation(plan, trials=trials, seed=seed)
     return CompletionMatrix(plan, portfolio, as_of, seed, simulate_completion_weeks(plan, draws).T)
@@ -657,6 +852,9 @@ class SimulationOptions(TypedDict, total=False):
     trials: int
     seed: int
     horizon_weeks: int
+    throughput: ThroughputKind
+    prior: ThroughputPrior
+    calendar: DateCalendar
 
 
 def forecast(portfolio: Portfolio, *, as_of: date, **options: Unpack[SimulationOptions]) -> Forecast:
@@ -676,7 +874,9 @@ def summarise(matrix: CompletionMatrix, *, scenario_id: str | None = None) -> Fo
     portfolio, plan = matrix.portfolio, matrix.plan
     by_feature = matrix.weeks.T  # (features, trials), rows contiguous
     column = {feature_id: i for i, feature_id in enumerate(plan.feature_ids)}
-    feature_days = DoneByDay.of(by_feature, plan.horizon_weeks)
+    feature_days = DoneByDay.of(
+        by_feature, plan.horizon_weeks, day_tables=plan.day_tables, row_tables=plan.team_index
+    )
     customers = _customer_forecasts(portfolio, column, feature_days, matrix.as_of)
     releases, objectives = _release_and_objective_groups(portfolio)
     result = Forecast(
@@ -685,9 +885,11 @@ def summarise(matrix: CompletionMatrix, *, scenario_id: str | None = None) -> Fo
         seed=matrix.seed,
         horizon_weeks=plan.horizon_weeks,
         scenario_id=scenario_id,
+        throughput=plan.throughput,
+        calendar=plan.calendar,
         features=_feature_forecasts(matrix, feature_days),
-        releases=_group_forecasts(releases, by_feature, column, matrix),
-        objectives=_group_forecasts(objectives, by_feature, column, matrix),
+        releases=_group_forecasts(releases, feature_days, column, matrix),
+        objectives=_group_forecasts(objectives, feature_days, column, matrix),
         customers=customers,
         arr_weighted_on_time=_arr_weighted_on_time(customers),
         arr_at_risk=0.0,
@@ -757,15 +959,18 @@ def _release_and_objective_groups(portfolio: Portfolio) -> tuple[list[_Group], l
 
 
 def _group_forecasts(
-    groups: list[_Group], by_feature: FloatArray, column: dict[str, int], matrix: CompletionMatrix
+    groups: list[_Group], feature_days: DoneByDay, column: dict[str, int], matrix: CompletionMatrix
 ) -> list[GroupForecast]:
-    """A group is done when its last open member is; one with no open member is done at once."""
-    latest = np.zeros((len(groups), by_feature.shape[1]))
+    """A group is done on the day its last open member is; one with no open member is done at once.
+
+    Days, not weeks, are maxed: with the working-day calendar the members' teams may count days differently.
+    """
+    latest = np.zeros((len(groups), feature_days.trials), dtype=feature_days.days.dtype)
     for g, group in enumerate(groups):
         rows = [column[m] for m in group.feature_ids if m in column]
         if rows:
-            np.max(by_feature[rows], axis=0, out=latest[g])
-    days = DoneByDay.of(latest, matrix.plan.horizon_weeks)
+            np.max(feature_days.days[rows], axis=0, out=latest[g])
+    days = DoneByDay.from_days(latest, feature_days.beyond_day)
     forecasts: list[GroupForecast] = []
     for g, group in enumerate(groups):
         p50, p85, p95 = days.percentile_dates(g, matrix.as_of)
@@ -848,23 +1053,63 @@ class DoneByDay:
     beyond_day: int
 
     @classmethod
-    def of(cls, weeks: FloatArray, horizon_weeks: int, *, block_rows: int = 128) -> DoneByDay:
+    def of(
+        cls,
+        weeks: FloatArray,
+        horizon_weeks: int,
+        *,
+        block_rows: int = 128,
+        day_tables: Sequence[npt.NDArray[np.int64]] | None = None,
+        row_tables: IntArray | None = None,
+    ) -> DoneByDay:
+        """From (rows, trials) completion weeks; with `day_tables` (the working-day calendar) row r's
+        completion after k = ceil(5 w) working days lands on day `day_tables[row_tables[r]][k]`."""
         rows, trials = weeks.shape
-        beyond_day = 7 * horizon_weeks + 1  # completions are at most horizon_weeks, i.e. day 7 x horizon
-        bins = beyond_day + 1
+        if day_tables is None:
+            beyond_day = 7 * horizon_weeks + 1  # completions are at most horizon_weeks, i.e. day 7 x horizon
+        else:
+            beyond_day = max((int(t[-1]) for t in day_tables), default=7 * horizon_weeks) + 1
         all_days = np.empty((rows, trials), dtype=np.int16 if beyond_day < 2**15 else np.int32)
-        done_by = np.empty((rows, bins), dtype=np.int64)
+        lookup: npt.NDArray[np.int64] | None = None
+        tables = np.full(rows, 0 if day_tables is None else len(day_tables), dtype=np.intp)
+        if day_tables is not None:
+            # Per table, one more entry for the trials beyond the horizon; rows of no table (never started:
+            # always beyond the horizon) use the last.
+            lookup = np.full((len(day_tables) + 1, WORKING_DAYS_PER_WEEK * horizon_weeks + 2), beyond_day)
+            for t, table in enumerate(day_tables):
+                lookup[t, : table.size] = table
+            if row_tables is not None:
+                tables[row_tables >= 0] = row_tables[row_tables >= 0]
         for first in range(0, rows, block_rows):
             block = weeks[first : first + block_rows]
-            days = block * 7.0
+            days = block * (7.0 if lookup is None else float(WORKING_DAYS_PER_WEEK))
             days -= _DAY_TOLERANCE
             np.ceil(days, out=days)
-            np.clip(days, 0, beyond_day, out=days)  # inf lands on beyond_day
-            all_days[first : first + block_rows] = days
-            bin_index = days.astype(np.intp)
-            bin_index += (np.arange(block.shape[0], dtype=np.intp) * bins)[:, None]
-            counts = np.bincount(bin_index.ravel(), minlength=block.shape[0] * bins)
-            np.cumsum(counts.reshape(block.shape[0], bins), axis=1, out=done_by[first : first + block_rows])
+            if lookup is None:
+                np.clip(days, 0, beyond_day, out=days)  # inf lands on beyond_day
+                all_days[first : first + block_rows] = days
+            else:
+                np.clip(days, 0, WORKING_DAYS_PER_WEEK * horizon_weeks + 1, out=days)  # inf: the last entry
+                working = days.astype(np.intp)
+                all_days[first : first + block_rows] = lookup[
+                    tables[first : first + block_rows, None], working
+                ]
+        return cls.from_days(all_days, beyond_day, block_rows=block_rows)
+
+    @classmethod
+    def from_days(
+        cls, all_days: npt.NDArray[np.signedinteger], beyond_day: int, *, block_rows: int = 128
+    ) -> DoneByDay:
+        """From (rows, trials) completion days after as_of, `beyond_day` for beyond the horizon."""
+        rows, trials = all_days.shape
+        bins = beyond_day + 1
+        done_by = np.empty((rows, bins), dtype=np.int64)
+        for first in range(0, rows, block_rows):
+            bin_index = all_days[first : first + block_rows].astype(np.intp)
+            count = bin_index.shape[0]
+            bin_index += (np.arange(count, dtype=np.intp) * bins)[:, None]
+            counts = np.bincount(bin_index.ravel(), minlength=count * bins)
+            np.cumsum(counts.reshape(count, bins), axis=1, out=done_by[first : first + block_rows])
         needed = [max(1, math.ceil(q * trials - 1e-9)) for q in PERCENTILES]
         percentile_days = np.stack([np.argmax(done_by >= k, axis=1) for k in needed], axis=1).astype(np.intp)
         return cls(all_days, done_by, percentile_days.reshape(rows, len(PERCENTILES)), trials, beyond_day)

@@ -5,14 +5,31 @@ cross teams), capacity risks (overloaded teams, unowned features, single-person 
 risks (ARR whose renewal comes before the P85 forecast, ARR concentrated on one feature) and
 demand/plan mismatches. Every `Risk` carries a severity in [0, 1] and the formula that produced it.
 
-Schedule model (critical path method, resources ignored): every open feature starts as soon as its
-open prerequisites finish, and takes `expected_remaining_effort / weekly delivery rate of its team`
-weeks. The rate is the mean of the team's throughput history, else its capacity; unowned features,
-features of unknown teams and teams with a zero rate use the mean rate of the teams that have one
-(1 person-week/week when none has). Done features are finished and drop out of the graph.
+Schedule model (critical path method): every open feature takes `expected_remaining_effort / weekly
+delivery rate of its team` weeks, the effort being the PERT mean of the remaining effort
+(`engines.common.expected_remaining_effort`, the convention every engine shares). The rate is the mean of
+the team's throughput history, else its capacity; unowned features, features of unknown teams and teams
+with a zero rate use the mean rate of the teams that have one (1 person-week/week when none has). Done
+features are finished and drop out of the graph. Two critical paths are reported side by side:
 
-The forecast comes in as plain mappings (`p85_by_feature`, optionally `p50_by_feature`), so this
-module depends on no forecasting code.
+* the dependency critical path (`critical_path`, also `dependency_critical_path`): a feature starts as
+  soon as its open prerequisites finish, so every team works all its features at once;
+* the resource critical path (`resource_critical_path`): a feature also waits for the previous feature in
+  its team's queue, the team working its features one at a time in the forecast's delivery order (a
+  topological order following priority, None last, then id), as the forecast does. Unowned features and
+  features of unknown teams join no queue.
+
+The dependency path is a lower bound on the resource path; the difference is time spent waiting in team
+queues, which `critical_path_note` states.
+
+Revenue at risk has two figures: `arr_at_risk`, the ARR of customers with a requested feature whose P85
+date falls after their renewal (all or nothing per customer, so a customer near the line flips in and out
+between seeds), and, when the forecast's per-customer probabilities are given,
+`expected_arr_at_risk` = sum(ARR x P(miss the renewal)), P(miss) = 1 - P(every open requested feature is
+done on or before the renewal date), which moves smoothly.
+
+The forecast comes in as plain mappings (`p85_by_feature`, optionally `p50_by_feature` and
+`renewal_probability_by_customer`), so this module depends on no forecasting code.
 """
 
 from __future__ import annotations
@@ -31,7 +48,15 @@ import numpy as np
 import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, Field
 
-from engines.common import CustomerAtRisk, customers_at_risk, dependency_cycle, dependency_graph
+from engines.common import (
+    CustomerAtRisk,
+    CustomerRenewalRisk,
+    customers_at_risk,
+    customers_expected_at_risk,
+    dependency_cycle,
+    dependency_graph,
+    expected_remaining_effort,
+)
 from graph.portfolio import Feature, FeatureStatus, Portfolio, Team
 
 WEEKS_LATE_FOR_FULL_SEVERITY = 13.0
@@ -145,6 +170,27 @@ class RiskReport(BaseModel):
     total_arr: float
     customers_at_risk: list[CustomerAtRisk]
     counts: dict[RiskKind, int]
+    dependency_critical_path: list[str] | None = Field(
+        default=None,
+        description="Same as critical_path: prerequisites only, teams work all features at once.",
+    )
+    resource_critical_path: list[str] | None = Field(
+        default=None,
+        description="Critical path with team queues: each team works its features one at a time in delivery order.",
+    )
+    resource_critical_path_weeks: float | None = None
+    resource_critical_path_end: date | None = None
+    critical_path_note: str | None = Field(
+        default=None, description="One line explaining the two critical paths and what separates them."
+    )
+    expected_arr_at_risk: float | None = Field(
+        default=None,
+        description="sum(ARR x P(miss renewal)) over customers, from the forecast's per-customer probability.",
+    )
+    customers_expected_at_risk: list[CustomerRenewalRisk] | None = Field(
+        default=None,
+        description="Customers with a positive probability of missing renewal, largest loss first.",
+    )
 
     def top(self, n: int) -> list[Risk]:
         return self.risks[: max(n, 0)]
@@ -162,12 +208,6 @@ class CriticalPathAnalysis:
     float_weeks: dict[str, float]
     critical_path: list[str]
     length_weeks: float
-
-
-def expected_remaining_effort(feature: Feature) -> float:
-    """PERT mean (low + 4 likely + high) / 6 of the effort still to deliver, in person-weeks."""
-    pert_mean = (feature.effort_low + 4 * feature.effort_likely + feature.effort_high) / 6
-    return pert_mean * (1 - feature.progress)
 
 
 def team_weekly_rate(team: Team) -> float:
@@ -254,6 +294,77 @@ def critical_path_analysis(
         float_weeks=total_float,
         critical_path=path,
         length_weeks=length,
+    )
+
+
+def delivery_order(portfolio: Portfolio, graph: nx.DiGraph[str]) -> list[str]:
+    """The forecast's delivery order of the open features in `graph`: a topological order following
+    priority where dependencies allow (ascending, None last, then id)."""
+    features = {feature.id: feature for feature in portfolio.features}
+
+    def rank(feature_id: str) -> tuple[bool, int, str]:
+        priority = features[feature_id].priority
+        return priority is None, priority or 0, feature_id
+
+    try:
+        return list(nx.lexicographical_topological_sort(graph, key=rank))
+    except nx.NetworkXUnfeasible as error:
+        cycle = [edge[0] for edge in dependency_cycle(graph)]
+        raise ValueError(f"dependency cycle among open features: {' -> '.join(cycle)}") from error
+
+
+def team_queue_graph(portfolio: Portfolio, graph: nx.DiGraph[str], order: Sequence[str]) -> nx.DiGraph[str]:
+    """`graph` plus, per team in the portfolio, an edge from each of its open features to the next one in
+    `order` (edges marked `queue=True`); acyclic because every edge runs forward in `order`."""
+    team_ids = {team.id for team in portfolio.teams}
+    features = {feature.id: feature for feature in portfolio.features}
+    queued: nx.DiGraph[str] = nx.DiGraph(graph)
+    last_of_team: dict[str, str] = {}
+    for feature_id in order:
+        team_id = features[feature_id].team_id
+        if team_id is None or team_id not in team_ids:
+            continue
+        previous = last_of_team.get(team_id)
+        if previous is not None and not queued.has_edge(previous, feature_id):
+            queued.add_edge(previous, feature_id, queue=True)
+        last_of_team[team_id] = feature_id
+    return queued
+
+
+@dataclass(frozen=True)
+class ResourceCriticalPath:
+    """The resource-aware critical path and the team-queue links on it."""
+
+    analysis: CriticalPathAnalysis
+    queue_links: list[tuple[str, str]]
+    """(earlier, later) consecutive path features linked only by their team's queue, not a dependency."""
+
+
+def resource_critical_path_analysis(
+    portfolio: Portfolio, *, graph: nx.DiGraph[str] | None = None
+) -> ResourceCriticalPath:
+    """CPM over the open dependency graph plus team queues in delivery order (module doc)."""
+    graph = open_dependency_graph(portfolio) if graph is None else graph
+    order = delivery_order(portfolio, graph)
+    queued = team_queue_graph(portfolio, graph, order)
+    analysis = critical_path_analysis(portfolio, graph=queued, order=order)
+    links = [(a, b) for a, b in pairwise(analysis.critical_path) if not graph.has_edge(a, b)]
+    return ResourceCriticalPath(analysis, links)
+
+
+def _critical_path_note(
+    dependency: CriticalPathAnalysis, resource: ResourceCriticalPath, teams: Mapping[str, str | None]
+) -> str:
+    waiting = resource.analysis.length_weeks - dependency.length_weeks
+    queues = ", ".join(f"{a} -> {b} ({teams.get(b) or 'no team'})" for a, b in resource.queue_links[:5])
+    more = f" and {len(resource.queue_links) - 5} more" if len(resource.queue_links) > 5 else ""
+    return (
+        f"dependency_critical_path (prerequisites only, every team working all its features at once) takes "
+        f"{dependency.length_weeks:.1f} weeks; resource_critical_path (prerequisites and team queues, each team "
+        f"one feature at a time in delivery order, as the forecast works) takes {resource.analysis.length_weeks:.1f}"
+        f" weeks; the {waiting:.1f} weeks between them are waiting in team queues"
+        + (f" (queue links on the path: {queues}{more})" if queues else "")
+        + "."
     )
 
 
@@ -726,7 +837,9 @@ def _ownership_risks(index: _Index, open_features: list[Feature]) -> list[Risk]:
     return risks
 
 
-def _arr_at_risk_risks(index: _Index, at_risk: list[CustomerAtRisk], arr_at_risk: float) -> list[Risk]:
+def _arr_at_risk_risks(
+    index: _Index, at_risk: list[CustomerAtRisk], arr_at_risk: float, expected_arr: float | None
+) -> list[Risk]:
     if not at_risk:
         return []
     late_features = sorted(set[str]().union(*(c.late_feature_ids for c in at_risk)) & index.features.keys())
@@ -740,6 +853,11 @@ def _arr_at_risk_risks(index: _Index, at_risk: list[CustomerAtRisk], arr_at_risk
             detail=(
                 f"{len(at_risk)} customers renew before the P85 date of a feature they requested;"
                 f" {len(late_features)} late features. Largest: {largest}."
+                + (
+                    ""
+                    if expected_arr is None
+                    else f" Expected ARR at risk (ARR x P(miss renewal)): {_money(expected_arr)}."
+                )
             ),
             affected_ids=[*(c.customer_id for c in at_risk), *late_features],
             arr_at_stake=arr_at_risk,
@@ -826,8 +944,13 @@ def assess_risks(
     horizon_weeks: int = 26,
     min_chain_handoffs: int = MIN_CHAIN_HANDOFFS,
     max_chains: int = MAX_CHAIN_RISKS,
+    renewal_probability_by_customer: Mapping[str, float | None] | None = None,
 ) -> RiskReport:
     """Every risk the portfolio shows as of `as_of`, most severe first.
+
+    `renewal_probability_by_customer`: the forecast's P(all open requests done by the renewal) per
+    customer (`CustomerForecast.probability_before_renewal`); with it the report carries the expected ARR
+    at risk (module doc).
 
     Raises ValueError when open features depend on each other in a cycle, or `horizon_weeks` < 1.
     """
@@ -840,6 +963,7 @@ def assess_risks(
     open_features = sorted((index.features[f] for f in graph), key=lambda f: f.id)
 
     analysis = critical_path_analysis(portfolio, graph=graph, order=order)
+    resource = resource_critical_path_analysis(portfolio, graph=graph)
     chains = cross_team_chains(
         portfolio, min_handoffs=min_chain_handoffs, limit=max_chains, graph=graph, order=order
     )
@@ -851,6 +975,12 @@ def assess_risks(
         if p50_by_feature is not None
         else None
     )
+    expected = (
+        None
+        if renewal_probability_by_customer is None
+        else customers_expected_at_risk(portfolio, renewal_probability_by_customer)
+    )
+    expected_arr = None if expected is None else math.fsum(c.expected_arr_at_risk for c in expected)
 
     risks = [
         *_schedule_risks(
@@ -859,7 +989,7 @@ def assess_risks(
         *_chain_risks(index, chains),
         *_overload_risks(index, loads, horizon_weeks),
         *_ownership_risks(index, open_features),
-        *_arr_at_risk_risks(index, at_risk, arr_at_risk),
+        *_arr_at_risk_risks(index, at_risk, arr_at_risk, expected_arr),
         *_demand_risks(index, open_features, horizon_weeks),
     ]
     risks.sort(key=Risk.sort_key)
@@ -881,4 +1011,17 @@ def assess_risks(
         total_arr=index.total_arr,
         customers_at_risk=at_risk,
         counts=counts,
+        dependency_critical_path=analysis.critical_path,
+        resource_critical_path=resource.analysis.critical_path,
+        resource_critical_path_weeks=resource.analysis.length_weeks,
+        resource_critical_path_end=(
+            _date_after(as_of, resource.analysis.length_weeks) if resource.analysis.critical_path else None
+        ),
+        critical_path_note=_critical_path_note(
+            analysis, resource, {f.id: f.team_id for f in index.features.values()}
+        )
+        if analysis.critical_path
+        else None,
+        expected_arr_at_risk=expected_arr,
+        customers_expected_at_risk=expected,
     )

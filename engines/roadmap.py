@@ -4,17 +4,30 @@ Rules the planner follows:
 
 * Candidates are the not-done features whose `team_id` names a team in the portfolio. In-progress
   features compete like any other, with their remaining effort; only a pin forces a feature in.
-* A team's capacity per quarter is `team.capacity * 13 weeks * utilisation` person-weeks. A feature's
-  cost is its remaining likely effort (`effort_likely * (1 - progress)`), charged entirely to the quarter
-  it is placed in.
-* Dependencies: a feature may sit in quarter q only if every not-done prerequisite sits in a quarter
-  <= q. Done prerequisites are satisfied. A prerequisite that is unknown, unowned or excluded (or itself
-  blocked that way) makes the dependent unplaceable.
-* Objective: maximise sum(value_f * discount_q) over placed features, discount_q = 1 - 0.02 q, so the same
-  feature is worth a little more earlier. value_f comes from `engines.scoring` for `method`.
-* Solving (HiGHS through `scipy.optimize.milp`, binaries x[f, q], sparse rows: each feature at most once,
-  capacity per team and quarter, and per dependency and quarter the cumulative form
-  sum_{q'<=q} x[f, q'] <= sum_{q'<=q} x[prerequisite, q']), in stages within `time_limit_s`:
+* Capacity (`capacity_model="throughput"`, the default): a team can take, by the end of quarter k, the
+  person-weeks it delivers in 13 (k + 1) weeks with `capacity_probability` (0.85) probability under the
+  forecast's throughput model (`engines.throughput.delivered_quantile`: a posterior over the team's rate
+  from its `throughput_history`, a prior on its `capacity` when it has little or none). Quarter k's
+  capacity is that cumulative figure minus quarter k - 1's, so the work planned to finish by the end of
+  any quarter is what the team finishes by then with that probability. `capacity_model="nominal"` is
+  the former rule, `team.capacity * 13 weeks * utilisation` per quarter; `utilisation` applies to it only.
+* A feature's cost is its expected remaining effort, the PERT mean `(low + 4 likely + high) / 6 *
+  (1 - progress)` (`engines.common.expected_remaining_effort`, the convention every engine shares).
+* Spanning quarters: a feature starting in quarter s runs over the fewest consecutive quarters s..e whose
+  capacity covers its cost, charged to each in proportion to that quarter's capacity; a feature that fits
+  one quarter is charged to it whole. The item's `quarter` is s, its `end_quarter` e. A feature whose cost
+  exceeds the capacity from s to the last quarter cannot start in s.
+* Dependencies: a feature may start in quarter s only if every not-done prerequisite ends in a quarter
+  <= s (so a one-quarter dependent may share its one-quarter prerequisite's quarter). Done prerequisites
+  are satisfied. A prerequisite that is unknown, unowned or excluded (or itself blocked that way) makes
+  the dependent unplaceable.
+* Pins fix a feature's start quarter.
+* Objective: maximise sum(value_f * discount_e) over placed features, e the quarter the feature ends in,
+  discount_e = 1 - 0.02 e, so the same feature is worth a little more earlier. value_f comes from `engines.scoring` for `method`.
+* Solving (HiGHS through `scipy.optimize.milp`, binaries x[f, s] = f starts in s, sparse rows: each
+  feature at most once, capacity per team and quarter (each column charging its quarters' shares), and
+  per dependency and quarter the cumulative form sum_{s<=q} x[f, s] <= sum_{s: end(p, s)<=q} x[p, s]),
+  in stages within `time_limit_s`:
   1. the LP relaxation, giving an upper bound on any plan's value;
   2. LP rounding: features the LP places whole keep their quarter, the rest fill in by LP share, then
      value per person-week;
@@ -25,10 +38,15 @@ Rules the planner follows:
   capacity, dependencies and pins; the best one, greedy included, is returned (ties go to greedy), so
   the plan is never worth less than greedy. The report names the stage, the HiGHS `mip_gap`, and the
   plan's own gap to the best bound.
-* Greedy baseline: candidates by value, descending (ties by id); each goes into the earliest quarter where
-  its team has capacity left and all its prerequisites are already placed in that quarter or earlier.
+* Greedy baseline: candidates by value, descending (ties by id); each starts in the earliest quarter where
+  its team has capacity left in every quarter it spans and all its prerequisites already end in that
+  quarter or earlier.
   Passes repeat until one places nothing, so a prerequisite ranked lower than its dependent still lets
   the dependent in on a later pass. Pinned features and their prerequisites are placed first.
+* Finish probability: the plan's order (`plan_order`: by end quarter, start quarter, dependency depth
+  within the quarter, value, id) becomes the features' priorities, unplaced features last, and `engines.forecast` (seed `seed`,
+  `forecast_trials` trials) gives each item the probability of finishing within 13 (end_quarter + 1)
+  weeks of `as_of`, the end of its end quarter.
 * An item is `exploration` when confidence < 0.6 or (effort_high - effort_low) / effort_likely > 1.0
   (with zero likely effort: when effort_high > effort_low); otherwise it is a `commitment`.
 """
@@ -36,7 +54,7 @@ Rules the planner follows:
 from __future__ import annotations
 
 import time
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Literal
@@ -48,9 +66,11 @@ from pydantic import BaseModel, ConfigDict
 from scipy.optimize import Bounds, milp
 from scipy.sparse import coo_array, csr_array
 
-from engines.common import dependency_cycle, dependency_graph
+from engines.common import dependency_cycle, dependency_graph, expected_remaining_effort
+from engines.forecast import completion_matrix
 from engines.scoring import FeatureScore, ScoringMethod, score_features
-from graph.portfolio import Feature, FeatureStatus, Portfolio
+from engines.throughput import weekly_throughput
+from graph.portfolio import Feature, FeatureStatus, Portfolio, Team
 
 QUARTER_WEEKS = 13
 DISCOUNT_PER_QUARTER = 0.02
@@ -60,7 +80,14 @@ EXPLORATION_SPREAD_ABOVE = 1.0
 CAPACITY_TOLERANCE = 1e-6
 """Person-weeks of slack allowed when comparing effort with capacity, to absorb float rounding."""
 
+CAPACITY_PROBABILITY = 0.85
+"""Default probability with which a team finishes, by each quarter's end, the work planned to end by then."""
+CAPACITY_TRIALS = 4000
+FORECAST_TRIALS = 2000
+
 ItemKind = Literal["commitment", "exploration"]
+CapacityModel = Literal["throughput", "nominal"]
+CapacitySource = Literal["throughput_history", "capacity_prior", "nominal"]
 LeftOutReason = Literal["capacity", "dependency", "low_value", "excluded", "unowned"]
 Solver = Literal["milp", "greedy"]
 PlanSource = Literal["milp", "milp_lp_support", "lp_rounding", "greedy"]
@@ -70,6 +97,9 @@ MIN_STAGE_S = 0.05
 TIME_RESERVE_SHARE = 0.1
 TIME_RESERVE_MAX_S = 0.5
 """Kept back from `time_limit_s` for solver overrun and building the plan: 10% of it, at most this."""
+FORECAST_RESERVE_SHARE = 0.1
+FORECAST_RESERVE_MAX_S = 1.0
+"""Kept back as well for the finish probabilities' forecast: 10% of `time_limit_s`, at most this."""
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -90,13 +120,25 @@ class RoadmapItem(BaseModel):
     value: float
     discounted_value: float
     effort: float
-    """Remaining likely effort in person-weeks, charged to this quarter."""
+    """Expected remaining effort (PERT mean x (1 - progress)) in person-weeks, charged from `quarter` to
+    `end_quarter`."""
     kind: ItemKind
     confidence: float
     effort_spread: float | None
     """(effort_high - effort_low) / effort_likely; None when the likely effort is 0."""
     pinned: bool
     scores: FeatureScore
+    end_quarter: int | None = None
+    """The quarter the feature ends in (== `quarter` unless it spans quarters); None in plans stored before."""
+    quarter_efforts: list[float] | None = None
+    """Person-weeks charged to each quarter from `quarter` to `end_quarter`."""
+    finish_probability: float | None = None
+    """The forecast's probability, with the plan's order as priorities, that the feature is done by the end
+    of `end_quarter` (13 (end_quarter + 1) weeks after as_of)."""
+
+    @property
+    def last_quarter(self) -> int:
+        return self.quarter if self.end_quarter is None else self.end_quarter
 
 
 class TeamCapacityUse(BaseModel):
@@ -105,6 +147,9 @@ class TeamCapacityUse(BaseModel):
     team_id: str
     used: float
     available: float
+    source: CapacitySource | None = None
+    """Where `available` comes from: the throughput model on the team's history, on its capacity prior
+    alone (no history), or nominal capacity x 13 x utilisation."""
 
 
 class RoadmapQuarter(BaseModel):
@@ -162,6 +207,7 @@ class RoadmapPlan(BaseModel):
     as_of: date
     method: ScoringMethod
     utilisation: float
+    """Used by `capacity_model="nominal"` only."""
     quarters: list[RoadmapQuarter]
     left_out: list[LeftOutFeature]
     total_value: float
@@ -169,6 +215,10 @@ class RoadmapPlan(BaseModel):
     """None when the greedy baseline cannot honour the pins."""
     value_ratio_vs_greedy: float | None
     solver: SolverReport
+    capacity_model: CapacityModel | None = None
+    """None in plans stored before it was recorded (they used "nominal")."""
+    capacity_probability: float | None = None
+    """With `capacity_model="throughput"`: the probability behind each quarter's capacity."""
 
     def items(self) -> list[RoadmapItem]:
         return [item for q in self.quarters for item in (*q.commitments, *q.explorations)]
@@ -187,16 +237,38 @@ class _Problem:
     team_of: IntArray
     team_ids: list[str]
     quarter_capacity: FloatArray
-    """Per team, person-weeks available in each quarter."""
+    """(teams, quarters): person-weeks each team can take in each quarter."""
+    end: IntArray
+    """(features, quarters): the quarter a feature started in s ends in; -1 when it cannot start in s."""
+    charge: FloatArray
+    """(features, quarters, quarters): person-weeks a feature started in s charges to each quarter."""
     prerequisites: list[list[int]]
     """Per candidate, the indices of its not-done prerequisites (all placeable)."""
     topological_order: list[int]
     pins: dict[int, int]
     discount: FloatArray
 
+    def fits(self, k: int, start: int, remaining: FloatArray) -> bool:
+        """Whether candidate k can start in `start` with `remaining` (teams, quarters) capacity left."""
+        return bool(
+            self.end[k, start] >= 0
+            and np.all(self.charge[k, start] <= remaining[self.team_of[k]] + CAPACITY_TOLERANCE)
+        )
+
+    def end_value(self, k: int, start: int) -> float:
+        return float(self.value[k] * self.discount[self.end[k, start]])
+
 
 Placement = dict[int, int]
-"""Candidate index -> quarter."""
+"""Candidate index -> start quarter."""
+
+
+@dataclass(frozen=True)
+class _Capacity:
+    """Per team (sorted by id): person-weeks per quarter and where they come from."""
+
+    per_quarter: dict[str, FloatArray]
+    source: dict[str, CapacitySource]
 
 
 def draft_roadmap(
@@ -211,16 +283,23 @@ def draft_roadmap(
     utilisation: float = 0.85,
     mip_rel_gap: float = 1e-4,
     solver: Solver = "milp",
+    capacity_model: CapacityModel = "throughput",
+    capacity_probability: float = CAPACITY_PROBABILITY,
+    seed: int = 0,
+    forecast_trials: int = FORECAST_TRIALS,
 ) -> RoadmapPlan:
     """Draft a `quarters`-quarter roadmap (13-week quarters from `as_of`) under the rules in the module doc.
 
-    `pins` force feature -> quarter index (0-based); `exclusions` keep features out; `time_limit_s` bounds
-    the whole call (10% of it, at most 0.5 s, is kept back for building the plan); `solver="greedy"`
-    returns the greedy baseline alone. Raises `RoadmapError` for unknown ids, bad parameters, dependency
-    cycles among open features, and pins that cannot all hold (the message names them).
+    `pins` force feature -> start quarter index (0-based); `exclusions` keep features out; `time_limit_s`
+    bounds the whole call (10% of it, at most 0.5 s, is kept back for building the plan, and 10%, at most
+    1 s, for the finish probabilities' forecast); `solver="greedy"` returns the greedy baseline alone;
+    `capacity_model`, `capacity_probability` and `utilisation` set the capacity (module doc); `seed`
+    seeds the throughput model and the forecast. Raises `RoadmapError` for unknown ids, bad parameters,
+    dependency cycles among open features, and pins that cannot all hold (the message names them).
     """
     started = time.perf_counter()
     _check_parameters(quarters, time_limit_s, utilisation, mip_rel_gap)
+    _check_capacity_parameters(capacity_model, capacity_probability, seed, forecast_trials)
     pins = dict(pins or {})
     features_by_id = {f.id: f for f in portfolio.features}
     unknown = sorted(set(exclusions) - features_by_id.keys())
@@ -229,19 +308,24 @@ def draft_roadmap(
     excluded = set(exclusions)
 
     scores = {s.feature_id: s for s in score_features(portfolio, as_of=as_of, method=method)}
-    team_capacity = {
-        t.id: t.capacity * QUARTER_WEEKS * utilisation for t in sorted(portfolio.teams, key=lambda t: t.id)
-    }
+    capacity = _team_capacity(
+        portfolio.teams,
+        quarters,
+        model=capacity_model,
+        utilisation=utilisation,
+        probability=capacity_probability,
+        seed=seed,
+    )
     open_features = sorted(
         (f for f in portfolio.features if f.status is not FeatureStatus.DONE), key=lambda f: f.id
     )
     done_ids = {f.id for f in portfolio.features if f.status is FeatureStatus.DONE}
 
-    not_placeable = _excluded_or_unowned(open_features, excluded, team_capacity)
+    not_placeable = _excluded_or_unowned(open_features, excluded, capacity.per_quarter)
     _block_dependents(portfolio, open_features, done_ids, not_placeable)
 
     placeable = [f for f in open_features if f.id not in not_placeable]
-    problem = _build_problem(placeable, done_ids, scores, team_capacity, quarters, pins, not_placeable)
+    problem = _build_problem(placeable, done_ids, scores, capacity.per_quarter, quarters, pins, not_placeable)
     _check_pins(problem, pins, features_by_id, not_placeable, quarters)
 
     greedy = _greedy(problem)
@@ -252,13 +336,15 @@ def draft_roadmap(
             raise RoadmapError(f"the greedy baseline cannot honour pins {_pin_list(pins)}; try solver='milp'")
         chosen, report = greedy, _greedy_report(solver, bool(placeable), greedy_value)
     else:
-        reserve = min(TIME_RESERVE_MAX_S, TIME_RESERVE_SHARE * time_limit_s)
+        reserve = min(TIME_RESERVE_MAX_S, TIME_RESERVE_SHARE * time_limit_s) + min(
+            FORECAST_RESERVE_MAX_S, FORECAST_RESERVE_SHARE * time_limit_s
+        )
         chosen, report = _solve(problem, greedy, started + time_limit_s - reserve, mip_rel_gap, pins)
 
-    return _assemble_plan(
+    plan = _assemble_plan(
         problem,
         chosen,
-        report.model_copy(update={"wall_time_s": time.perf_counter() - started}),
+        report,
         scores=scores,
         open_features=open_features,
         not_placeable=not_placeable,
@@ -268,11 +354,68 @@ def draft_roadmap(
         method=method,
         utilisation=utilisation,
         greedy_value=greedy_value,
+        capacity=capacity,
+    )
+    plan = _with_finish_probabilities(plan, portfolio, seed=seed, trials=forecast_trials)
+    return plan.model_copy(
+        update={
+            "capacity_model": capacity_model,
+            "capacity_probability": capacity_probability if capacity_model == "throughput" else None,
+            "solver": plan.solver.model_copy(update={"wall_time_s": time.perf_counter() - started}),
+        }
     )
 
 
+def _check_capacity_parameters(
+    capacity_model: str, capacity_probability: float, seed: int, forecast_trials: int
+) -> None:
+    if capacity_model not in ("throughput", "nominal"):
+        raise RoadmapError(f"capacity_model must be 'throughput' or 'nominal', got {capacity_model!r}")
+    if not 0 < capacity_probability < 1:
+        raise RoadmapError(f"capacity_probability must be in (0, 1), got {capacity_probability}")
+    if seed < 0 or forecast_trials < 1:
+        raise RoadmapError("seed must be non-negative and forecast_trials positive")
+
+
+def _team_capacity(
+    teams: list[Team],
+    quarters: int,
+    *,
+    model: CapacityModel,
+    utilisation: float,
+    probability: float,
+    seed: int,
+) -> _Capacity:
+    """Each team's capacity per quarter under `model` (module doc)."""
+    per_quarter: dict[str, FloatArray] = {}
+    source: dict[str, CapacitySource] = {}
+    for team in sorted(teams, key=lambda t: t.id):
+        if model == "nominal":
+            per_quarter[team.id] = np.full(quarters, team.capacity * QUARTER_WEEKS * utilisation)
+            source[team.id] = "nominal"
+            continue
+        per_quarter[team.id] = throughput_quarter_capacity(team, quarters, probability=probability, seed=seed)
+        source[team.id] = "throughput_history" if team.throughput_history else "capacity_prior"
+    return _Capacity(per_quarter, source)
+
+
+def throughput_quarter_capacity(
+    team: Team, quarters: int, *, probability: float = CAPACITY_PROBABILITY, seed: int = 0
+) -> FloatArray:
+    """Per quarter k, delivered_quantile(team, 13 (k + 1), probability) minus quarter k - 1's figure.
+
+    One draw of the throughput model over all the quarters' weeks, so the cumulative figures are exactly
+    `engines.throughput.delivered_quantile`'s at 13, 26, ... weeks (same streams and trials).
+    """
+    weekly = weekly_throughput(team, QUARTER_WEEKS * quarters, trials=CAPACITY_TRIALS, seed=seed)
+    by_quarter_end = np.cumsum(weekly, axis=0)[QUARTER_WEEKS - 1 :: QUARTER_WEEKS]
+    cumulative = np.quantile(by_quarter_end, 1 - probability, axis=1, method="inverted_cdf")
+    cumulative = np.maximum.accumulate(np.asarray(cumulative, dtype=np.float64))
+    return np.diff(cumulative, prepend=0.0)
+
+
 def _excluded_or_unowned(
-    open_features: list[Feature], excluded: set[str], team_capacity: Mapping[str, float]
+    open_features: list[Feature], excluded: set[str], team_capacity: Mapping[str, FloatArray]
 ) -> dict[str, tuple[LeftOutReason, str]]:
     """Open features that cannot be placed on their own account: excluded, or no team in the portfolio owns them."""
     not_placeable: dict[str, tuple[LeftOutReason, str]] = {}
@@ -355,7 +498,7 @@ def _build_problem(
     placeable: list[Feature],
     done_ids: set[str],
     scores: Mapping[str, FeatureScore],
-    team_capacity: Mapping[str, float],
+    team_capacity: Mapping[str, FloatArray],
     quarters: int,
     pins: Mapping[str, int],
     not_placeable: Mapping[str, tuple[LeftOutReason, str]],
@@ -367,18 +510,61 @@ def _build_problem(
     graph: nx.DiGraph[int] = nx.DiGraph()
     graph.add_nodes_from(range(len(placeable)))
     graph.add_edges_from((p, k) for k, prereqs in enumerate(prerequisites) for p in prereqs)
+    effort = np.array([expected_remaining_effort(f) for f in placeable], dtype=float)
+    team_of = np.array([team_index[f.team_id or ""] for f in placeable], dtype=np.int64)
+    quarter_capacity = np.array([team_capacity[t] for t in team_ids], dtype=float).reshape(
+        len(team_ids), quarters
+    )
+    end, charge = _spans(effort, team_of, quarter_capacity)
     return _Problem(
         features=placeable,
         value=np.array([scores[f.id].value for f in placeable], dtype=float),
-        effort=np.array([f.remaining_likely for f in placeable], dtype=float),
-        team_of=np.array([team_index[f.team_id or ""] for f in placeable], dtype=np.int64),
+        effort=effort,
+        team_of=team_of,
         team_ids=team_ids,
-        quarter_capacity=np.array([team_capacity[t] for t in team_ids], dtype=float),
+        quarter_capacity=quarter_capacity,
+        end=end,
+        charge=charge,
         prerequisites=prerequisites,
         topological_order=list(nx.topological_sort(graph)),
         pins={index[f]: q for f, q in pins.items() if f in index and f not in not_placeable},
         discount=1.0 - DISCOUNT_PER_QUARTER * np.arange(quarters, dtype=float),
     )
+
+
+def _spans(
+    effort: FloatArray, team_of: IntArray, quarter_capacity: FloatArray
+) -> tuple[IntArray, FloatArray]:
+    """Per feature and start quarter s: the end quarter (-1 when it does not fit by the last quarter) and the
+    person-weeks charged to each quarter, in proportion to the capacity of the quarters s..end."""
+    n, quarter_count = len(effort), quarter_capacity.shape[1]
+    end = np.full((n, quarter_count), -1, dtype=np.int64)
+    charge = np.zeros((n, quarter_count, quarter_count))
+    if n == 0:
+        return end, charge
+    cumulative = np.concatenate(
+        (np.zeros((len(quarter_capacity), 1)), np.cumsum(quarter_capacity, axis=1)), 1
+    )
+    needed = effort - CAPACITY_TOLERANCE
+    rows = np.arange(n)
+    quarter_index: IntArray = np.arange(quarter_count, dtype=np.int64)
+    for start in range(quarter_count):
+        # Capacity from the start of `start` to the end of each later quarter, per feature's team.
+        available = cumulative[team_of, start + 1 :] - cumulative[team_of, start, None]
+        covered: npt.NDArray[np.bool_] = available >= needed[:, None]
+        fits: npt.NDArray[np.bool_] = np.any(covered, axis=1)
+        last: IntArray = start + np.argmax(covered, axis=1)
+        end[fits, start] = last[fits]
+        span: npt.NDArray[np.bool_] = (
+            (quarter_index >= start) & (quarter_index[None, :] <= last[:, None]) & fits[:, None]
+        )
+        share = np.where(span, quarter_capacity[team_of], 0.0)
+        total = share.sum(axis=1)
+        whole = fits & ((total <= 0) | (last == start))
+        spread = fits & ~whole
+        charge[spread, start] = share[spread] * (effort[spread] / total[spread])[:, None]
+        charge[rows[whole], start, start] = effort[whole]
+    return end, charge
 
 
 def quarter_label(quarter: int) -> str:
@@ -413,43 +599,54 @@ def _check_pins(
                 f"pinned feature {feature_id} cannot be placed: {not_placeable[feature_id][1]}"
             )
 
+    quarter_count = len(problem.discount)
     for k in sorted(problem.pins):
-        team = problem.team_of[k]
-        if problem.effort[k] > problem.quarter_capacity[team] + CAPACITY_TOLERANCE:
+        team, start = problem.team_of[k], problem.pins[k]
+        if problem.end[k, start] < 0:
             raise RoadmapError(
                 f"pinned feature {problem.features[k].id} needs {problem.effort[k]:.2f} person-weeks but team "
-                f"{problem.team_ids[team]} has {problem.quarter_capacity[team]:.2f} per quarter"
+                f"{problem.team_ids[team]} has {problem.quarter_capacity[team, start:].sum():.2f} from "
+                f"{quarter_label(start)} to the end of the plan"
             )
 
-    deadline = _pin_deadlines(problem)
-    for k, latest in sorted(deadline.items()):
-        team = problem.team_of[k]
-        if k not in problem.pins and problem.effort[k] > problem.quarter_capacity[team] + CAPACITY_TOLERANCE:
+    latest_end = _pin_deadlines(problem)
+    for k in reversed(problem.topological_order):
+        if k not in latest_end:
+            continue
+        latest, team = latest_end[k], problem.team_of[k]
+        feature_id = problem.features[k].id
+        if k in problem.pins:
+            if problem.end[k, problem.pins[k]] > latest:
+                raise RoadmapError(
+                    f"pinned feature {feature_id} ({quarter_label(problem.pins[k])}, ends in "
+                    f"{quarter_label(int(problem.end[k, problem.pins[k]]))}) is a prerequisite of a feature "
+                    f"pinned to start in {quarter_label(latest)}; pins {_pin_list(pins)} contradict the dependencies"
+                )
+        elif _latest_start(problem, k, latest) < 0:
+            by_then = float(problem.quarter_capacity[team, : latest + 1].sum()) if latest >= 0 else 0.0
             raise RoadmapError(
-                f"{problem.features[k].id}, a prerequisite of pins {_pin_list(pins)}, needs "
-                f"{problem.effort[k]:.2f} person-weeks but team {problem.team_ids[team]} has "
-                f"{problem.quarter_capacity[team]:.2f} per quarter"
-            )
-        if k in problem.pins and problem.pins[k] > latest:
-            raise RoadmapError(
-                f"pinned feature {problem.features[k].id} ({quarter_label(problem.pins[k])}) is a prerequisite of a feature "
-                f"pinned to {quarter_label(latest)}; pins {_pin_list(pins)} contradict the dependencies"
+                f"{feature_id}, a prerequisite of pins {_pin_list(pins)}, needs {problem.effort[k]:.2f} "
+                f"person-weeks but team {problem.team_ids[team]} has {by_then:.2f} by the end of "
+                f"{quarter_label(max(latest, 0))}"
             )
 
-    quarter_count = len(problem.discount)
     for team, team_id in enumerate(problem.team_ids):
         for quarter in range(quarter_count):
-            due = [k for k, latest in deadline.items() if problem.team_of[k] == team and latest <= quarter]
+            due = [k for k, latest in latest_end.items() if problem.team_of[k] == team and latest <= quarter]
             need = float(problem.effort[due].sum()) if due else 0.0
-            pinned_here = [k for k in due if problem.pins.get(k) == quarter]
-            pinned_load = float(problem.effort[pinned_here].sum()) if pinned_here else 0.0
-            if pinned_load > problem.quarter_capacity[team] + CAPACITY_TOLERANCE:
-                names = ", ".join(problem.features[k].id for k in sorted(pinned_here))
+            pinned_here = [k for k in problem.pins if problem.team_of[k] == team]
+            pinned_load = float(sum(problem.charge[k, problem.pins[k], quarter] for k in pinned_here))
+            if pinned_load > problem.quarter_capacity[team, quarter] + CAPACITY_TOLERANCE:
+                names = ", ".join(
+                    problem.features[k].id
+                    for k in sorted(pinned_here)
+                    if problem.charge[k, problem.pins[k], quarter] > 0
+                )
                 raise RoadmapError(
                     f"pins {names} need {pinned_load:.2f} person-weeks of team {team_id} in {quarter_label(quarter)}, "
-                    f"which has {problem.quarter_capacity[team]:.2f}"
+                    f"which has {problem.quarter_capacity[team, quarter]:.2f}"
                 )
-            available = problem.quarter_capacity[team] * (quarter + 1)
+            available = float(problem.quarter_capacity[team, : quarter + 1].sum())
             if need > available + CAPACITY_TOLERANCE:
                 names = ", ".join(sorted(problem.features[k].id for k in due if k in problem.pins))
                 raise RoadmapError(
@@ -463,14 +660,23 @@ def _is_quarter_index(quarter: object, quarters: int) -> bool:
     return not isinstance(quarter, bool) and isinstance(quarter, int) and 0 <= quarter < quarters
 
 
+def _latest_start(problem: _Problem, k: int, latest_end: int) -> int:
+    """The latest quarter candidate k can start in and still end by `latest_end`; -1 when none."""
+    starts = [s for s in range(len(problem.discount)) if 0 <= problem.end[k, s] <= latest_end]
+    return max(starts, default=-1)
+
+
 def _pin_deadlines(problem: _Problem) -> dict[int, int]:
-    """Latest quarter each pinned feature or prerequisite of one may take: the earliest pin it enables."""
-    deadline: dict[int, int] = dict(problem.pins)
+    """Latest quarter each pinned feature, or prerequisite of one, may end in: the latest start of the
+    features it enables (-1 when it cannot make it)."""
+    latest_end: dict[int, int] = {k: int(problem.end[k, start]) for k, start in problem.pins.items()}
     for k in reversed(problem.topological_order):
-        if k in deadline:
-            for p in problem.prerequisites[k]:
-                deadline[p] = min(deadline.get(p, deadline[k]), deadline[k])
-    return deadline
+        if k not in latest_end:
+            continue
+        latest_start = problem.pins.get(k, _latest_start(problem, k, latest_end[k]))
+        for p in problem.prerequisites[k]:
+            latest_end[p] = min(latest_end.get(p, latest_start), latest_start)
+    return latest_end
 
 
 def _greedy(problem: _Problem) -> Placement | None:
@@ -482,36 +688,38 @@ def _greedy(problem: _Problem) -> Placement | None:
 def _list_schedule(
     problem: _Problem, order: list[int], preferred: Mapping[int, int] | None = None
 ) -> Placement | None:
-    """Pins, then their prerequisites (earliest fit by each one's deadline), then `preferred` quarters where
-    they still fit, then `order` into the earliest quarter that fits, in passes until one places nothing.
-    None when the pins' prerequisites cannot be fitted."""
+    """Pins, then their prerequisites (earliest fit by each one's deadline), then `preferred` start quarters
+    where they still fit, then `order` into the earliest quarter that fits, in passes until one places
+    nothing. None when the pins' prerequisites cannot be fitted."""
     quarter_count = len(problem.discount)
-    remaining = np.tile(problem.quarter_capacity[:, None], (1, quarter_count))
+    remaining = problem.quarter_capacity.copy()
     placement: Placement = {}
 
-    def place(k: int, quarter: int) -> None:
-        placement[k] = quarter
-        remaining[problem.team_of[k], quarter] -= problem.effort[k]
+    def place(k: int, start: int) -> None:
+        placement[k] = start
+        remaining[problem.team_of[k]] -= problem.charge[k, start]
 
-    for k, quarter in problem.pins.items():
-        place(k, quarter)
-    deadline = _pin_deadlines(problem)
+    for k, start in problem.pins.items():
+        place(k, start)
+    latest_end = _pin_deadlines(problem)
     for k in problem.topological_order:
-        if k in deadline and k not in placement:
-            quarter = _earliest_fit(problem, remaining, placement, k, latest=deadline[k])
-            if quarter is None:
+        if k in latest_end and k not in placement:
+            start = _earliest_fit(problem, remaining, placement, k, latest_end=latest_end[k])
+            if start is None:
                 return None
-            place(k, quarter)
+            place(k, start)
 
     for k in problem.topological_order:
-        quarter = (preferred or {}).get(k)
+        start = (preferred or {}).get(k)
         if (
-            quarter is not None
+            start is not None
             and k not in placement
-            and all(placement.get(p, quarter_count) <= quarter for p in problem.prerequisites[k])
-            and problem.effort[k] <= remaining[problem.team_of[k], quarter] + CAPACITY_TOLERANCE
+            and all(
+                p in placement and _end_of(problem, p, placement) <= start for p in problem.prerequisites[k]
+            )
+            and problem.fits(k, start, remaining)
         ):
-            place(k, quarter)
+            place(k, start)
 
     placed_in_pass = True
     while placed_in_pass:
@@ -519,39 +727,47 @@ def _list_schedule(
         for k in order:
             if k in placement or any(p not in placement for p in problem.prerequisites[k]):
                 continue
-            quarter = _earliest_fit(problem, remaining, placement, k, latest=quarter_count - 1)
-            if quarter is not None:
-                place(k, quarter)
+            start = _earliest_fit(problem, remaining, placement, k, latest_end=quarter_count - 1)
+            if start is not None:
+                place(k, start)
                 placed_in_pass = True
     return placement
 
 
+def _end_of(problem: _Problem, k: int, placement: Placement) -> int:
+    return int(problem.end[k, placement[k]])
+
+
 def _earliest_fit(
-    problem: _Problem, remaining: FloatArray, placement: Placement, k: int, *, latest: int
+    problem: _Problem, remaining: FloatArray, placement: Placement, k: int, *, latest_end: int
 ) -> int | None:
-    earliest = max((placement[p] for p in problem.prerequisites[k]), default=0)
-    for quarter in range(earliest, latest + 1):
-        if problem.effort[k] <= remaining[problem.team_of[k], quarter] + CAPACITY_TOLERANCE:
-            return quarter
+    """The earliest start quarter after k's prerequisites end where k fits and ends by `latest_end`."""
+    earliest = max((_end_of(problem, p, placement) for p in problem.prerequisites[k]), default=0)
+    for start in range(earliest, len(problem.discount)):
+        if 0 <= problem.end[k, start] <= latest_end and problem.fits(k, start, remaining):
+            return start
     return None
 
 
 def _objective(problem: _Problem, placement: Placement) -> float:
-    return float(sum(problem.value[k] * problem.discount[q] for k, q in placement.items()))
+    return float(sum(problem.end_value(k, start) for k, start in placement.items()))
 
 
 def _violations(problem: _Problem, placement: Placement) -> list[str]:
-    """What a placement breaks (capacity, dependencies, pins); empty when it is a valid plan."""
+    """What a placement breaks (capacity, spans, dependencies, pins); empty when it is a valid plan."""
     broken: list[str] = []
-    used = np.zeros((len(problem.team_ids), len(problem.discount)))
-    for k, quarter in placement.items():
-        used[problem.team_of[k], quarter] += problem.effort[k]
+    used = np.zeros_like(problem.quarter_capacity)
+    for k, start in placement.items():
+        if problem.end[k, start] < 0:
+            broken.append(f"{problem.features[k].id} does not fit from {quarter_label(start)}")
+            continue
+        used[problem.team_of[k]] += problem.charge[k, start]
         broken.extend(
-            f"{problem.features[k].id} before its prerequisite {problem.features[p].id}"
+            f"{problem.features[k].id} starts before its prerequisite {problem.features[p].id} ends"
             for p in problem.prerequisites[k]
-            if placement.get(p, len(problem.discount)) > quarter
+            if p not in placement or problem.end[p, placement[p]] < 0 or problem.end[p, placement[p]] > start
         )
-    over = np.argwhere(used > problem.quarter_capacity[:, None] + CAPACITY_TOLERANCE)
+    over = np.argwhere(used > problem.quarter_capacity + CAPACITY_TOLERANCE)
     broken.extend(f"team {problem.team_ids[t]} over capacity in {quarter_label(q)}" for t, q in over)
     broken.extend(
         f"pin {problem.features[k].id}->{quarter_label(q)} not honoured"
@@ -564,29 +780,29 @@ def _violations(problem: _Problem, placement: Placement) -> list[str]:
 def _milp_model(
     problem: _Problem,
 ) -> _MilpModel:
-    """Columns k * Q + q are x[k, q]; rows: once per feature, capacity per team-quarter, dependencies."""
+    """Columns k * Q + s are x[k, s]; rows: once per feature, capacity per team-quarter, dependencies."""
     n, quarter_count = len(problem.features), len(problem.discount)
     k_of_column = np.repeat(np.arange(n), quarter_count)
-    q_of_column = np.tile(np.arange(quarter_count), n)
-    cost = -(problem.value[k_of_column] * problem.discount[q_of_column])
+    valid = problem.end.ravel() >= 0
+    end_of_column = np.where(valid, problem.end.ravel(), 0)
+    cost = np.where(valid, -(problem.value[k_of_column] * problem.discount[end_of_column]), 0.0)
 
-    upper = np.ones(n * quarter_count)
-    upper[
-        problem.effort[k_of_column]
-        > problem.quarter_capacity[problem.team_of[k_of_column]] + CAPACITY_TOLERANCE
-    ] = 0
+    upper = valid.astype(np.float64)
     lower = np.zeros(n * quarter_count)
     for k, quarter in problem.pins.items():
         upper[k * quarter_count : (k + 1) * quarter_count] = 0
         upper[k * quarter_count + quarter] = lower[k * quarter_count + quarter] = 1
 
     columns = np.arange(n * quarter_count)
-    once_rows = k_of_column
-    capacity_rows = n + problem.team_of[k_of_column] * quarter_count + q_of_column
-    rows = [once_rows, capacity_rows]
-    cols = [columns, columns]
-    data = [np.ones(n * quarter_count), problem.effort[k_of_column]]
-    row_upper = [np.ones(n), np.repeat(problem.quarter_capacity, quarter_count)]
+    charged_column, charged_quarter = np.nonzero(problem.charge.reshape(n * quarter_count, quarter_count))
+    capacity_rows = n + problem.team_of[k_of_column[charged_column]] * quarter_count + charged_quarter
+    rows = [k_of_column, capacity_rows]
+    cols = [columns, charged_column]
+    data = [
+        np.ones(n * quarter_count),
+        problem.charge.reshape(n * quarter_count, quarter_count)[charged_column, charged_quarter],
+    ]
+    row_upper = [np.ones(n), problem.quarter_capacity.ravel()]
 
     dependents = np.array(
         [k for k, prereqs in enumerate(problem.prerequisites) for _ in prereqs], dtype=np.int64
@@ -594,12 +810,18 @@ def _milp_model(
     prerequisite = np.array([p for prereqs in problem.prerequisites for p in prereqs], dtype=np.int64)
     first_dependency_row = n + len(problem.team_ids) * quarter_count
     edge_rows = first_dependency_row + np.arange(len(dependents)) * quarter_count
+    prerequisite_end = problem.end[prerequisite] if len(prerequisite) else np.zeros((0, quarter_count))
     for quarter in range(quarter_count):
-        for earlier in range(quarter + 1):
-            # sum_{q' <= q} x[k, q'] - sum_{q' <= q} x[p, q'] <= 0
-            rows += [edge_rows + quarter, edge_rows + quarter]
-            cols += [dependents * quarter_count + earlier, prerequisite * quarter_count + earlier]
-            data += [np.ones(len(dependents)), -np.ones(len(dependents))]
+        for start in range(quarter + 1):
+            # sum_{s <= q} x[k, s] - sum_{s: end(p, s) <= q} x[p, s] <= 0
+            rows.append(edge_rows + quarter)
+            cols.append(dependents * quarter_count + start)
+            data.append(np.ones(len(dependents)))
+        for start in range(quarter_count):
+            ends_by_then = (prerequisite_end[:, start] >= 0) & (prerequisite_end[:, start] <= quarter)
+            rows.append(edge_rows[ends_by_then] + quarter)
+            cols.append(prerequisite[ends_by_then] * quarter_count + start)
+            data.append(-np.ones(int(ends_by_then.sum())))
     row_upper.append(np.zeros(len(dependents) * quarter_count))
 
     upper_bounds = np.concatenate(row_upper)
@@ -825,24 +1047,29 @@ def _assemble_plan(
     method: ScoringMethod,
     utilisation: float,
     greedy_value: float | None,
+    capacity: _Capacity,
 ) -> RoadmapPlan:
     used = np.zeros((len(problem.team_ids), quarters))
     items_by_quarter: list[list[RoadmapItem]] = [[] for _ in range(quarters)]
     for k in sorted(placement, key=lambda k: problem.features[k].id):
-        quarter = placement[k]
+        start = placement[k]
         feature = problem.features[k]
-        used[problem.team_of[k], quarter] += problem.effort[k]
-        items_by_quarter[quarter].append(_item(feature, quarter, problem, k, scores[feature.id]))
+        used[problem.team_of[k]] += problem.charge[k, start]
+        items_by_quarter[start].append(_item(feature, start, problem, k, scores[feature.id]))
 
-    placed_quarter = {problem.features[k].id: q for k, q in placement.items()}
-    remaining = problem.quarter_capacity[:, None] - used
-    team_index = {t: i for i, t in enumerate(problem.team_ids)}
+    placed_end = {problem.features[k].id: int(problem.end[k, q]) for k, q in placement.items()}
+    remaining = problem.quarter_capacity - used
+    index = {f.id: k for k, f in enumerate(problem.features)}
     left_out: list[LeftOutFeature] = []
     for feature in open_features:
-        if feature.id in placed_quarter:
+        if feature.id in placed_end:
             continue
         reason, detail = not_placeable.get(feature.id) or _why_left_out(
-            feature, placed_quarter, done_ids, remaining[team_index[feature.team_id or ""]]
+            feature,
+            placed_end,
+            done_ids,
+            remaining[problem.team_of[index[feature.id]]],
+            fits=lambda start, k=index[feature.id]: problem.fits(k, start, remaining),
         )
         left_out.append(
             LeftOutFeature(
@@ -869,7 +1096,10 @@ def _assemble_plan(
                 explorations=[i for i in items_by_quarter[q] if i.kind == "exploration"],
                 capacity=[
                     TeamCapacityUse(
-                        team_id=team_id, used=float(used[t, q]), available=float(problem.quarter_capacity[t])
+                        team_id=team_id,
+                        used=float(used[t, q]),
+                        available=float(problem.quarter_capacity[t, q]),
+                        source=capacity.source[team_id],
                     )
                     for t, team_id in enumerate(problem.team_ids)
                 ],
@@ -884,7 +1114,7 @@ def _assemble_plan(
     )
 
 
-def _item(feature: Feature, quarter: int, problem: _Problem, k: int, score: FeatureScore) -> RoadmapItem:
+def _item(feature: Feature, start: int, problem: _Problem, k: int, score: FeatureScore) -> RoadmapItem:
     spread = (
         (feature.effort_high - feature.effort_low) / feature.effort_likely
         if feature.effort_likely > 0
@@ -894,33 +1124,123 @@ def _item(feature: Feature, quarter: int, problem: _Problem, k: int, score: Feat
         feature.effort_high > feature.effort_low if spread is None else spread > EXPLORATION_SPREAD_ABOVE
     )
     exploration = feature.confidence < EXPLORATION_CONFIDENCE_BELOW or uncertain_effort
+    end = int(problem.end[k, start])
     return RoadmapItem(
         feature_id=feature.id,
         team_id=problem.team_ids[int(problem.team_of[k])],
-        quarter=quarter,
+        quarter=start,
         value=float(problem.value[k]),
-        discounted_value=float(problem.value[k] * problem.discount[quarter]),
+        discounted_value=problem.end_value(k, start),
         effort=float(problem.effort[k]),
         kind="exploration" if exploration else "commitment",
         confidence=feature.confidence,
         effort_spread=spread,
         pinned=k in problem.pins,
         scores=score,
+        end_quarter=end,
+        quarter_efforts=[float(c) for c in problem.charge[k, start, start : end + 1]],
     )
 
 
 def _why_left_out(
-    feature: Feature, placed_quarter: Mapping[str, int], done_ids: set[str], team_remaining: FloatArray
+    feature: Feature,
+    placed_end: Mapping[str, int],
+    done_ids: set[str],
+    team_remaining: FloatArray,
+    *,
+    fits: Callable[[int], bool],
 ) -> tuple[LeftOutReason, str]:
-    missing = sorted(p for p in set(feature.depends_on) if p not in done_ids and p not in placed_quarter)
+    """Why a placeable feature is not in the plan; `fits(s)`: whether it would still fit starting in s."""
+    missing = sorted(p for p in set(feature.depends_on) if p not in done_ids and p not in placed_end)
     if missing:
         return "dependency", f"prerequisite {', '.join(missing)} not in the plan"
-    earliest = max((placed_quarter[p] for p in feature.depends_on if p in placed_quarter), default=0)
+    earliest = max((placed_end[p] for p in feature.depends_on if p in placed_end), default=0)
     window = team_remaining[earliest:]
-    effort = feature.remaining_likely
-    if window.size == 0 or effort > window.max() + CAPACITY_TOLERANCE:
-        most = float(window.max()) if window.size else 0.0
+    if window.size == 0 or not any(fits(start) for start in range(earliest, len(team_remaining))):
+        effort = expected_remaining_effort(feature)
+        most = float(np.clip(window, 0, None).sum()) if window.size else 0.0
         return "capacity", (
-            f"needs {effort:.2f} person-weeks; at most {most:.2f} left in {quarter_label(earliest)} onwards for team {feature.team_id}"
+            f"needs {effort:.2f} person-weeks; at most {most:.2f} left in {quarter_label(earliest)} onwards "
+            f"for team {feature.team_id}"
         )
     return "low_value", f"fits from {quarter_label(earliest)} but did not earn a place"
+
+
+def plan_order(plan: RoadmapPlan, portfolio: Portfolio) -> list[str]:
+    """The placed features in the plan's delivery order: by end quarter, start quarter, then dependency
+    depth within the end quarter (a feature whose prerequisite ends in the same quarter comes after it and
+    after the team's other work there, so a team does not wait idle for another team's prerequisite), then
+    value (highest first), then id."""
+    items = {item.feature_id: item for item in plan.items()}
+    prerequisites = {
+        f.id: [d for d in f.depends_on if d in items] for f in portfolio.features if f.id in items
+    }
+    depth: dict[str, int] = {}
+
+    def depth_of(feature_id: str) -> int:
+        if feature_id not in depth:
+            end = items[feature_id].last_quarter
+            same_quarter = [p for p in prerequisites[feature_id] if items[p].last_quarter == end]
+            depth[feature_id] = 1 + max(map(depth_of, same_quarter)) if same_quarter else 0
+        return depth[feature_id]
+
+    ordered = sorted(
+        items.values(),
+        key=lambda i: (i.last_quarter, i.quarter, depth_of(i.feature_id), -i.value, i.feature_id),
+    )
+    return [item.feature_id for item in ordered]
+
+
+def portfolio_in_plan_order(portfolio: Portfolio, plan: RoadmapPlan) -> Portfolio:
+    """The placed and the done features, with the plan's order as the placed ones' priorities, ready for
+    `engines.forecast`.
+
+    Open features the plan leaves out are dropped: with no priority they would come after every placed
+    feature of their team, and no placed feature depends on them, so they cannot change a placed feature's
+    forecast; leaving them out only saves simulating them.
+    """
+    rank = {feature_id: position for position, feature_id in enumerate(plan_order(plan, portfolio))}
+    kept = [f for f in portfolio.features if f.id in rank or f.status is FeatureStatus.DONE]
+    kept_ids = {f.id for f in kept}
+    features = [
+        f.model_copy(
+            update={"priority": rank.get(f.id), "depends_on": [d for d in f.depends_on if d in kept_ids]}
+        )
+        for f in kept
+    ]
+    return portfolio.model_copy(update={"features": features})
+
+
+def _with_finish_probabilities(
+    plan: RoadmapPlan, portfolio: Portfolio, *, seed: int, trials: int
+) -> RoadmapPlan:
+    """Each item with the forecast's probability of being done by the end of its end quarter (module doc)."""
+    if not plan.items():
+        return plan
+    horizon = QUARTER_WEEKS * len(plan.quarters)
+    matrix = completion_matrix(
+        portfolio_in_plan_order(portfolio, plan),
+        as_of=plan.as_of,
+        trials=trials,
+        seed=seed,
+        horizon_weeks=horizon,
+    )
+    column = {feature_id: i for i, feature_id in enumerate(matrix.plan.feature_ids)}
+
+    def with_probability(item: RoadmapItem) -> RoadmapItem:
+        weeks = matrix.weeks[:, column[item.feature_id]]
+        due = QUARTER_WEEKS * (item.last_quarter + 1) + 1e-9
+        return item.model_copy(
+            update={"finish_probability": float(np.count_nonzero(weeks <= due) / len(weeks))}
+        )
+
+    quarters = [
+        q.model_copy(
+            update={
+                "commitments": [with_probability(i) for i in q.commitments],
+                "explorations": [with_probability(i) for i in q.explorations],
+            }
+        )
+        for q in plan.quarters
+    ]
+    return plan.model_copy(update={"quarters": quarters})

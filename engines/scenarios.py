@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from engines.forecast import FeatureForecast, Forecast, forecast
 from engines.scenario_changes import Scenario, ScenarioError
+from engines.throughput import ThroughputKind
 from graph.portfolio import Portfolio
 
 
@@ -79,22 +80,38 @@ def simulate_scenario(
     seed: int = 0,
     horizon_weeks: int = 260,
     baseline: Forecast | None = None,
+    throughput: ThroughputKind = ThroughputKind.POSTERIOR,
 ) -> ScenarioResult:
     """Forecast the scenario and its delta against the baseline (forecast here when not given, same seed)."""
     if baseline is None:
-        baseline = forecast(portfolio, as_of=as_of, trials=trials, seed=seed, horizon_weeks=horizon_weeks)
-    elif (baseline.as_of, baseline.trials, baseline.seed, baseline.horizon_weeks, baseline.scenario_id) != (
-        as_of,
-        trials,
-        seed,
-        horizon_weeks,
-        None,
-    ):
+        baseline = forecast(
+            portfolio,
+            as_of=as_of,
+            trials=trials,
+            seed=seed,
+            horizon_weeks=horizon_weeks,
+            throughput=throughput,
+        )
+    elif (
+        baseline.as_of,
+        baseline.trials,
+        baseline.seed,
+        baseline.horizon_weeks,
+        baseline.scenario_id,
+        baseline.throughput,
+    ) != (as_of, trials, seed, horizon_weeks, None, throughput):
         raise ScenarioError(
-            "the baseline must be the unchanged portfolio forecast with the same as_of, trials, seed and horizon"
+            "the baseline must be the unchanged portfolio forecast with the same as_of, trials, seed, horizon "
+            "and throughput model"
         )
     result = forecast(
-        portfolio, as_of=as_of, scenario=scenario, trials=trials, seed=seed, horizon_weeks=horizon_weeks
+        portfolio,
+        as_of=as_of,
+        scenario=scenario,
+        trials=trials,
+        seed=seed,
+        horizon_weeks=horizon_weeks,
+        throughput=throughput,
     )
     return ScenarioResult(scenario=scenario, forecast=result, delta=forecast_delta(baseline, result))
 

@@ -4,8 +4,8 @@ Candidates are the not-done features. Every score comes with a `ScoreBreakdown` 
 the numbers that went into it, so a planner's choice can be traced back to data.
 
 RICE
-    reach * impact * confidence / effort, where effort is the remaining likely effort
-    (`effort_likely * (1 - progress)`) floored at `MIN_EFFORT_PERSON_WEEKS` so finished-but-open work
+    reach * impact * confidence / effort, where effort is the remaining PERT-mean effort
+    (`engines.common.expected_remaining_effort`: (low + 4 likely + high) / 6 x (1 - progress)) floored at `MIN_EFFORT_PERSON_WEEKS` so finished-but-open work
     does not divide by zero.
 
 WSJF
@@ -25,7 +25,9 @@ WSJF
     Job size is the same floored remaining effort as RICE uses.
 
 Demand
-    ARR-weighted demand (sum over requests of customer.arr * request.weight) x
+    ARR-weighted demand (sum over requests of customer.arr * request.weight, plus customer.arr *
+    `CONFIRMED_FEEDBACK_WEIGHT` for each customer whose feedback a person confirmed is about the feature and
+    who has no request for it) x
     (1 + sum of the weights of the objectives the feature supports).
 
 Value (what the planner maximises), chosen by `method`
@@ -46,7 +48,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict
 from scipy.stats import rankdata
 
-from engines.common import dependency_graph
+from engines.common import dependency_graph, expected_remaining_effort
 from graph.portfolio import Feature, FeatureStatus, Portfolio
 
 ScoringMethod = Literal["blend", "rice", "wsjf", "demand"]
@@ -55,6 +57,8 @@ MIN_EFFORT_PERSON_WEEKS = 0.1
 TIME_CRITICALITY_HORIZON_DAYS = 4 * 13 * 7
 WSJF_SCALE_MIN = 1.0
 WSJF_SCALE_MAX = 10.0
+CONFIRMED_FEEDBACK_WEIGHT = 0.5
+"""The request weight a confirmed feedback link counts as, for a customer with no request for the feature."""
 
 RICE_FORMULA = "reach * impact * confidence / effort"
 WSJF_FORMULA = "(business_value + time_criticality + opportunity_enablement) / job_size"
@@ -106,7 +110,7 @@ def score_features(
 
     raw: list[tuple[Feature, ScoreBreakdown, ScoreBreakdown, ScoreBreakdown]] = []
     for feature, business_value in zip(candidates, business_values, strict=True):
-        effort = max(feature.remaining_likely, MIN_EFFORT_PERSON_WEEKS)
+        effort = max(expected_remaining_effort(feature), MIN_EFFORT_PERSON_WEEKS)
         nearest = _nearest_date(feature.target_date, earliest_renewal.get(feature.id))
         wsjf = _wsjf(
             effort,
@@ -140,7 +144,21 @@ def _requested_demand(portfolio: Portfolio) -> tuple[defaultdict[str, float], di
         if renewal is not None:
             known = earliest_renewal.get(request.feature_id)
             earliest_renewal[request.feature_id] = renewal if known is None else min(known, renewal)
+    for customer_id, feature_id in confirmed_feedback_demand(portfolio):
+        arr_demand[feature_id] += arr_by_customer.get(customer_id, 0.0) * CONFIRMED_FEEDBACK_WEIGHT
     return arr_demand, earliest_renewal
+
+
+def confirmed_feedback_demand(portfolio: Portfolio) -> list[tuple[str, str]]:
+    """(customer, feature) pairs that a confirmed feedback link adds to the demand: the customer gave feedback
+    a person confirmed is about the feature, and has no request for it. Each pair counts once."""
+    requested = {(request.customer_id, request.feature_id) for request in portfolio.requests}
+    pairs = {
+        (item.customer_id, feature_id)
+        for item in portfolio.feedback
+        for feature_id in item.confirmed_feature_ids
+    }
+    return sorted(pairs - requested)
 
 
 def _rice(feature: Feature, effort: float) -> ScoreBreakdown:

@@ -7,7 +7,8 @@ The model and its documents:
 - `graph.portfolio`: the portfolio model (`Portfolio`, `Feature`, `Customer`, ...).
 - `graph.validation`: import validation (`validate_document`, `PortfolioValidationError`).
 - `graph.portfolio_files`: reading and writing JSON documents and CSV folders.
-- `graph.demo`: the generated demo portfolios.
+- `graph.demo`: the generated demo portfolios (`generate_portfolio_with_feedback_truth` adds each feedback
+  item's true feature and topic); `graph.demo_feedback`: the feedback generator behind it.
 
 Talking to the database:
 - `graph.cypher`: the one runner (`CypherRunner`: managed read/write units of work, conflict retries,
@@ -15,6 +16,8 @@ Talking to the database:
 - `graph.vocabulary`: the labels, relationship types, constraints and indexes Cypher may name.
 - `graph.portfolio_statements`: the Cypher over the portfolio (schema, import, snapshot, read models).
 - `graph.result_statements`: the Cypher over result nodes.
+- `graph.visibility`: what every portfolio read filters by, the committed revision; `graph.staging_statements`
+  and `graph.import_recovery`: imports staged under their future revision, and putting interrupted ones right.
 - `graph.store`: `GraphStore`, the portfolio's import, clear and snapshot; its read models come from
   `graph.read_models` (`ReadModels`, and the builders of entities from records).
 - `graph.result_store`: `ResultStore`, the workflows' stored results and the roadmap lifecycle.

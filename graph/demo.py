@@ -15,6 +15,7 @@ from typing import cast
 
 import numpy as np
 
+from graph.demo_feedback import FeedbackTruth, TopicFeature, generate_feedback, topics_for
 from graph.portfolio import (
     Customer,
     Feature,
@@ -246,7 +247,7 @@ _SHARED_NOUNS: tuple[str, ...] = (
     "public API",
 )
 
-_VERBS: tuple[str, ...] = (
+VERBS: tuple[str, ...] = (
     "Add",
     "Improve",
     "Redesign",
@@ -424,32 +425,6 @@ _COMPANY_SECOND: tuple[str, ...] = (
 
 _COMPANY_LEGAL: tuple[str, ...] = ("Inc.", "Ltd", "GmbH", "LLC", "S.A.", "B.V.", "Group", "Co.")
 
-_POSITIVE_FEEDBACK: tuple[str, ...] = (
-    "Really looking forward to {feature}; it would save our team hours every week.",
-    "The early version of {feature} is great, our admins love it.",
-    "{feature} is exactly what we asked for, thanks for prioritising it.",
-    "Our champions keep mentioning {feature} as the reason they renewed.",
-)
-_NEUTRAL_FEEDBACK: tuple[str, ...] = (
-    "Is there a timeline for {feature}? Our planning depends on it.",
-    "We would use {feature} if it also covered our EU entities.",
-    "Can {feature} be configured per workspace?",
-    "Asked our CSM about {feature} again during the quarterly review.",
-)
-_NEGATIVE_FEEDBACK: tuple[str, ...] = (
-    "{feature} is blocking our rollout; we need it before our renewal.",
-    "Without {feature} we are evaluating a competitor.",
-    "We were promised {feature} last quarter and it still has not shipped.",
-    "The lack of {feature} creates manual work for our finance team every month.",
-)
-_GENERAL_FEEDBACK: tuple[tuple[str, float], ...] = (
-    ("Support response times have improved a lot this quarter.", 0.6),
-    ("The product feels slower since the last release.", -0.5),
-    ("Onboarding new users is still harder than it should be.", -0.3),
-    ("Overall a solid product, our team uses it daily.", 0.7),
-    ("Pricing changes made budgeting for next year difficult.", -0.4),
-)
-
 _STATUS_SHARES: tuple[tuple[FeatureStatus, float], ...] = (
     # In delivery order: prerequisites always sit earlier in this list.
     (FeatureStatus.DONE, 0.15),
@@ -461,12 +436,21 @@ _STATUS_SHARES: tuple[tuple[FeatureStatus, float], ...] = (
 
 def generate_portfolio(seed: int = 7, scale: str = "small", anchor: date | None = None) -> Portfolio:
     """A deterministic demo portfolio; `anchor` (default: today) is "now" for every date."""
+    return generate_portfolio_with_feedback_truth(seed, scale, anchor)[0]
+
+
+def generate_portfolio_with_feedback_truth(
+    seed: int = 7, scale: str = "small", anchor: date | None = None
+) -> tuple[Portfolio, list[FeedbackTruth]]:
+    """`generate_portfolio`, with each feedback item's true feature and topic (never written to the graph)."""
     if scale not in SCALES:
         raise ValueError(f"unknown scale {scale!r}; expected one of {', '.join(SCALES)}")
     size = SCALES[scale]
     if size.products > len(_PRODUCTS):
         raise ValueError(f"at most {len(_PRODUCTS)} products are available")
-    return _Generator(np.random.default_rng(seed), size, anchor or date.today()).build()
+    generator = _Generator(np.random.default_rng(seed), size, anchor or date.today())
+    portfolio = generator.build()
+    return portfolio, generator.feedback_truth
 
 
 class _Generator:
@@ -475,6 +459,7 @@ class _Generator:
         self.size = size
         self.anchor = anchor
         self.themes = _PRODUCTS[: size.products]
+        self.feedback_truth: list[FeedbackTruth] = []
         weights = 1.0 / np.sqrt(np.arange(1, size.products + 1))
         self.product_weights = weights / weights.sum()
 
@@ -737,7 +722,7 @@ class _Generator:
 
     def _feature_name(self, theme: _ProductTheme) -> str:
         nouns = theme.nouns + _SHARED_NOUNS
-        verb = _VERBS[int(self.rng.integers(len(_VERBS)))]
+        verb = VERBS[int(self.rng.integers(len(VERBS)))]
         noun = nouns[int(self.rng.integers(len(nouns)))]
         qualifier = _QUALIFIERS[int(self.rng.integers(len(_QUALIFIERS)))]
         return f"{verb} {noun}{qualifier}"
@@ -897,43 +882,23 @@ class _Generator:
         return counts
 
     def _feedback(self, requests: list[Request], features: list[Feature]) -> list[Feedback]:
-        """Templated comments: mostly about a feature the customer asked for, some general."""
-        rng = self.rng
-        count = self.size.feedback
-        width = max(5, len(str(count)))
+        """Realistic comments about the requested features (graph.demo_feedback), mostly unlinked."""
+        requested = sorted({request.feature_id for request in requests})
         names = {feature.id: feature.name for feature in features}
-        picks = rng.integers(len(requests), size=count)
-        general = rng.random(count) < 0.2
-        moods = rng.choice(3, size=count, p=[0.35, 0.3, 0.35])
-        days_ago = rng.integers(0, 366, size=count)
-        feedback: list[Feedback] = []
-        for index in range(count):
-            request = requests[int(picks[index])]
-            feature_id: str | None
-            if general[index]:
-                text, base = _GENERAL_FEEDBACK[int(rng.integers(len(_GENERAL_FEEDBACK)))]
-                sentiment = base + float(rng.uniform(-0.2, 0.2))
-                feature_id = None
-            else:
-                templates, low, high = (
-                    (_NEGATIVE_FEEDBACK, -0.9, -0.3),
-                    (_NEUTRAL_FEEDBACK, -0.2, 0.2),
-                    (_POSITIVE_FEEDBACK, 0.3, 0.9),
-                )[int(moods[index])]
-                feature_id = request.feature_id
-                template = templates[int(rng.integers(len(templates)))]
-                text = template.format(feature=f'"{names[feature_id]}"')
-                sentiment = float(rng.uniform(low, high))
-            feedback.append(
-                Feedback.model_construct(
-                    id=f"fb-{index + 1:0{width}d}",
-                    customer_id=request.customer_id,
-                    feature_id=feature_id,
-                    text=text,
-                    sentiment=round(min(1.0, max(-1.0, sentiment)), 2),
-                    created_at=self.anchor - timedelta(days=int(days_ago[index])),
-                )
-            )
+        customers_by_feature: dict[str, list[str]] = {}
+        for request in requests:
+            customers_by_feature.setdefault(request.feature_id, []).append(request.customer_id)
+        seed = int(self.rng.integers(2**32))
+        topic_rng = np.random.default_rng(seed)
+        topics = topics_for([TopicFeature(id, names[id]) for id in requested], VERBS, topic_rng)
+        feedback, self.feedback_truth = generate_feedback(
+            count=self.size.feedback,
+            topics=topics,
+            customers_by_feature=customers_by_feature,
+            all_customer_ids=sorted({request.customer_id for request in requests}),
+            anchor=self.anchor,
+            seed=seed + 1,
+        )
         return feedback
 
 

@@ -33,6 +33,7 @@ from pydantic import BaseModel, ConfigDict
 from graph import portfolio_statements
 from graph.cypher import CypherClient, CypherRunner, Query, QueryObserver, Statements, native
 from graph.portfolio import Customer, Feature, Feedback, Objective, Product, Release, Team
+from graph.portfolio_statements import links
 from graph.read_models import (
     customer_from_record,
     entity,
@@ -41,6 +42,7 @@ from graph.read_models import (
     release_from_record,
 )
 from graph.result_statements import CURRENT_ROADMAP_SUMMARY, RESULT_REPORT, RESULT_SUMMARY
+from graph.visibility import REVISION_SCOPE, visible_node, visible_relationship
 from graph.vocabulary import PORTFOLIO_LABELS, NodeLabel
 
 T = TypeVar("T")
@@ -66,10 +68,11 @@ class PagedLabel(StrEnum):
     OBJECTIVE = NodeLabel.OBJECTIVE.value
 
 
-_CUSTOMER_LINKS = "[(n)-[:USES]->(p:Product) | p.id] AS product_ids"
-_RELEASE_LINKS = "[(n)-[:OF]->(p:Product) | p.id] AS product_ids"
+_CUSTOMER_LINKS = links("(n)-[l:USES]->(p:Product)", "p.id", "product_ids")
+_RELEASE_LINKS = links("(n)-[l:OF]->(p:Product)", "p.id", "product_ids")
 _FEEDBACK_LINKS = (
-    "[(n)-[:FROM]->(c:Customer) | c.id] AS customer_ids, [(n)-[:ABOUT]->(f:Feature) | f.id] AS feature_ids"
+    f"{links('(n)-[l:FROM]->(c:Customer)', 'c.id', 'customer_ids')}, "
+    f"{links('(n)-[l:ABOUT]->(f:Feature)', 'f.id', 'feature_ids')}"
 )
 
 _RETURN_COLUMNS: dict[PagedLabel, str] = {
@@ -84,21 +87,24 @@ _FILTER_CONDITIONS: dict[PagedLabel, dict[str, str]] = {
     PagedLabel.PRODUCT: {},
     PagedLabel.FEATURE: {
         "status": "n.status = $status",
-        "product": "EXISTS { (n)-[:PART_OF]->(:Product {id: $product}) }",
-        "team": "EXISTS { (:Team {id: $team})-[:OWNS]->(n) }",
+        "product": f"EXISTS {{ (n)-[a:PART_OF]->(:Product {{id: $product}}) WHERE {visible_relationship('a')} }}",
+        "team": f"EXISTS {{ (:Team {{id: $team}})-[a:OWNS]->(n) WHERE {visible_relationship('a')} }}",
     },
     PagedLabel.CUSTOMER: {
         "segment": "n.segment = $segment",
-        "product": "EXISTS { (n)-[:USES]->(:Product {id: $product}) }",
+        "product": f"EXISTS {{ (n)-[a:USES]->(:Product {{id: $product}}) WHERE {visible_relationship('a')} }}",
     },
     PagedLabel.TEAM: {
-        "product": "EXISTS { (n)-[:OWNS]->(:Feature)-[:PART_OF]->(:Product {id: $product}) }",
+        "product": "EXISTS { (n)-[a:OWNS]->(:Feature)-[b:PART_OF]->(:Product {id: $product}) "
+        f"WHERE {visible_relationship('a')} AND {visible_relationship('b')} }}",
     },
     PagedLabel.OBJECTIVE: {
-        "product": "EXISTS { (:Product {id: $product})<-[:PART_OF]-(:Feature)-[:SUPPORTS]->(n) }",
+        "product": "EXISTS { (:Product {id: $product})<-[a:PART_OF]-(:Feature)-[b:SUPPORTS]->(n) "
+        f"WHERE {visible_relationship('a')} AND {visible_relationship('b')} }}",
     },
 }
-"""Per label, the filters it accepts: parameter name -> condition. A null parameter disables it."""
+"""Per label, the filters it accepts: parameter name -> condition. A null parameter disables it. The
+relationships a condition follows must be visible (`graph.visibility`)."""
 
 
 def filter_names(label: PagedLabel) -> tuple[str, ...]:
@@ -106,7 +112,7 @@ def filter_names(label: PagedLabel) -> tuple[str, ...]:
 
 
 def _where(label: PagedLabel, cursor_condition: str | None) -> str:
-    conditions = [cursor_condition] if cursor_condition else []
+    conditions = [visible_node("n"), *([cursor_condition] if cursor_condition else [])]
     conditions += [
         f"(${name} IS NULL OR {condition})" for name, condition in _FILTER_CONDITIONS[label].items()
     ]
@@ -118,15 +124,16 @@ def _page_query(label: PagedLabel, *, backward: bool) -> Query:
     order = "DESC" if backward else "ASC"
     return _define(
         f"page.{label.value}.{'backward' if backward else 'forward'}",
-        f"MATCH (n:{label.value}) {_where(label, cursor)} "
-        f"WITH n ORDER BY n.id {order} LIMIT $limit "
+        f"{REVISION_SCOPE}MATCH (n:{label.value}) {_where(label, cursor)} "
+        f"WITH n, current_revision ORDER BY n.id {order} LIMIT $limit "
         f"RETURN {_RETURN_COLUMNS[label]}",
     )
 
 
 def _count_query(label: PagedLabel) -> Query:
     return _define(
-        f"count.{label.value}", f"MATCH (n:{label.value}) {_where(label, None)} RETURN count(n) AS total"
+        f"count.{label.value}",
+        f"{REVISION_SCOPE}MATCH (n:{label.value}) {_where(label, None)} RETURN count(n) AS total",
     )
 
 
@@ -164,7 +171,8 @@ class Page(Generic[T]):
 def _by_ids(label: NodeLabel, columns: str) -> Query:
     return _define(
         f"by_ids.{label.value}",
-        f"UNWIND $ids AS id MATCH (n:{label.value} {{id: id}}) RETURN n.id AS key, {columns}",
+        f"{REVISION_SCOPE}UNWIND $ids AS id MATCH (n:{label.value} {{id: id}}) WHERE {visible_node('n')} "
+        f"RETURN n.id AS key, {columns}",
     )
 
 
@@ -173,8 +181,10 @@ TEAMS_BY_IDS = _by_ids(NodeLabel.TEAM, "properties(n) AS props")
 FEATURES_BY_IDS = _by_ids(NodeLabel.FEATURE, f"properties(n) AS props, {portfolio_statements.FEATURE_LINKS}")
 FEATURES_WITH_PREREQUISITES = _define(
     "features_with_prerequisites",
-    "UNWIND $ids AS id MATCH (f:Feature {id: id}) OPTIONAL MATCH (f)-[:DEPENDS_ON]->(d) "
-    "WITH collect(DISTINCT f) + collect(DISTINCT d) AS found UNWIND found AS n WITH DISTINCT n "
+    f"{REVISION_SCOPE}UNWIND $ids AS id MATCH (f:Feature {{id: id}}) WHERE {visible_node('f')} "
+    f"OPTIONAL MATCH (f)-[a:DEPENDS_ON]->(d) WHERE {visible_relationship('a')} "
+    "WITH current_revision, collect(DISTINCT f) + collect(DISTINCT d) AS found "
+    "UNWIND found AS n WITH DISTINCT n, current_revision "
     f"RETURN n.id AS key, properties(n) AS props, {portfolio_statements.FEATURE_LINKS}",
 )
 """The given features and the features they depend on, in one statement (the API's look-ahead for a
@@ -187,7 +197,8 @@ FEEDBACK_BY_IDS = _by_ids(NodeLabel.FEEDBACK, f"properties(n) AS props, {_FEEDBA
 LABELS_BY_IDS = _define(
     "labels_by_ids",
     " UNION ALL ".join(
-        f"UNWIND $ids AS id MATCH (n:{label.value} {{id: id}}) RETURN n.id AS key, '{label.value}' AS label"
+        f"{REVISION_SCOPE}UNWIND $ids AS id MATCH (n:{label.value} {{id: id}}) WHERE {visible_node('n')} "
+        f"RETURN n.id AS key, '{label.value}' AS label"
         for label in PORTFOLIO_LABELS
     ),
 )
@@ -195,35 +206,40 @@ LABELS_BY_IDS = _define(
 
 REQUESTS_BY_FEATURE_IDS = _define(
     "requests_by_feature_ids",
-    "UNWIND $ids AS id MATCH (f:Feature {id: id})<-[r:REQUESTS]-(c:Customer) "
-    "RETURN f.id AS key, c.id AS customer_id, f.id AS feature_id, r.weight AS weight, "
+    f"{REVISION_SCOPE}UNWIND $ids AS id MATCH (f:Feature {{id: id}})<-[r:REQUESTS]-(c:Customer) "
+    f"WHERE {visible_relationship('r')} RETURN f.id AS key, c.id AS customer_id, f.id AS feature_id, r.weight AS weight, "
     "r.requested_at AS requested_at",
 )
 REQUESTS_BY_CUSTOMER_IDS = _define(
     "requests_by_customer_ids",
-    "UNWIND $ids AS id MATCH (c:Customer {id: id})-[r:REQUESTS]->(f:Feature) "
-    "RETURN c.id AS key, c.id AS customer_id, f.id AS feature_id, r.weight AS weight, "
+    f"{REVISION_SCOPE}UNWIND $ids AS id MATCH (c:Customer {{id: id}})-[r:REQUESTS]->(f:Feature) "
+    f"WHERE {visible_relationship('r')} RETURN c.id AS key, c.id AS customer_id, f.id AS feature_id, r.weight AS weight, "
     "r.requested_at AS requested_at",
 )
 OWNED_FEATURE_IDS_BY_TEAM_IDS = _define(
     "owned_feature_ids_by_team_ids",
-    "UNWIND $ids AS id MATCH (t:Team {id: id})-[:OWNS]->(f:Feature) RETURN t.id AS key, f.id AS member",
+    f"{REVISION_SCOPE}UNWIND $ids AS id MATCH (t:Team {{id: id}})-[a:OWNS]->(f:Feature) "
+    f"WHERE {visible_relationship('a')} RETURN t.id AS key, f.id AS member",
 )
 FEATURE_IDS_BY_PRODUCT_IDS = _define(
     "feature_ids_by_product_ids",
-    "UNWIND $ids AS id MATCH (p:Product {id: id})<-[:PART_OF]-(f:Feature) RETURN p.id AS key, f.id AS member",
+    f"{REVISION_SCOPE}UNWIND $ids AS id MATCH (p:Product {{id: id}})<-[a:PART_OF]-(f:Feature) "
+    f"WHERE {visible_relationship('a')} RETURN p.id AS key, f.id AS member",
 )
 DEPENDENT_IDS_BY_FEATURE_IDS = _define(
     "dependent_ids_by_feature_ids",
-    "UNWIND $ids AS id MATCH (f:Feature {id: id})<-[:DEPENDS_ON]-(d:Feature) RETURN f.id AS key, d.id AS member",
+    f"{REVISION_SCOPE}UNWIND $ids AS id MATCH (f:Feature {{id: id}})<-[a:DEPENDS_ON]-(d:Feature) "
+    f"WHERE {visible_relationship('a')} RETURN f.id AS key, d.id AS member",
 )
 FEATURE_IDS_BY_OBJECTIVE_IDS = _define(
     "feature_ids_by_objective_ids",
-    "UNWIND $ids AS id MATCH (o:Objective {id: id})<-[:SUPPORTS]-(f:Feature) RETURN o.id AS key, f.id AS member",
+    f"{REVISION_SCOPE}UNWIND $ids AS id MATCH (o:Objective {{id: id}})<-[a:SUPPORTS]-(f:Feature) "
+    f"WHERE {visible_relationship('a')} RETURN o.id AS key, f.id AS member",
 )
 FEEDBACK_IDS_BY_FEATURE_IDS = _define(
     "feedback_ids_by_feature_ids",
-    "UNWIND $ids AS id MATCH (f:Feature {id: id})<-[:ABOUT]-(n:Feedback) RETURN f.id AS key, n.id AS member",
+    f"{REVISION_SCOPE}UNWIND $ids AS id MATCH (f:Feature {{id: id}})<-[a:ABOUT]-(n:Feedback) "
+    f"WHERE {visible_relationship('a')} RETURN f.id AS key, n.id AS member",
 )
 
 

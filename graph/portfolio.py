@@ -14,7 +14,7 @@ from datetime import date
 from enum import StrEnum
 from typing import Annotated, Self
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
 EntityId = Annotated[
     str,
@@ -58,6 +58,15 @@ class Team(_Entity):
         default_factory=list[float],
         description="Person-weeks of effort actually delivered in each recent week, oldest first.",
     )
+    holidays: list[date] = Field(
+        default_factory=list[date],
+        description="Days the team does not work (besides weekends); used by the working-day calendar.",
+    )
+
+    @field_validator("holidays")
+    @classmethod
+    def _holidays_sorted(cls, holidays: list[date]) -> list[date]:
+        return sorted(set(holidays))
 
 
 class Feature(_Entity):
@@ -135,6 +144,19 @@ class Feedback(_Entity):
     text: str
     sentiment: Annotated[float, Field(ge=-1, le=1)] = 0.0
     created_at: date | None = None
+    source: str | None = Field(
+        default=None,
+        max_length=100,
+        description="Where it came from: `support`, `survey`, `sales`, a tool's name.",
+    )
+    external_id: str | None = Field(
+        default=None, max_length=200, description="Its id in the source system; appends are idempotent on it."
+    )
+    confirmed_feature_ids: list[EntityId] = Field(
+        default_factory=list[str],
+        description="Features a person confirmed this feedback is about (graph.insight_store's confirmed links). "
+        "Read from the graph into the snapshot; an import document never states them.",
+    )
 
 
 class Portfolio(BaseModel):

@@ -30,6 +30,12 @@ from graph.vocabulary import CONSTRAINED_LABELS, RelType
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
+_SNAPSHOT_ATTEMPTS = 5
+
+
+class PortfolioChangedError(RuntimeError):
+    """Imports kept committing while a snapshot was read, so no read saw one revision throughout."""
+
 
 class FeatureDetail(Feature):
     """A feature with the name of its owning team."""
@@ -126,7 +132,8 @@ def release_from_record(record: Record) -> Release:
 
 
 def feedback_from_record(record: Record) -> Feedback:
-    """Feedback from `props`, `customer_ids` (exactly one) and `feature_ids` (at most one)."""
+    """Feedback from `props`, `customer_ids` (exactly one), `feature_ids` (at most one) and, in the snapshot,
+    `confirmed_feature_ids` (`graph.insight_store`'s confirmed links)."""
     props = record["props"]
     owner = f"feedback {props.get('id')!r}"
     return entity(
@@ -134,6 +141,7 @@ def feedback_from_record(record: Record) -> Feedback:
         props,
         customer_id=_required(record["customer_ids"], "FROM", owner),
         feature_id=_only(record["feature_ids"], "ABOUT", owner),
+        confirmed_feature_ids=sorted(record.get("confirmed_feature_ids") or []),
     )
 
 
@@ -238,10 +246,17 @@ class ReadModels(CypherClient):
         """The whole portfolio, one streaming query per entity type in one read transaction.
 
         Entities are sorted by id, requests by (customer_id, feature_id), id lists sorted: equal to
-        `graph.store.normalise_portfolio` of what was imported.
+        `graph.store.normalise_portfolio` of what was imported. It is the portfolio of one revision: the
+        token is read before and after, and the snapshot read again if an import committed meanwhile.
         """
 
-        async def work(tx: AsyncManagedTransaction) -> Portfolio:
+        async def revision(tx: AsyncManagedTransaction) -> Any:
+            records = await self.cypher.records(tx, queries.READ_REVISION)
+            return records[0]["token"] if records else None
+
+        async def work(tx: AsyncManagedTransaction) -> Portfolio | None:
+            before = await revision(tx)
+
             async def each(query: Query, build: Callable[[Record], ModelT]) -> list[ModelT]:
                 return [build(record) async for record in await self.cypher.run(tx, query)]
 
@@ -264,6 +279,8 @@ class ReadModels(CypherClient):
                 for customer_id, weight, at in record["requests"]
             ]
             feedback = await each(queries.SNAPSHOT_FEEDBACK, feedback_from_record)
+            if await revision(tx) != before:
+                return None
             return Portfolio(
                 products=sorted(products, key=lambda item: item.id),
                 teams=sorted(teams, key=lambda item: item.id),
@@ -275,4 +292,12 @@ class ReadModels(CypherClient):
                 feedback=sorted(feedback, key=lambda item: item.id),
             )
 
-        return await self.cypher.read(work)
+        for _ in range(_SNAPSHOT_ATTEMPTS - 1):
+            if (snapshot := await self.cypher.read(work)) is not None:
+                return snapshot
+        snapshot = await self.cypher.read(work)
+        if snapshot is None:
+            raise PortfolioChangedError(
+                f"the portfolio changed during each of {_SNAPSHOT_ATTEMPTS} snapshot reads; try again"
+            )
+        return snapshot

@@ -14,6 +14,7 @@ RESULT_KINDS: tuple[NodeLabel, ...] = (
     NodeLabel.RISK_ASSESSMENT,
     NodeLabel.ROADMAP_VERSION,
     NodeLabel.PORTFOLIO_REVIEW,
+    NodeLabel.INSIGHT_DIGEST,
 )
 """Labels of result nodes, each keyed by workflow id (RoadmapHead is bookkeeping, not a result)."""
 
@@ -83,7 +84,7 @@ DELETE_RESULTS: dict[NodeLabel, Query] = {
         f"results.delete_all.{label.value}",
         f"MATCH (r:{label.value}) DETACH DELETE r RETURN count(*) AS deleted",
     )
-    for label in (*RESULT_KINDS, NodeLabel.ROADMAP_HEAD)
+    for label in (*RESULT_KINDS, NodeLabel.ROADMAP_HEAD, NodeLabel.THEME)
 }
 
 LOCK_ROADMAP_HEAD = _define(

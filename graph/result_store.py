@@ -148,6 +148,9 @@ class StoredResult(ResultFields):
     roadmap: RoadmapLifecycle | None = None
     previous_review_id: str | None = None
     risk_assessment_id: str | None = None
+    redacted_at: datetime | None = Field(
+        default=None, description="When an erasure rewrote the result without a customer (`graph.erasure`)."
+    )
 
 
 # -- encoding --------------------------------------------------------------------------------------
@@ -183,6 +186,11 @@ def _result_properties(write: ResultWrite) -> dict[str, Any]:
         if value is not None:  # a property set to null does not exist in Cypher
             properties[_FIGURE_PREFIX + name] = value
     return properties
+
+
+def result_properties(write: ResultWrite) -> dict[str, Any]:
+    """The properties a result node is written with (for the stores of other result kinds)."""
+    return _result_properties(write)
 
 
 def stored_result_from_properties(
@@ -226,6 +234,7 @@ def stored_result_from_properties(
         report_stored=bool(props["report_stored"]),
         report_json=decompress_report(report_z) if with_report and isinstance(report_z, str) else None,
         roadmap=roadmap,
+        redacted_at=props.get("redacted_at"),
     )
 
 

@@ -18,20 +18,19 @@ Import semantics (`GraphStore.import_portfolio`):
   the difference: new nodes with CREATE, new relationships with plain CREATE after MATCH on the
   indexed `id` (grouped by end node), changed ones with SET, stale relationships with DELETE.
   No MERGE on the write path.
-- Atomicity: a document of up to `single_transaction_rows` rows (nodes + relationships; default
-  `SINGLE_TRANSACTION_ROWS`, a million) is read, diffed and written in ONE write transaction: it
-  is applied entirely or not at all, and readers see the previous portfolio until it commits,
-  even if the importing process is killed mid-way. A larger one
-  is written in batches of at most `batch_size` rows, one transaction each (stale relationships
-  first, then nodes, then new relationships); if that fails part-way (or the process is killed),
-  the graph holds part of the changes, and running the same import again completes it: the diff
-  is recomputed from the graph, so nothing is written twice. Such an import is recorded before its
-  first batch (`pending_import` on the revision node) and cleared by its last transaction, the one
-  that writes the new revision token; until then `interrupted_import()` reports it (so does
-  `lodestar summary`), and the next import, whatever it changes, writes a fresh token and clears
-  it (`ImportSummary.finished_interrupted_import`). Readers are not isolated from the batches:
-  they can see part of the new portfolio while such an import runs or after it was interrupted.
-  The batches also leave parts of an interrupted document that the next document does not state.
+- Atomicity, at any size, as readers see it: a document of up to `single_transaction_rows` rows
+  (nodes + relationships; default `SINGLE_TRANSACTION_ROWS`, a million, or
+  `LODESTAR_IMPORT_SINGLE_TRANSACTION_ROWS`) is read, diffed and written in ONE write transaction. A
+  larger one is staged (`graph.staging_statements`): written in batches of at most `batch_size` rows
+  under the revision token it will become, invisible to every reader (`graph.visibility`), then
+  switched in one last transaction that applies the node property changes and sets the token; then
+  settled (retired relationships deleted) in batches that readers cannot tell apart.
+  Readers see the previous portfolio until the switch commits, even if the importing process is
+  killed mid-way. The next import first rolls back a staged import that never committed, or finishes
+  settling one that did (`graph.import_recovery`; `ImportSummary.interrupted_import_outcome`);
+  `interrupted_import()` and `lodestar summary` report it. The last transaction holds one row per
+  node whose properties change: a document changing more nodes than one transaction can hold is
+  beyond this design.
 - Id lists (Feature.depends_on, objective_ids, Customer.product_ids) are relationships, which
   have no order: the snapshot returns them, and every collection, sorted by id; compare it with
   `normalise_portfolio(document)`.
@@ -45,6 +44,7 @@ Import semantics (`GraphStore.import_portfolio`):
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 import uuid
 from collections import defaultdict
@@ -60,7 +60,15 @@ from neo4j.exceptions import ConstraintError
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 
 from graph import portfolio_statements as queries
+from graph import staging_statements as staging
 from graph.cypher import CypherRunner, Query, QueryObserver, UnitOfWork, native_properties
+from graph.import_recovery import (
+    ImportRecovery,
+    RecoveryOutcome,
+    RevisionState,
+    read_revision_state,
+    recover_interrupted_import,
+)
 from graph.portfolio import ENTITY_COLLECTIONS, Portfolio
 from graph.read_models import ReadModels
 from graph.validation import (
@@ -70,6 +78,7 @@ from graph.validation import (
     ensure_valid,
     integrity_issues,
 )
+from graph.visibility import STAGED
 from graph.vocabulary import (
     NODE_PROPERTIES,
     PORTFOLIO_LABELS,
@@ -87,9 +96,24 @@ commits. Measured on ArcadeDB (2 GB heap, 2 cores): the large demo portfolio (95
 in one transaction, about as long as in batches. Lower it for a Neo4j server whose transaction
 memory limit (`db.memory.transaction.max`) is smaller than such a transaction needs."""
 DEFAULT_BATCH_SIZE = 10_000
+SINGLE_TRANSACTION_ROWS_ENV = "LODESTAR_IMPORT_SINGLE_TRANSACTION_ROWS"
+BATCH_SIZE_ENV = "LODESTAR_IMPORT_BATCH_SIZE"
 _STATE_READ_CHUNK = 20_000
 _CLEAR_BATCH = 10_000
 _CONFLICT_ATTEMPTS = 3
+
+
+def _count_from_env(name: str, default: int) -> int:
+    text = os.environ.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        value = int(text)
+    except ValueError:
+        raise ValueError(f"{name}={text!r} is not a whole number") from None
+    if value < 0:
+        raise ValueError(f"{name}={text!r} must not be negative")
+    return value
 
 
 def _entity_list_adapter(collection: str) -> TypeAdapter[list[Any]]:
@@ -141,8 +165,10 @@ class ImportSummary(BaseModel):
     revision: str | None = None
     """The portfolio's new revision token when the import changed anything (`GraphStore.revision`)."""
     finished_interrupted_import: str | None = None
-    """The id of an earlier import that was interrupted part-way (`GraphStore.interrupted_import`),
-    which this one superseded: its marker is cleared and the revision token renewed."""
+    """The id (revision) of an earlier import that was interrupted part-way (`GraphStore.interrupted_import`),
+    which this one rolled back or finished before it read the graph (`interrupted_import_outcome`)."""
+    interrupted_import_outcome: RecoveryOutcome | None = None
+    """What became of `finished_interrupted_import`: rolled back if it never committed, else finished."""
     phase_seconds: dict[str, float] = Field(default_factory=dict[str, float])
     """Wall time per phase: validate, read_state, plan, delete_relationships, nodes, relationships.
     `seconds` is the whole call, validation included."""
@@ -160,6 +186,29 @@ class ImportSummary(BaseModel):
     @property
     def changed(self) -> bool:
         return self.total("nodes").written + self.total("relationships").written > 0
+
+
+class PortfolioChangeCounts(BaseModel):
+    """What one import changed, per node label and per relationship type (as stored on the revision)."""
+
+    nodes: dict[str, EntityChanges] = Field(default_factory=dict[str, EntityChanges])
+    relationships: dict[str, EntityChanges] = Field(default_factory=dict[str, EntityChanges])
+
+
+class PortfolioChange(PortfolioChangeCounts):
+    """The last import that changed the portfolio: when it committed, and its counts."""
+
+    changed_at: datetime
+
+
+class PortfolioTotals(BaseModel):
+    """Headline counts of the portfolio, read in one transaction at `revision`."""
+
+    revision: str | None
+    customers: int
+    total_arr: float
+    features_by_status: dict[str, int]
+    """Stored status value (`FeatureStatus`) -> how many features have it; absent statuses are left out."""
 
 
 class InterruptedImport(BaseModel):
@@ -394,6 +443,25 @@ def plan_import(desired: DesiredState, current: CurrentState) -> ImportPlan:
     return plan
 
 
+def _stored_properties(properties: Properties) -> Properties:
+    """A node's or relationship's properties as the document states them: without its staging number."""
+    stored = native_properties(properties)
+    stored.pop(STAGED, None)
+    return stored
+
+
+def _staged_relationships(plan: ImportPlan) -> dict[RelType, tuple[list[Properties], list[Properties]]]:
+    """Per type, (relationships to create, pairs to retire) for a staged import: a relationship whose
+    properties change is retired and created anew, so readers of the old revision keep the old one."""
+    staged: dict[RelType, tuple[list[Properties], list[Properties]]] = {}
+    for spec in RELATIONSHIPS:
+        updates = plan.relationship_updates[spec.type]
+        retires = [*plan.relationship_deletes[spec.type]]
+        retires += [{"start": row["start"], "end": row["end"], "copies": 1} for row in updates]
+        staged[spec.type] = ([*plan.relationship_creates[spec.type], *updates], retires)
+    return staged
+
+
 def group_by_end(rows: Sequence[Properties], batch_size: int) -> Iterator[list[Properties]]:
     """Relationship rows as batches of `{key: end id, rows: [...]}` groups, at most `batch_size` rows each.
 
@@ -460,11 +528,17 @@ class GraphStore(ReadModels):
         driver: AsyncDriver,
         database: str = "neo4j",
         *,
-        batch_size: int = DEFAULT_BATCH_SIZE,
-        single_transaction_rows: int = SINGLE_TRANSACTION_ROWS,
+        batch_size: int | None = None,
+        single_transaction_rows: int | None = None,
         write_concurrency: int = 1,
         query_observer: QueryObserver | None = None,
     ) -> None:
+        """`batch_size` and `single_transaction_rows` default to `LODESTAR_IMPORT_BATCH_SIZE` and
+        `LODESTAR_IMPORT_SINGLE_TRANSACTION_ROWS`, else `DEFAULT_BATCH_SIZE` and `SINGLE_TRANSACTION_ROWS`."""
+        if batch_size is None:
+            batch_size = _count_from_env(BATCH_SIZE_ENV, DEFAULT_BATCH_SIZE)
+        if single_transaction_rows is None:
+            single_transaction_rows = _count_from_env(SINGLE_TRANSACTION_ROWS_ENV, SINGLE_TRANSACTION_ROWS)
         if batch_size < 1 or write_concurrency < 1:
             raise ValueError("batch_size and write_concurrency must be at least 1")
         super().__init__(CypherRunner(driver, database, observer=query_observer))
@@ -513,6 +587,7 @@ class GraphStore(ReadModels):
         desired = DesiredState.of(portfolio)
         validated = time.perf_counter() - started
         async with self._import_lock:
+            recovery = await recover_interrupted_import(self.cypher, _CLEAR_BATCH)
             attempt = 1
             while True:
                 try:
@@ -527,6 +602,9 @@ class GraphStore(ReadModels):
                         raise
                     attempt += 1
                     continue
+                if recovery is not None:
+                    summary.finished_interrupted_import = recovery.revision
+                    summary.interrupted_import_outcome = recovery.outcome
                 summary.phase_seconds = {"validate": validated, **summary.phase_seconds}
                 summary.seconds = time.perf_counter() - started
                 return summary
@@ -546,7 +624,7 @@ class GraphStore(ReadModels):
             interrupted = await self._interrupted_import_in(tx)
             await self._apply(plan, in_this_transaction, timer)
             if plan.summary.changed or interrupted is not None:
-                plan.summary.revision = await self._mark_revision(tx)
+                plan.summary.revision = await self._mark_revision(tx, plan.summary)
             if interrupted is not None:
                 plan.summary.finished_interrupted_import = interrupted.import_id
             plan.summary.phase_seconds = timer.seconds
@@ -558,6 +636,7 @@ class GraphStore(ReadModels):
         return plan.summary
 
     async def _import_in_batches(self, desired: DesiredState) -> ImportSummary:
+        """Staged under the revision it will become, switched in its last transaction (`graph.staging_statements`)."""
         timer = PhaseTimer()
         with timer.phase("read_state"):
             nonempty = await self._nonempty_types()
@@ -568,58 +647,192 @@ class GraphStore(ReadModels):
             current = await self._read_state(None, desired, fetch, nonempty)
         with timer.phase("plan"):
             plan = plan_import(desired, current)
-        interrupted = await self.interrupted_import()
         transactions = 0
         if plan.summary.changed:
-            await self._write(self._pending_marker(desired.rows))
-            transactions += 1
-
-        async def each_in_own_transaction(units: Sequence[UnitOfWork[None]]) -> None:
-            """Independent units, each in a transaction of its own, `write_concurrency` at a time."""
-            nonlocal transactions
-            pending = iter(units)
-
-            async def worker() -> None:
-                nonlocal transactions
-                for unit in pending:
-                    await self._write(unit)
-                    transactions += 1
-
-            workers = min(self.write_concurrency, len(units))
-            if workers <= 1:
-                await worker()
-                return
-            try:
-                async with asyncio.TaskGroup() as group:
-                    for _ in range(workers):
-                        group.create_task(worker())
-            except BaseExceptionGroup as failures:
-                raise failures.exceptions[0] from None  # the others were cancelled because of it
-
-        await self._apply(plan, each_in_own_transaction, timer)
-        if plan.summary.changed or interrupted is not None:
-            plan.summary.revision = await self._write(self._mark_revision)
-            transactions += 1
-        if interrupted is not None:
-            plan.summary.finished_interrupted_import = interrupted.import_id
+            revision = uuid.uuid4().hex
+            sequence = await self._write(self._staging_marker(revision, desired.rows))
+            transactions = 1 + await self._stage(plan, sequence, timer)
+            with timer.phase("commit"):
+                await self._write(self._commit(plan, revision, sequence))
+            with timer.phase("settle"):
+                transactions += 1 + await self._settle(plan, sequence)
+            plan.summary.revision = revision
         plan.summary.phase_seconds = timer.seconds
         plan.summary.transactions = transactions
         plan.summary.single_transaction = False
         return plan.summary
 
-    async def _mark_revision(self, tx: AsyncManagedTransaction) -> str:
-        """A fresh revision token for the portfolio (`graph.vocabulary.PORTFOLIO_REVISION_LABEL`)."""
-        token = uuid.uuid4().hex
-        await (await self.cypher.run(tx, queries.MARK_REVISION, token=token)).consume()
-        return token
+    async def _in_own_transactions(self, units: Sequence[UnitOfWork[None]]) -> None:
+        """Independent units, each in a transaction of its own, `write_concurrency` at a time."""
+        pending = iter(units)
 
-    def _pending_marker(self, rows: int) -> UnitOfWork[None]:
-        async def work(tx: AsyncManagedTransaction) -> None:
+        async def worker() -> None:
+            for unit in pending:
+                await self._write(unit)
+
+        workers = min(self.write_concurrency, len(units))
+        if workers <= 1:
+            await worker()
+            return
+        try:
+            async with asyncio.TaskGroup() as group:
+                for _ in range(workers):
+                    group.create_task(worker())
+        except BaseExceptionGroup as failures:
+            raise failures.exceptions[0] from None  # the others were cancelled because of it
+
+    def _staging_marker(self, revision: str, rows: int) -> UnitOfWork[int]:
+        """Records the staged import as pending; returns its number (`graph.staging_statements`)."""
+
+        async def work(tx: AsyncManagedTransaction) -> int:
             since = datetime.now(UTC).isoformat(timespec="seconds")
-            params = {"import_id": uuid.uuid4().hex, "since": since, "rows": rows}
-            await (await self.cypher.run(tx, queries.MARK_IMPORT_PENDING, **params)).consume()
+            params = {"revision": revision, "since": since, "rows": rows}
+            return int((await self.cypher.records(tx, staging.MARK_STAGING, **params))[0]["sequence"])
 
         return work
+
+    async def _stage(self, plan: ImportPlan, sequence: int, timer: PhaseTimer) -> int:
+        """Write what readers must not see yet: retirements, then new nodes, then new relationships.
+        Returns the number of transactions.
+
+        A relationship whose properties change is retired and created anew; node property changes wait
+        for the commit (`_commit`)."""
+        size = self.batch_size
+        staged = _staged_relationships(plan)
+        transactions = 0
+
+        async def execute(units: Sequence[UnitOfWork[None]]) -> None:
+            nonlocal transactions
+            await self._in_own_transactions(units)
+            transactions += len(units)
+
+        with timer.phase("delete_relationships"):
+            units: list[UnitOfWork[None]] = []
+            for spec in RELATIONSHIPS:
+                for chunk in _chunks(staged[spec.type][1], size):
+                    expected = sum(row["copies"] for row in chunk)
+                    units.append(
+                        self._checked_write(
+                            staging.RETIRE_RELATIONSHIPS[spec.type],
+                            "properties_set",
+                            expected,
+                            rows=list(chunk),
+                            sequence=sequence,
+                        )
+                    )
+            await execute(units)
+        with timer.phase("nodes"):
+            for label in PORTFOLIO_LABELS:
+                await execute(
+                    [
+                        self._checked_write(
+                            staging.CREATE_NODES[label],
+                            "nodes_created",
+                            len(chunk),
+                            rows=list(chunk),
+                            sequence=sequence,
+                        )
+                        for chunk in _chunks(plan.node_creates[label], size)
+                    ]
+                )
+        with timer.phase("relationships"):
+            for spec in RELATIONSHIPS:
+                await execute(
+                    [
+                        self._checked_write(
+                            staging.CREATE_RELATIONSHIPS[spec.type],
+                            "relationships_created",
+                            sum(len(group["rows"]) for group in groups),
+                            groups=groups,
+                            sequence=sequence,
+                        )
+                        for groups in group_by_end(staged[spec.type][0], size)
+                    ]
+                )
+        return transactions
+
+    def _commit(self, plan: ImportPlan, revision: str, sequence: int) -> UnitOfWork[None]:
+        """The switch: node property changes, the new token and number, in one transaction."""
+
+        async def work(tx: AsyncManagedTransaction) -> None:
+            for label in PORTFOLIO_LABELS:
+                for chunk in _chunks(plan.node_updates[label], self.batch_size):
+                    await self._checked_write(queries.UPDATE_NODES[label], None, 0, rows=list(chunk))(tx)
+            summary = plan.summary
+            changes = PortfolioChangeCounts(nodes=summary.nodes, relationships=summary.relationships)
+            params = {
+                "revision": revision,
+                "sequence": sequence,
+                "changed_at": datetime.now(UTC).isoformat(timespec="seconds"),
+                "changes": changes.model_dump_json(),
+            }
+            await (await self.cypher.run(tx, staging.COMMIT, **params)).consume()
+
+        return work
+
+    async def _settle(self, plan: ImportPlan, sequence: int) -> int:
+        """After the commit: the retired relationships deleted; readers see no change.
+        Returns the number of transactions."""
+        staged = _staged_relationships(plan)
+        units: list[UnitOfWork[None]] = []
+        for spec in RELATIONSHIPS:
+            pairs = [{"start": row["start"], "end": row["end"]} for row in staged[spec.type][1]]
+            for chunk in _chunks(pairs, self.batch_size):
+                query = staging.PURGE_RETIRED[spec.type]
+                units.append(self._checked_write(query, None, 0, rows=list(chunk), sequence=sequence))
+        await self._in_own_transactions(units)
+
+        async def settled(tx: AsyncManagedTransaction) -> None:
+            await (await self.cypher.run(tx, staging.SETTLED)).consume()
+
+        await self._write(settled)
+        return len(units) + 1
+
+    async def _mark_revision(self, tx: AsyncManagedTransaction, summary: ImportSummary) -> str:
+        """A fresh revision token for the portfolio (`graph.vocabulary.PORTFOLIO_REVISION_LABEL`), with
+        when this import committed and what it changed (`last_change`)."""
+        token = uuid.uuid4().hex
+        changes = PortfolioChangeCounts(nodes=summary.nodes, relationships=summary.relationships)
+        params = {
+            "token": token,
+            "changed_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "changes": changes.model_dump_json(),
+        }
+        await (await self.cypher.run(tx, queries.MARK_REVISION, **params)).consume()
+        return token
+
+    async def last_change(self) -> PortfolioChange | None:
+        """When the last import that changed the portfolio committed and what it changed; None before
+        any did (or when the graph was written by a version that did not record it)."""
+
+        async def work(tx: AsyncManagedTransaction) -> PortfolioChange | None:
+            records = await self.cypher.records(tx, queries.READ_LAST_CHANGE)
+            if not records or records[0]["changed_at"] is None or records[0]["changes"] is None:
+                return None
+            counts = PortfolioChangeCounts.model_validate_json(records[0]["changes"])
+            changed_at = datetime.fromisoformat(records[0]["changed_at"])
+            return PortfolioChange(
+                changed_at=changed_at, nodes=counts.nodes, relationships=counts.relationships
+            )
+
+        return await self.cypher.read(work)
+
+    async def portfolio_totals(self) -> PortfolioTotals:
+        """How many customers and their total ARR, features per status, and the revision they were
+        read at (all in one transaction)."""
+
+        async def work(tx: AsyncManagedTransaction) -> PortfolioTotals:
+            revision = await self.cypher.records(tx, queries.READ_REVISION)
+            customers = (await self.cypher.records(tx, queries.TOTAL_CUSTOMER_ARR))[0]
+            statuses = await self.cypher.records(tx, queries.FEATURES_BY_STATUS)
+            return PortfolioTotals(
+                revision=revision[0]["token"] if revision else None,
+                customers=int(customers["customers"]),
+                total_arr=float(customers["total_arr"]),
+                features_by_status={str(record["status"]): int(record["count"]) for record in statuses},
+            )
+
+        return await self.cypher.read(work)
 
     async def _interrupted_import_in(self, tx: AsyncManagedTransaction) -> InterruptedImport | None:
         records = [record async for record in await self.cypher.run(tx, queries.READ_PENDING_IMPORT)]
@@ -629,12 +842,21 @@ class GraphStore(ReadModels):
         return InterruptedImport(import_id=record["import_id"], since=record["since"], rows=record["rows"])
 
     async def interrupted_import(self) -> InterruptedImport | None:
-        """The import in several transactions that started writing and did not finish, if any.
+        """The import in several transactions that started writing and did not commit, if any (its
+        `import_id` is the revision it writes under). Readers do not see it; the next import rolls it back.
 
         While one runs this reports it too; a store runs one import at a time, so from this store's
         side any import reported here outside `import_portfolio` was interrupted.
         """
         return await self.cypher.read(self._interrupted_import_in)
+
+    async def revision_state(self) -> RevisionState:
+        """The committed token, a staged import pending or settling, and the last recovery (`ImportRecovery`)."""
+        return await read_revision_state(self.cypher)
+
+    async def last_recovery(self) -> ImportRecovery | None:
+        """The last interrupted import that a later one rolled back or finished, and when."""
+        return (await self.revision_state()).recovered
 
     async def revision(self) -> str | None:
         """The portfolio's revision token; None before any import changed it."""
@@ -647,8 +869,22 @@ class GraphStore(ReadModels):
 
     async def _nonempty_types(self) -> set[str]:
         """Labels and relationship types present in the graph: the state of the others need not be read."""
-        counts = await self.counts()
+        counts = await self.physical_counts()
         return {name for name, count in counts.items() if count > 0}
+
+    async def physical_counts(self) -> dict[str, int]:
+        """Portfolio nodes per label and relationships per type as stored, visible to readers or not
+        (`counts()` is what readers see): after a completed import the two are equal."""
+
+        async def work(tx: AsyncManagedTransaction) -> dict[str, int]:
+            counts: dict[str, int] = {}
+            for label, query in staging.PHYSICAL_NODE_COUNT.items():
+                counts[label.value] = int((await self.cypher.records(tx, query))[0]["count"])
+            for rel_type, query in staging.PHYSICAL_RELATIONSHIP_COUNT.items():
+                counts[rel_type.value] = int((await self.cypher.records(tx, query))[0]["count"])
+            return counts
+
+        return await self.cypher.read(work)
 
     async def _read_state(
         self,
@@ -664,7 +900,7 @@ class GraphStore(ReadModels):
             if ids and (nonempty is None or label.value in nonempty):
                 for chunk in _chunks(ids, _STATE_READ_CHUNK):
                     for record in await fetch(tx, queries.NODE_STATE[label], ids=list(chunk)):
-                        found[record["id"]] = native_properties(record["props"])
+                        found[record["id"]] = _stored_properties(record["props"])
             state.nodes[label] = found
         for spec in RELATIONSHIPS:
             ids = desired.owner_ids(spec)
@@ -675,7 +911,7 @@ class GraphStore(ReadModels):
                         owner = record["owner"]
                         for other, properties in record["links"]:
                             pair = (owner, other) if spec.owner_is_start else (other, owner)
-                            pairs[pair].append(native_properties(properties))
+                            pairs[pair].append(_stored_properties(properties))
             state.relationships[spec.type] = dict(pairs)
         return state
 

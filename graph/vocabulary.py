@@ -30,6 +30,9 @@ class NodeLabel(StrEnum):
     ROADMAP_VERSION = "RoadmapVersion"
     ROADMAP_HEAD = "RoadmapHead"
     PORTFOLIO_REVIEW = "PortfolioReview"
+    # Customer insight (graph.insight_store): a run's digest and the themes it found.
+    INSIGHT_DIGEST = "InsightDigest"
+    THEME = "Theme"
 
 
 PORTFOLIO_REVISION_LABEL = "PortfolioRevision"
@@ -54,6 +57,12 @@ class RelType(StrEnum):
     CURRENT = "CURRENT"
     FOLLOWS = "FOLLOWS"
     INCLUDES = "INCLUDES"
+    # Customer insight (graph.insight_store): a digest found its themes, feedback is in a theme, an insight
+    # run suggests feedback is about a feature, and a person confirmed or rejected such a link.
+    FOUND = "FOUND"
+    IN_THEME = "IN_THEME"
+    SUGGESTS = "SUGGESTS"
+    LINK_DECISION = "LINK_DECISION"
 
 
 PORTFOLIO_LABELS: tuple[NodeLabel, ...] = (
@@ -73,6 +82,8 @@ RESULT_LABELS: tuple[NodeLabel, ...] = (
     NodeLabel.ROADMAP_VERSION,
     NodeLabel.ROADMAP_HEAD,
     NodeLabel.PORTFOLIO_REVIEW,
+    NodeLabel.INSIGHT_DIGEST,
+    NodeLabel.THEME,
 )
 """Labels of nodes the durable workflows write back; `graph.result_store` holds their Cypher."""
 
@@ -102,7 +113,7 @@ class RelationshipSpec:
 
 NODE_PROPERTIES: dict[NodeLabel, tuple[str, ...]] = {
     NodeLabel.PRODUCT: ("id", "name", "description"),
-    NodeLabel.TEAM: ("id", "name", "headcount", "capacity", "throughput_history"),
+    NodeLabel.TEAM: ("id", "name", "headcount", "capacity", "throughput_history", "holidays"),
     NodeLabel.FEATURE: (
         "id",
         "name",
@@ -120,7 +131,7 @@ NODE_PROPERTIES: dict[NodeLabel, tuple[str, ...]] = {
     NodeLabel.CUSTOMER: ("id", "name", "arr", "segment", "renewal_date", "health"),
     NodeLabel.OBJECTIVE: ("id", "name", "weight", "due_date"),
     NodeLabel.RELEASE: ("id", "name", "date"),
-    NodeLabel.FEEDBACK: ("id", "text", "sentiment", "created_at"),
+    NodeLabel.FEEDBACK: ("id", "text", "sentiment", "created_at", "source", "external_id"),
 }
 """The model fields stored as node properties (the other fields are relationships); these names may
 appear in Cypher text."""
@@ -158,6 +169,7 @@ PROPERTY_INDEXES: tuple[PropertyIndex, ...] = (
     PropertyIndex(NodeLabel.CUSTOMER, "renewal_date"),
     PropertyIndex(NodeLabel.RELEASE, "date"),
     PropertyIndex(NodeLabel.FEEDBACK, "created_at"),
+    PropertyIndex(NodeLabel.FEEDBACK, "external_id"),
 )
 """Secondary indexes for the filters the read models and engines use."""
 

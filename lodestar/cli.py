@@ -28,6 +28,7 @@ from agents.risk_agent import run_risk_assessment
 from agents.roadmap_agent import run_roadmap_drafting
 from agents.scenario_agent import run_scenario_analysis
 from agents.snapshots import snapshots
+from engines.common import expected_remaining_effort
 from engines.roadmap import RoadmapError
 from engines.scenario_changes import (
     CapacityChange,
@@ -228,6 +229,16 @@ async def _issue_demo_key(store: GraphStore, url: str) -> None:
         f"Admin API key for this demo (shown once, stored hashed): [bold]{issued.secret_key}[/]\n"
         f"Send it as `Authorization: Bearer <key>`; GraphiQL is at {url}."
     )
+    console.rule("[bold]Dashboard")
+    console.print(
+        f"Dashboard: {dashboard_url(url)} — API key: [bold]{issued.secret_key}[/] (admin: may approve roadmaps)",
+        soft_wrap=True,
+    )
+
+
+def dashboard_url(graphql_url: str) -> str:
+    """The dashboard's address beside the API's `/graphql` one (it is served at `/`)."""
+    return graphql_url.removesuffix("graphql")
 
 
 DEMO_REVIEWER = "lodestar demo"
@@ -287,6 +298,21 @@ async def _run_analyses_as_workflows(
             report_json = await _stored_report(store, NodeLabel.RISK_ASSESSMENT, workflow_id)
             render.risk_report(console, RiskAssessmentReport.model_validate_json(report_json), portfolio)
 
+            if portfolio.feedback:
+                from agents.insight_runs import InsightReport
+                from lodestar.insight_render import insight_report
+                from workflows.client import start_insight_digest
+                from workflows.insight_payloads import InsightRunRequest
+
+                console.rule("[bold]Customer insight (CustomerInsightWorkflow)")
+                workflow_id = await start_insight_digest(
+                    client, InsightRunRequest(**common), task_queue=queue
+                )
+                await get_result(client, workflow_id)
+                console.print(f"workflow {workflow_id} completed")
+                report_json = await _stored_report(store, NodeLabel.INSIGHT_DIGEST, workflow_id)
+                insight_report(console, InsightReport.model_validate_json(report_json))
+
 
 @app.command()
 def worker(
@@ -325,10 +351,10 @@ def default_scenarios(portfolio: Portfolio) -> list[Scenario]:
     load: dict[str, float] = {}
     for feature in open_features:
         assert feature.team_id is not None
-        load[feature.team_id] = load.get(feature.team_id, 0.0) + feature.remaining_likely
+        load[feature.team_id] = load.get(feature.team_id, 0.0) + expected_remaining_effort(feature)
     busiest = max(sorted(load), key=lambda team_id: load[team_id])
     largest = max(
-        (f for f in open_features if f.team_id == busiest), key=lambda f: (f.remaining_likely, f.id)
+        (f for f in open_features if f.team_id == busiest), key=lambda f: (expected_remaining_effort(f), f.id)
     )
     return [
         Scenario(
@@ -373,16 +399,8 @@ def summary() -> None:
 
     async def main() -> None:
         async with open_graph() as store:
-            interrupted = await store.interrupted_import()
-            if interrupted is not None:
-                # Part of a portfolio need not be a consistent one: show what is there, not a snapshot.
-                held = ", ".join(f"{count} {name}" for name, count in (await store.counts()).items() if count)
-                console.print(
-                    f"[yellow]An import of {interrupted.rows} rows started at {interrupted.since} was "
-                    "interrupted: the graph holds part of it. Run the import again to complete it.[/]"
-                )
-                console.print(f"The graph holds {held or 'nothing'}.")
-                raise typer.Exit(1)
+            for line in render.staged_import_lines(await store.revision_state()):
+                console.print(line)
             portfolio = await store.portfolio_snapshot()
             if not portfolio.features:
                 console.print(
@@ -527,6 +545,35 @@ def risk(
     _run(main())
 
 
+@app.command()
+def insight(
+    top: Annotated[int, typer.Option(min=1, max=100, help="How many themes to list.")] = 10,
+    as_of: AsOf = None,
+    seed: Seed = 0,
+) -> None:
+    """Customer insight: feedback themes with sentiment and trend, suggested feature links, and a digest."""
+    day = _as_of(as_of)
+
+    async def main() -> None:
+        from agents.insight_agent import run_insight_digest
+        from agents.insight_runs import InsightDeps
+        from graph.insight_store import InsightStore
+        from lodestar.insight_render import insight_report
+
+        async with _session() as session:
+            deps = InsightDeps(
+                snapshot_id=session.snapshot_id,
+                as_of=day,
+                seed=seed,
+                top_n=min(top, 25),
+                run_key=f"cli-{day.isoformat()}",
+                rejected_links=await InsightStore(session.store).rejected_links(),
+            )
+            insight_report(console, await run_insight_digest(deps), top=top)
+
+    _run(main())
+
+
 # -- the GraphQL API ---------------------------------------------------------------------------
 
 
@@ -657,6 +704,68 @@ def schema() -> None:
     from api.schema import schema_sdl
 
     typer.echo(schema_sdl(), nl=False)
+
+
+@app.command("codec-server")
+def codec_server(
+    host: Annotated[
+        str, typer.Option(help="Interface to listen on (it serves payloads in clear).")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8888,
+    ui_origin: Annotated[
+        list[str],
+        typer.Option(help="Origin of the Temporal UI allowed by CORS; repeat for several."),
+    ] = [],  # noqa: B006
+) -> None:
+    """Serve /codec/decode and /codec/encode for the Temporal UI with the key of LODESTAR_PAYLOAD_KEY."""
+    import os
+
+    import uvicorn
+
+    from api.codec_server import ORIGINS_VARIABLE, TOKEN_VARIABLE, codec_app
+    from workflows.codec import PayloadKeyError, codec_from_env
+
+    try:
+        codec = codec_from_env()
+    except PayloadKeyError as error:
+        _fail(str(error))
+    if codec is None:
+        _fail("LODESTAR_PAYLOAD_KEY is not set: there is nothing to decode")
+    origins = ui_origin or [o.strip() for o in os.environ.get(ORIGINS_VARIABLE, "").split(",") if o.strip()]
+    origins = origins or ["http://localhost:8233"]
+    app_ = codec_app(codec, ui_origins=origins, token=os.environ.get(TOKEN_VARIABLE))
+    console.print(
+        f"Codec server for key {codec.key_id} at http://{host}:{port}/codec (UI origins: {origins})"
+    )
+    uvicorn.run(app_, host=host, port=port, log_level="warning")
+
+
+@app.command("erase-customer")
+def erase_customer(
+    customer_id: Annotated[str, typer.Argument(metavar="ID", help="The id of the customer to erase.")],
+) -> None:
+    """Erase a customer (GDPR): its node, requests, usage and feedback, and its mentions in stored results."""
+    from pydantic import ValidationError
+
+    from graph.erasure import CustomerEraser, ErasureRequest
+
+    try:
+        request = ErasureRequest(customer_id=customer_id, requested_by=f"cli:{local_user()}")
+    except ValidationError:
+        _fail(f"{customer_id!r} is not a valid id")
+
+    async def main() -> None:
+        async with open_graph() as store:
+            report = await CustomerEraser(store).erase(request)
+        if report.erasure_id is None:
+            _fail(f"nothing to erase: no customer or stored result holds {customer_id!r}")
+        console.print(
+            f"Erased {customer_id}: {report.requests} requests, {report.product_usages} product usages, "
+            f"{report.feedback} feedback, {report.results_redacted} stored results rewritten "
+            f"(entry {report.erasure_id})."
+        )
+
+    _run(main())
 
 
 apikey_app = typer.Typer(name="apikey", help="API keys for the GraphQL API.", no_args_is_help=True)

@@ -19,6 +19,7 @@ from agents.reports import (
     percent,
 )
 from engines.forecast import BEYOND_HORIZON
+from graph.import_recovery import RevisionState
 from graph.portfolio import FeatureStatus, Portfolio
 from graph.store import ImportSummary
 from workflows.durations import human_duration
@@ -110,6 +111,35 @@ def import_summary(console: Console, summary: ImportSummary) -> None:
     if not summary.changed:
         table.caption = "nothing changed: the graph already held this portfolio"
     console.print(table)
+    if summary.finished_interrupted_import is not None and summary.interrupted_import_outcome is not None:
+        console.print(
+            f"[yellow]An interrupted import of revision {summary.finished_interrupted_import} was "
+            f"{summary.interrupted_import_outcome.value} first.[/]"
+        )
+
+
+def staged_import_lines(state: RevisionState) -> list[str]:
+    """What `lodestar summary` says about a staged import pending or settling, and the last recovery."""
+    lines: list[str] = []
+    if state.pending is not None:
+        lines.append(
+            f"[yellow]An import of {state.pending.rows} rows (revision {state.pending.revision}) started at "
+            f"{state.pending.since} has not committed: it is still running, or was interrupted. Readers see "
+            "the previous portfolio, shown below; the next import rolls it back.[/]"
+        )
+    if state.settling is not None:
+        lines.append(
+            f"[yellow]The import of {state.settling.rows} rows (revision {state.settling.revision}) started at "
+            f"{state.settling.since} committed, and readers see it; its clean-up is still running, or was "
+            "interrupted, and the next import finishes it.[/]"
+        )
+    if state.recovered is not None:
+        recovered = state.recovered
+        lines.append(
+            f"An interrupted import of revision {recovered.revision} ({recovered.rows} rows, started at "
+            f"{recovered.since}) was {recovered.outcome.value} at {recovered.at}."
+        )
+    return lines
 
 
 def _analysis_panel(
@@ -233,6 +263,10 @@ def risk_report(console: Console, report: RiskAssessmentReport, portfolio: Portf
         f"({len(risks.customers_at_risk)} customers); critical path {risks.critical_path_weeks:.1f} weeks: "
         + " → ".join(risks.critical_path[:6])
     )
+    if risks.expected_arr_at_risk is not None:
+        console.print(f"Expected ARR at risk (ARR × P(miss renewal)): {money(risks.expected_arr_at_risk)}")
+    if risks.critical_path_note is not None:
+        console.print(risks.critical_path_note)
     table = Table(title="Top risks")
     for column in ("severity", "kind", "risk", "affected", "mitigation"):
         table.add_column(column, justify="right" if column == "severity" else "left")

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
 from datetime import date
+from typing import Any
 
+import httpx2
 import neo4j
 import pytest
 import pytest_asyncio
@@ -31,14 +33,55 @@ from graph.portfolio import (
     Team,
 )
 from graph.store import GraphStore
+from tests.agents.scripted_openai import ScriptedOpenAIServer
 
 
 @pytest.fixture(autouse=True)
 def _no_real_models(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """No test may reach a real model provider: requests are refused and the offline model is selected."""
     monkeypatch.setattr(models, "ALLOW_MODEL_REQUESTS", False)
-    monkeypatch.delenv("LODESTAR_MODEL", raising=False)
+    for name in (*MODEL_ENV, *PROVIDER_KEY_ENV):
+        monkeypatch.delenv(name, raising=False)
     yield
+
+
+MODEL_ENV = ("LODESTAR_MODEL", "LODESTAR_MODEL_NAME", "LODESTAR_API_KEY", "LODESTAR_MAX_TOKENS_PER_RUN")
+PROVIDER_KEY_ENV = (
+    "OPENAI_API_KEY",
+    "OPENAI_BASE_URL",
+    "ANTHROPIC_API_KEY",
+    "GEMINI_API_KEY",
+    "GOOGLE_API_KEY",
+)
+SCRIPTED_API_KEY = "sk-scripted-test-key-0123456789abcdef"
+"""The key the scripted server's clients send: a test can scan histories and logs for it."""
+
+
+def allow_loopback_model_requests(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Lift the guard above for model requests to 127.0.0.1 only: any other host is refused before a
+    connection is made (the OpenAI SDK sends through `httpx2.AsyncClient.send`)."""
+    monkeypatch.setattr(models, "ALLOW_MODEL_REQUESTS", True)
+    original_send = httpx2.AsyncClient.send
+
+    async def send_to_loopback_only(self: httpx2.AsyncClient, request: httpx2.Request, **kwargs: Any) -> Any:
+        if request.url.host not in ("127.0.0.1", "localhost", "::1"):
+            raise RuntimeError(f"tests may only reach a model on loopback, not {request.url.host}")
+        return await original_send(self, request, **kwargs)
+
+    monkeypatch.setattr(httpx2.AsyncClient, "send", send_to_loopback_only)
+
+
+@pytest.fixture
+def scripted_openai(monkeypatch: pytest.MonkeyPatch) -> Iterator[ScriptedOpenAIServer]:
+    """A scripted OpenAI-compatible server on loopback (tests/agents/scripted_openai.py), well-behaved until
+    the test calls `play(...)`, configured as `LODESTAR_MODEL` (base URL, model name and a test key) for
+    this process, so in-process workers build their models against it; model requests to it are allowed."""
+    with ScriptedOpenAIServer() as server:
+        allow_loopback_model_requests(monkeypatch)
+        monkeypatch.setenv("LODESTAR_MODEL", server.base_url)
+        monkeypatch.setenv("LODESTAR_MODEL_NAME", server.model_name)
+        monkeypatch.setenv("LODESTAR_API_KEY", SCRIPTED_API_KEY)
+        yield server
 
 
 @pytest.fixture(scope="session")

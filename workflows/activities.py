@@ -18,6 +18,7 @@ the engines refuse, a roadmap version in the wrong state) are raised as non-retr
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections.abc import Callable, Sequence
 from typing import Any, TypedDict, TypeVar
@@ -27,7 +28,12 @@ from temporalio.exceptions import ApplicationError
 
 from agents import engine_runs
 from agents.deps import AnalysisDeps
-from agents.model_config import OFFLINE_MODEL_NAME
+from agents.model_config import (
+    DEFAULT_OPENAI_COMPATIBLE_NAME,
+    MODEL_NAME_ENV,
+    OFFLINE_MODEL_NAME,
+    is_base_url,
+)
 from agents.reports import (
     AgentReport,
     RiskAssessmentReport,
@@ -84,7 +90,13 @@ TREND_LIST_LIMIT = 10
 
 
 def model_name_of(model: str) -> str:
-    return OFFLINE_MODEL_NAME if model == OFFLINE_MODEL_KEY else model
+    """The name a result records for the model of its run: an OpenAI-compatible base URL is named by the
+    model this worker sent the requests to (`LODESTAR_MODEL_NAME`), at that URL."""
+    if model == OFFLINE_MODEL_KEY:
+        return OFFLINE_MODEL_NAME
+    if is_base_url(model):
+        return f"{os.environ.get(MODEL_NAME_ENV) or DEFAULT_OPENAI_COMPATIBLE_NAME} at {model}"
+    return model
 
 
 def _non_retryable(error: Exception, error_type: str) -> ApplicationError:
@@ -189,10 +201,24 @@ def _report_write(
         model_name=report.model_name,
         offline=report.offline,
         headline=report.analysis.headline,
-        figures=figures,
+        figures={**figures, **usage_figures(report.usage)},
         cited_ids=report.analysis.cited_ids(),
         report_json=report.model_dump_json(),
     )
+
+
+USAGE_FIGURES = ("model_requests", "tool_calls", "input_tokens", "output_tokens")
+"""The figures every agent result stores its run's model usage under (offline runs: the offline
+planner's requests and tool calls, with pydantic-ai's synthetic token estimate for a FunctionModel)."""
+
+
+def usage_figures(usage: UsageReport) -> dict[str, FigureValue]:
+    return {
+        "model_requests": usage.requests,
+        "tool_calls": usage.tool_calls,
+        "input_tokens": usage.input_tokens,
+        "output_tokens": usage.output_tokens,
+    }
 
 
 class OutcomeFacts(TypedDict):

@@ -32,9 +32,12 @@ from temporalio.common import WorkflowIDReusePolicy
 from temporalio.contrib.opentelemetry import TracingInterceptor
 from temporalio.service import RPCError, RPCStatusCode
 
-from agents.model_config import model_spec
+from agents.model_config import max_tokens_per_run, model_spec
+from workflows.codec import encryption_plugins
+from workflows.insight_payloads import InsightDigestOutcome
 from workflows.local_temporal import TemporalEndpoint
 from workflows.payloads import (
+    INSIGHT_WORKFLOW,
     OFFLINE_MODEL_KEY,
     REVIEW_WORKFLOW,
     RISK_WORKFLOW,
@@ -50,8 +53,9 @@ from workflows.payloads import (
     ScenarioSimulationOutcome,
     WorkflowProgress,
 )
-from workflows.search_attributes import start_attributes
+from workflows.search_attributes import REQUESTED_BY, start_attributes
 from workflows.workflows import (
+    CustomerInsightWorkflow,
     PortfolioReviewWorkflow,
     RiskAssessmentWorkflow,
     RoadmapDraftingWorkflow,
@@ -61,7 +65,11 @@ from workflows.workflows import (
 RequestT = TypeVar("RequestT", bound=AnalysisSettings)
 
 WorkflowOutcome = (
-    ScenarioSimulationOutcome | RoadmapDraftOutcome | RiskAssessmentOutcome | PortfolioReviewOutcome
+    ScenarioSimulationOutcome
+    | RoadmapDraftOutcome
+    | RiskAssessmentOutcome
+    | PortfolioReviewOutcome
+    | InsightDigestOutcome
 )
 
 OUTCOME_TYPES: dict[str, type[BaseModel]] = {
@@ -69,12 +77,14 @@ OUTCOME_TYPES: dict[str, type[BaseModel]] = {
     ROADMAP_WORKFLOW: RoadmapDraftOutcome,
     RISK_WORKFLOW: RiskAssessmentOutcome,
     REVIEW_WORKFLOW: PortfolioReviewOutcome,
+    INSIGHT_WORKFLOW: InsightDigestOutcome,
 }
 WORKFLOW_ID_PREFIXES: dict[str, str] = {
     SCENARIO_WORKFLOW: "scenario",
     ROADMAP_WORKFLOW: "roadmap",
     RISK_WORKFLOW: "risk",
     REVIEW_WORKFLOW: "review",
+    INSIGHT_WORKFLOW: "insight",
 }
 
 
@@ -97,10 +107,13 @@ class RunStatus(BaseModel):
     started_at: datetime | None
     closed_at: datetime | None
     task_queue: str | None
+    requested_by: str | None = None
+    """Who started the run (the `LodestarRequestedBy` search attribute); None where it is not set."""
 
 
 def client_plugins() -> list[Plugin]:
-    return [PydanticAIPlugin()]
+    """PydanticAIPlugin, and payload encryption when `LODESTAR_PAYLOAD_KEY` is set (`workflows.codec`)."""
+    return [PydanticAIPlugin(), *encryption_plugins()]
 
 
 def client_interceptors(tracer: Tracer | None = None) -> list[Interceptor]:
@@ -123,8 +136,12 @@ def new_workflow_id(workflow_type: str) -> str:
 
 
 def with_model(request: RequestT, model: str | None) -> RequestT:
-    """The request with `model` (default: from the environment) filled in."""
-    return request.model_copy(update={"model": model if model is not None else model_from_env()})
+    """The request with `model` (default: from the environment) filled in, and the token budget from
+    `LODESTAR_MAX_TOKENS_PER_RUN` when the request sets none."""
+    update: dict[str, object] = {"model": model if model is not None else model_from_env()}
+    if request.max_tokens_per_run is None:
+        update["max_tokens_per_run"] = max_tokens_per_run()
+    return request.model_copy(update=update)
 
 
 @dataclass(frozen=True)
@@ -168,6 +185,8 @@ start_risk_assessment = WorkflowStarter(RiskAssessmentWorkflow.run, RISK_WORKFLO
 """Starts a RiskAssessmentWorkflow."""
 start_portfolio_review = WorkflowStarter(PortfolioReviewWorkflow.run, REVIEW_WORKFLOW)
 """Starts a PortfolioReviewWorkflow once (schedules start them periodically: `workflows.schedules`)."""
+start_insight_digest = WorkflowStarter(CustomerInsightWorkflow.run, INSIGHT_WORKFLOW)
+"""Starts a CustomerInsightWorkflow (the weekly digest schedule starts them too: `workflows.schedules`)."""
 
 
 _STATES: dict[WorkflowExecutionStatus, RunState] = {
@@ -194,6 +213,7 @@ def _run_status(execution: WorkflowExecution) -> RunStatus:
         started_at=execution.start_time,
         closed_at=execution.close_time,
         task_queue=execution.task_queue,
+        requested_by=execution.typed_search_attributes.get(REQUESTED_BY),
     )
 
 

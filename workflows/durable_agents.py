@@ -7,9 +7,11 @@ Agent names and toolset ids are part of the activity names, so they are durable 
 and the same for `lodestar_roadmap` / `roadmap_tools` and `lodestar_risk` / `risk_tools`.
 
 Each agent's default model is the deterministic offline planner, also registered under the key
-`offline`. A run picks its model with `model=`: that key, or a pydantic-ai model string such as
-`openai:gpt-4o`, which the worker builds with `infer_model` when the model activity runs. Model
-instances never cross the wire, and nothing here reads the environment.
+`offline`. A run picks its model with `model=`: that key, a pydantic-ai model string such as
+`openai:gpt-4o`, or an OpenAI-compatible base URL. The `ResolveModelId` capability of
+`agents.model_config.configured_model_resolver` builds it from the worker's environment (keys included)
+when the model activity runs, and gives the workflow a stand-in that never sends a request. Model
+instances and keys never cross the wire, and nothing here reads the environment.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from temporalio.workflow import ActivityConfig
 
 from agents import risk_agent, roadmap_agent, scenario_agent
 from agents.deps import AnalysisDeps
-from agents.model_config import build_model
+from agents.model_config import build_model, configured_model_resolver
 from agents.reports import RiskAnalysis, RoadmapAnalysis, ScenarioAnalysis
 from workflows.payloads import OFFLINE_MODEL_KEY
 
@@ -39,11 +41,16 @@ TOOL_CALL_TIMEOUT = timedelta(minutes=10)
 """A tool may run an engine (Monte Carlo, MILP) itself when the precompute ran on another worker."""
 
 MODEL_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=2),
+    initial_interval=timedelta(seconds=1),
     backoff_coefficient=2.0,
-    maximum_interval=timedelta(minutes=1),
-    maximum_attempts=5,
+    maximum_interval=timedelta(seconds=30),
+    maximum_attempts=4,
 )
+"""A failing provider is tried 4 times over about 7 s plus the attempts themselves, then the run fails.
+A 429's Retry-After sets the next wait (up to `maximum_interval`); a rejected request (any 4xx but 408,
+409, 425 and 429; see `agents.model_config.ClientErrorsAreFinal`), an exhausted quota and an oversized
+payload are never retried. The HTTP timeout of one attempt is the worker's `LODESTAR_MODEL_TIMEOUT_SECONDS`
+(default 120 s, inside `MODEL_REQUEST_TIMEOUT`)."""
 TOOL_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
     backoff_coefficient=2.0,
@@ -70,7 +77,7 @@ def _durable(
             toolset_id: ActivityConfig(start_to_close_timeout=TOOL_CALL_TIMEOUT, retry_policy=TOOL_RETRY)
         },
     )
-    return build(offline, [durability])
+    return build(offline, [configured_model_resolver(), durability])
 
 
 scenario_agent_durable: Agent[AnalysisDeps, ScenarioAnalysis] = _durable(

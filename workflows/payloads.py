@@ -26,13 +26,21 @@ SCENARIO_WORKFLOW = "ScenarioSimulationWorkflow"
 ROADMAP_WORKFLOW = "RoadmapDraftingWorkflow"
 RISK_WORKFLOW = "RiskAssessmentWorkflow"
 REVIEW_WORKFLOW = "PortfolioReviewWorkflow"
-WORKFLOW_NAMES: tuple[str, ...] = (SCENARIO_WORKFLOW, ROADMAP_WORKFLOW, RISK_WORKFLOW, REVIEW_WORKFLOW)
+INSIGHT_WORKFLOW = "CustomerInsightWorkflow"
+WORKFLOW_NAMES: tuple[str, ...] = (
+    SCENARIO_WORKFLOW,
+    ROADMAP_WORKFLOW,
+    RISK_WORKFLOW,
+    REVIEW_WORKFLOW,
+    INSIGHT_WORKFLOW,
+)
 """Workflow type names: durable contracts (histories and schedules refer to them)."""
 WORKFLOW_KINDS: dict[str, str] = {
     SCENARIO_WORKFLOW: "scenario",
     ROADMAP_WORKFLOW: "roadmap",
     RISK_WORKFLOW: "risk",
     REVIEW_WORKFLOW: "review",
+    INSIGHT_WORKFLOW: "insight",
 }
 """Workflow type -> its `LodestarKind` search attribute value (see `workflows.search_attributes`)."""
 
@@ -63,6 +71,13 @@ class AnalysisSettings(_Payload):
         default=None,
         description="Who asked for the run (the API key's name, the local user for the CLI); "
         "the run's `LodestarRequestedBy` search attribute.",
+    )
+    max_tokens_per_run: int | None = Field(
+        default=None,
+        ge=1,
+        description="Most tokens (in and out) the run's agent may use; over it the run fails with "
+        "`UsageLimitExceeded`. None: only the agents' default limits. The starter fills it from "
+        "`LODESTAR_MAX_TOKENS_PER_RUN`.",
     )
 
     def deps(self, snapshot_id: str, as_of: date) -> AnalysisDeps:

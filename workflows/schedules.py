@@ -26,10 +26,12 @@ from temporalio.client import (
     ScheduleState,
 )
 
+from agents.model_config import max_tokens_per_run
 from workflows.client import model_from_env
-from workflows.payloads import REVIEW_WORKFLOW, WORKFLOW_KINDS, PortfolioReviewRequest
+from workflows.insight_payloads import InsightRunRequest
+from workflows.payloads import INSIGHT_WORKFLOW, REVIEW_WORKFLOW, WORKFLOW_KINDS, PortfolioReviewRequest
 from workflows.search_attributes import start_attributes
-from workflows.workflows import PortfolioReviewWorkflow
+from workflows.workflows import CustomerInsightWorkflow, PortfolioReviewWorkflow
 
 DEFAULT_REVIEW_INTERVAL = timedelta(days=7)
 
@@ -69,7 +71,7 @@ async def create_review_schedule(
     """Create the schedule (default: weekly); `request.model` defaults to `LODESTAR_MODEL`/offline."""
     if every is None and not cron_expressions:
         every = DEFAULT_REVIEW_INTERVAL
-    base = request or PortfolioReviewRequest(model=model_from_env())
+    base = request or PortfolioReviewRequest(model=model_from_env(), max_tokens_per_run=max_tokens_per_run())
     review = base.model_copy(update={"schedule_id": schedule_id})
     await client.create_schedule(
         schedule_id,
@@ -81,6 +83,54 @@ async def create_review_schedule(
                 task_queue=task_queue,
                 typed_search_attributes=await start_attributes(
                     client, WORKFLOW_KINDS[REVIEW_WORKFLOW], review.requested_by or f"schedule:{schedule_id}"
+                ),
+            ),
+            spec=ScheduleSpec(
+                intervals=[ScheduleIntervalSpec(every=every)] if every is not None else [],
+                cron_expressions=list(cron_expressions),
+            ),
+            policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
+            state=ScheduleState(paused=paused, note=note or None),
+        ),
+    )
+    return await describe_review_schedule(client, schedule_id)
+
+
+DEFAULT_INSIGHT_INTERVAL = timedelta(days=7)
+
+
+def insight_workflow_id_prefix(schedule_id: str) -> str:
+    return f"insight-{schedule_id}"
+
+
+async def create_insight_schedule(
+    client: Client,
+    schedule_id: str,
+    *,
+    task_queue: str,
+    every: timedelta | None = None,
+    cron_expressions: Sequence[str] = (),
+    request: InsightRunRequest | None = None,
+    paused: bool = False,
+    note: str = "",
+) -> ReviewScheduleInfo:
+    """A schedule of customer-insight digests (default: weekly), like the review schedule: each tick starts a
+    `CustomerInsightWorkflow` (`LodestarKind` `insight`), overlapping ticks are skipped. Pause, unpause,
+    trigger, describe and delete it with the review schedule's functions, by its id."""
+    if every is None and not cron_expressions:
+        every = DEFAULT_INSIGHT_INTERVAL
+    base = request or InsightRunRequest(model=model_from_env(), max_tokens_per_run=max_tokens_per_run())
+    digest = base.model_copy(update={"schedule_id": schedule_id})
+    await client.create_schedule(
+        schedule_id,
+        Schedule(
+            action=ScheduleActionStartWorkflow(
+                CustomerInsightWorkflow.run,
+                digest,
+                id=insight_workflow_id_prefix(schedule_id),
+                task_queue=task_queue,
+                typed_search_attributes=await start_attributes(
+                    client, WORKFLOW_KINDS[INSIGHT_WORKFLOW], digest.requested_by or f"schedule:{schedule_id}"
                 ),
             ),
             spec=ScheduleSpec(

@@ -39,6 +39,7 @@ from graph.connection import GraphSettings, open_graph
 from graph.store import GraphStore
 from workflows.activities import LodestarActivities
 from workflows.client import connect
+from workflows.insight_activities import InsightActivities
 from workflows.local_temporal import TemporalEndpoint, TemporalSettings, temporal_endpoint
 from workflows.workflows import ALL_WORKFLOWS
 
@@ -49,6 +50,9 @@ PASSTHROUGH_MODULES: tuple[str, ...] = (
     "workflows.payloads",
     "workflows.activities",
     "workflows.durable_agents",
+    "workflows.insight_activities",
+    "workflows.insight_durable",
+    "workflows.insight_payloads",
     "workflows.local_temporal",
     "networkx",
     "scipy",
@@ -88,7 +92,7 @@ def build_worker(
         client,
         task_queue=task_queue,
         workflows=list(ALL_WORKFLOWS),
-        activities=activities.all(),
+        activities=[*activities.all(), *InsightActivities(store, registry=registry).all()],
         workflow_runner=workflow_runner(),
         max_cached_workflows=max_cached_workflows,
         max_concurrent_activities=max_concurrent_activities,

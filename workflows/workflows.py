@@ -34,6 +34,9 @@ with workflow.unsafe.imports_passed_through():
 
     from agents.analysis_agent import DEFAULT_USAGE_LIMITS, usage_report
     from agents.deps import AnalysisDeps
+    from agents.insight_agent import insight_prompt
+    from agents.insight_runs import InsightDeps
+    from agents.model_config import within_token_budget
     from agents.reports import UsageReport
     from agents.risk_agent import risk_prompt
     from agents.roadmap_agent import roadmap_prompt
@@ -43,7 +46,17 @@ with workflow.unsafe.imports_passed_through():
     from workflows.activities import LodestarActivities
     from workflows.durable_agents import risk_agent_durable, roadmap_agent_durable, scenario_agent_durable
     from workflows.durations import human_duration
+    from workflows.insight_activities import InsightActivities
+    from workflows.insight_durable import insight_agent_durable
+    from workflows.insight_payloads import (
+        InsightDigestOutcome,
+        InsightPrecomputeReport,
+        InsightRunRequest,
+        PersistInsightDigest,
+        RejectedLinks,
+    )
     from workflows.payloads import (
+        INSIGHT_WORKFLOW,
         REVIEW_WORKFLOW,
         RISK_WORKFLOW,
         ROADMAP_WORKFLOW,
@@ -78,6 +91,7 @@ with workflow.unsafe.imports_passed_through():
 
 T = TypeVar("T")
 OutputT = TypeVar("OutputT")
+DepsT = TypeVar("DepsT", bound=AnalysisDeps)
 
 SNAPSHOT_TIMEOUT = timedelta(minutes=2)
 PRECOMPUTE_TIMEOUT = timedelta(minutes=20)
@@ -189,13 +203,21 @@ class _LodestarWorkflow(PydanticAIWorkflow):
         return report
 
     async def _run_agent(
-        self, agent: Agent[AnalysisDeps, OutputT], prompt: str, deps: AnalysisDeps, model: str
+        self,
+        agent: Agent[DepsT, OutputT],
+        prompt: str,
+        deps: DepsT,
+        model: str,
+        max_tokens: int | None = None,
     ) -> tuple[OutputT, UsageReport]:
+        """Run `agent` durably; a run whose tokens (in and out) pass `max_tokens` fails with
+        `UsageLimitExceeded` (without a budget the limits are the defaults, as before budgets existed)."""
         self._advance(
             Stage.RUNNING_AGENT, _AGENT_PERCENT_START, f"agent {agent.name} started on model {model}"
         )
         percent = _AGENT_PERCENT_START
-        async with agent.iter(prompt, deps=deps, model=model, usage_limits=DEFAULT_USAGE_LIMITS) as run:
+        limits = within_token_budget(DEFAULT_USAGE_LIMITS, max_tokens)
+        async with agent.iter(prompt, deps=deps, model=model, usage_limits=limits) as run:
             async for node in run:
                 percent = min(percent + 5, _AGENT_PERCENT_END)
                 if Agent.is_call_tools_node(node):
@@ -258,7 +280,7 @@ class ScenarioSimulationWorkflow(_LodestarWorkflow):
             deps = request.deps(snapshot.snapshot_id, snapshot.as_of)
             await self._precompute(PrecomputeKind.SCENARIOS, deps)
             analysis, usage = await self._run_agent(
-                scenario_agent_durable, scenario_prompt(deps), deps, request.model
+                scenario_agent_durable, scenario_prompt(deps), deps, request.model, request.max_tokens_per_run
             )
             self._advance(Stage.PERSISTING, 90, "writing the scenario analysis to the graph")
             outcome = await self._commit(
@@ -290,7 +312,7 @@ class RiskAssessmentWorkflow(_LodestarWorkflow):
             deps = request.deps(snapshot.snapshot_id, snapshot.as_of)
             await self._precompute(PrecomputeKind.RISK, deps)
             analysis, usage = await self._run_agent(
-                risk_agent_durable, risk_prompt(deps), deps, request.model
+                risk_agent_durable, risk_prompt(deps), deps, request.model, request.max_tokens_per_run
             )
             self._advance(Stage.PERSISTING, 90, "writing the risk assessment to the graph")
             outcome = await self._commit(
@@ -333,7 +355,7 @@ class RoadmapDraftingWorkflow(_LodestarWorkflow):
             deps = request.deps(snapshot.snapshot_id, snapshot.as_of)
             await self._precompute(PrecomputeKind.ROADMAP, deps)
             analysis, usage = await self._run_agent(
-                roadmap_agent_durable, roadmap_prompt(deps), deps, request.model
+                roadmap_agent_durable, roadmap_prompt(deps), deps, request.model, request.max_tokens_per_run
             )
             self._advance(Stage.PERSISTING, 88, "storing the draft roadmap version")
             self._draft = await self._commit(
@@ -487,9 +509,76 @@ class PortfolioReviewWorkflow(_LodestarWorkflow):
         return outcome
 
 
+@workflow.defn(name=INSIGHT_WORKFLOW)
+class CustomerInsightWorkflow(_LodestarWorkflow):
+    """Find the themes in customer feedback, suggest feedback-to-feature links (never one a person rejected),
+    have the agent write the digest, and store it with its themes and suggestions."""
+
+    __pydantic_ai_agents__ = (insight_agent_durable,)
+
+    @workflow.run
+    async def run(self, request: InsightRunRequest) -> InsightDigestOutcome:
+        try:
+            snapshot = await self._load_snapshot(self._as_of(request))
+            rejected: RejectedLinks = await workflow.execute_activity_method(
+                InsightActivities.load_rejected_links,
+                SnapshotRequest(as_of=snapshot.as_of),
+                start_to_close_timeout=SNAPSHOT_TIMEOUT,
+                retry_policy=GRAPH_RETRY,
+            )
+            deps = InsightDeps(
+                **request.deps(snapshot.snapshot_id, snapshot.as_of).model_dump(),
+                run_key=workflow.info().workflow_id,
+                rejected_links=rejected.pairs,
+            )
+            self._advance(
+                Stage.PRECOMPUTING,
+                15,
+                f"embedding and clustering {snapshot.counts.get('feedback', 0)} feedback items "
+                f"({len(rejected.pairs)} rejected links excluded)",
+            )
+            report: InsightPrecomputeReport = await workflow.execute_activity_method(
+                InsightActivities.precompute_insight,
+                deps,
+                start_to_close_timeout=PRECOMPUTE_TIMEOUT,
+                heartbeat_timeout=PRECOMPUTE_HEARTBEAT_TIMEOUT,
+                retry_policy=ENGINE_RETRY,
+            )
+            self._advance(
+                Stage.PRECOMPUTING,
+                _AGENT_PERCENT_START,
+                f"{report.theme_count} themes, {report.suggested_link_count} suggested links "
+                f"in {human_duration(report.seconds)}",
+            )
+            analysis, usage = await self._run_agent(
+                insight_agent_durable, insight_prompt(deps), deps, request.model, request.max_tokens_per_run
+            )
+            self._advance(Stage.PERSISTING, 90, "writing the insight digest and its themes to the graph")
+            outcome = await self._commit(
+                workflow.start_activity_method(
+                    InsightActivities.persist_insight_digest,
+                    PersistInsightDigest(
+                        run=self._identity(),
+                        deps=deps,
+                        model=request.model,
+                        analysis=analysis,
+                        usage=usage,
+                        schedule_id=request.schedule_id,
+                    ),
+                    **self._persist_options(),
+                )
+            )
+        except (asyncio.CancelledError, Exception) as error:
+            self._record_end(error)
+            raise
+        self._finished(f"insight digest stored as {outcome.workflow_id}")
+        return outcome
+
+
 ALL_WORKFLOWS: tuple[type, ...] = (
     ScenarioSimulationWorkflow,
     RoadmapDraftingWorkflow,
     RiskAssessmentWorkflow,
     PortfolioReviewWorkflow,
+    CustomerInsightWorkflow,
 )

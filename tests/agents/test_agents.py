@@ -84,9 +84,14 @@ async def test_risk_agent_reports_the_engine_results(
         p85_by_feature=baseline.p85_by_feature(),
         p50_by_feature={f.feature_id: f.p50 or BEYOND_HORIZON for f in baseline.features},
         horizon_weeks=demo_deps.risk_horizon_weeks,
+        renewal_probability_by_customer={
+            c.customer_id: c.probability_before_renewal for c in baseline.customers
+        },
     )
     assert report.report.risks == expected.risks
     assert report.report.arr_at_risk == expected.arr_at_risk
+    assert report.report.expected_arr_at_risk == expected.expected_arr_at_risk is not None
+    assert report.report.resource_critical_path == expected.resource_critical_path
     assert report.analysis.priority_kinds[0] == expected.risks[0].kind
     assert set(report.analysis.cited_ids()) <= portfolio_ids(demo_portfolio)
     assert report.usage.requests <= 5 and report.usage.tool_calls <= 4

@@ -103,6 +103,12 @@ MUTATIONS: list[tuple[str, Role, str, str]] = [
         'mutation { deleteReviewSchedule(id: "none") { __typename %s } }',
         "NotFound",
     ),
+    (
+        "eraseCustomer",
+        Role.ADMIN,
+        'mutation { eraseCustomer(id: "cust-none") { __typename %s } }',
+        "NotFound",
+    ),
 ]
 
 

@@ -4,6 +4,7 @@ offline model, the real graph. Mutations start runs; queries read their state, p
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections.abc import AsyncIterator
 from datetime import date
@@ -93,7 +94,11 @@ query($id: ID!) {
   run(id: $id) { state error { type } result { __typename ... on RiskAssessment { id } } }
   riskAssessment(id: $id) {
     id snapshotId asOf offline headline recommendation horizonWeeks arrAtRisk totalArr
+    usage { requests toolCalls inputTokens outputTokens totalTokens }
     criticalPathIds criticalPath { id } criticalPathWeeks
+    dependencyCriticalPathIds resourceCriticalPathIds resourceCriticalPath { id } resourceCriticalPathWeeks
+    criticalPathNote expectedArrAtRisk
+    customersExpectedAtRisk { customerId customer { id } missProbability expectedArrAtRisk }
     findings { statement evidenceIds evidence { __typename id } }
     risks { kind severity title affectedIds affected { id } }
     topTwo: risks(first: 2) { title }
@@ -128,6 +133,15 @@ async def test_risk_assessment_run_and_report(runs_gql: GraphQLClient, api_graph
     report = RiskAssessmentReport.model_validate_json(stored.report_json)
     engine = report.report
     assert assessment["asOf"] == AS_OF.isoformat() and assessment["offline"] is True
+    usage = report.usage
+    assert assessment["usage"] == {
+        "requests": usage.requests,
+        "toolCalls": usage.tool_calls,
+        "inputTokens": usage.input_tokens,
+        "outputTokens": usage.output_tokens,
+        "totalTokens": usage.input_tokens + usage.output_tokens,
+    }
+    assert usage.requests >= 4 and usage.tool_calls >= 3, "the offline planner's requests and calls count"
     assert assessment["arrAtRisk"] == pytest.approx(engine.arr_at_risk)
     assert assessment["totalArr"] == pytest.approx(engine.total_arr)
     # The graph holds demo + tiny customers: total ARR is theirs, summed independently here.
@@ -150,6 +164,23 @@ async def test_risk_assessment_run_and_report(runs_gql: GraphQLClient, api_graph
         assert [a["id"] for a in risk["affected"]] == [i for i in risk["affectedIds"] if i in graph_ids]
     assert (
         [f["id"] for f in assessment["criticalPath"]] == engine.critical_path == assessment["criticalPathIds"]
+    )
+    assert assessment["dependencyCriticalPathIds"] == engine.critical_path
+    assert (
+        [f["id"] for f in assessment["resourceCriticalPath"]]
+        == engine.resource_critical_path
+        == assessment["resourceCriticalPathIds"]
+    )
+    assert assessment["resourceCriticalPathWeeks"] >= assessment["criticalPathWeeks"] - 1e-9
+    assert "resource_critical_path" in assessment["criticalPathNote"]
+    assert engine.expected_arr_at_risk is not None
+    assert assessment["expectedArrAtRisk"] == pytest.approx(engine.expected_arr_at_risk)
+    expected_losses = assessment["customersExpectedAtRisk"]
+    assert math.fsum(c["expectedArrAtRisk"] for c in expected_losses) == pytest.approx(
+        engine.expected_arr_at_risk
+    )
+    assert all(
+        c["customer"]["id"] == c["customerId"] and 0 < c["missProbability"] <= 1 for c in expected_losses
     )
     for finding in assessment["findings"]:
         assert finding["evidenceIds"], finding
@@ -288,9 +319,10 @@ ROADMAP = """
 query($id: ID!) {
   roadmap {
     id version status current
-    quarters { index start end commitments { featureId quarter } explorations { featureId quarter } capacity { teamId team { id } used available } }
+    capacityModel capacityProbability utilisation
+    quarters { index start end commitments { featureId quarter } explorations { featureId quarter } capacity { teamId team { id } used available source } }
     items {
-      featureId quarter kind value confidence pinned rationale
+      featureId quarter endQuarter quarterEfforts finishProbability kind value confidence pinned rationale
       feature { id name owner { id } dependencies { id } demand { arrWeightedDemand } }
       team { id }
       scores { method value rice { score formula inputs { name value } } wsjf { score } demand { score } }
@@ -359,6 +391,10 @@ async def test_roadmap_draft_is_approved_and_becomes_current(
     )
     assert stored is not None and stored.report_json is not None
     plan = RoadmapReport.model_validate_json(stored.report_json).plan
+    assert roadmap["capacityModel"] == plan.capacity_model == "throughput"
+    assert roadmap["capacityProbability"] == pytest.approx(0.85)
+    sources = {c["source"] for q in roadmap["quarters"] for c in q["capacity"]}
+    assert sources <= {"throughput_history", "capacity_prior"} and sources
     # Quarters are 1-based in the whole API, as in the pin: the engine's 0-based index + 1.
     assert [q["index"] for q in roadmap["quarters"]] == [q.index + 1 for q in plan.quarters] == [1, 2, 3]
     for quarter in roadmap["quarters"]:
@@ -374,6 +410,11 @@ async def test_roadmap_draft_is_approved_and_becomes_current(
         assert item["scores"]["value"] == pytest.approx(engine_item.scores.value)
         assert item["scores"]["rice"]["formula"] == engine_item.scores.rice.formula
         assert item["quarter"] == engine_item.quarter + 1
+        assert item["endQuarter"] == (engine_item.end_quarter or 0) + 1 >= item["quarter"]
+        assert item["quarterEfforts"] == pytest.approx(engine_item.quarter_efforts)
+        assert len(item["quarterEfforts"]) == item["endQuarter"] - item["quarter"] + 1
+        assert item["finishProbability"] == pytest.approx(engine_item.finish_probability)
+        assert 0 <= item["finishProbability"] <= 1
         assert f"quarter {item['quarter']}" in item["rationale"]
         assert item["kind"] == engine_item.kind.upper()
     assert [c["featureId"] for c in roadmap["commitments"]] == [

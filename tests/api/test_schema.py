@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from api.auth import Principal, Role
 from api.context import Loaders, RequestContext
-from api.permissions import IsViewer, TypedPermissionExtension
+from api.permissions import IsAdmin, IsViewer, TypedPermissionExtension
 from api.schema import Mutation, Query, build_schema, schema_sdl
 from api.settings import ApiMode, ApiSettings
 from lodestar.cli import app
@@ -33,7 +33,16 @@ MUTATION_ROLES = {
     "unpause_review_schedule": Role.ADMIN,
     "delete_review_schedule": Role.ADMIN,
     "trigger_review_schedule": Role.ADMIN,
+    "start_insight_run": Role.PLANNER,
+    "confirm_feedback_link": Role.PLANNER,
+    "reject_feedback_link": Role.PLANNER,
+    "rename_theme": Role.PLANNER,
+    "merge_themes": Role.PLANNER,
+    "append_feedback": Role.PLANNER,
+    "erase_customer": Role.ADMIN,
 }
+ADMIN_QUERIES = {"erasures"}
+"""Query fields that need the admin role: the erasure log."""
 
 
 def test_committed_sdl_matches_the_schema() -> None:
@@ -68,6 +77,8 @@ def test_every_query_field_but_me_needs_the_viewer_role() -> None:
     for field in _definition(Query).fields:
         if field.python_name == "me":
             assert not field.permission_classes
+        elif field.python_name in ADMIN_QUERIES:
+            assert field.permission_classes == [IsAdmin], field.python_name
         else:
             assert field.permission_classes == [IsViewer], field.python_name
 
@@ -123,6 +134,7 @@ def test_every_quarter_in_the_api_is_numbered_from_1() -> None:
         ("RoadmapItem", "quarter"),
         ("RoadmapQuarter", "index"),
         ("PinInput", "quarter"),
+        ("SingleCustomerFeature", "quarter"),
     }
     for type_name, field_name in carriers:
         field = schema.type_map[type_name].fields[field_name]  # type: ignore[union-attr]

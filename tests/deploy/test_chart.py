@@ -30,7 +30,16 @@ VALUES_FILES = sorted(VALUES_DIR.glob("*.yaml"))
 VALUE_SETS = {"default": None, **{path.stem: path for path in VALUES_FILES}}
 
 SECRET_VARIABLES = frozenset(
-    {"NEO4J_PASSWORD", "TEMPORAL_API_KEY", "LODESTAR_API_KEY", "OPENAI_API_KEY", "ANTHROPIC_API_KEY"}
+    {
+        "NEO4J_PASSWORD",
+        "TEMPORAL_API_KEY",
+        "LODESTAR_API_KEY",
+        "OPENAI_API_KEY",
+        "ANTHROPIC_API_KEY",
+        "LODESTAR_PAYLOAD_KEY",
+        "LODESTAR_PAYLOAD_OLD_KEYS",
+        "LODESTAR_ERASURE_SALT",
+    }
 )
 """Variables that come from the Secret (`secrets.existingSecret`/`secrets.values`), never the ConfigMap."""
 
@@ -151,6 +160,7 @@ def test_every_variable_in_the_deploy_readme_is_wired() -> None:
         name
         for name in documented - wired
         if not (name.startswith("LODESTAR_API_") and name != "LODESTAR_API_KEY")  # api.settings, generic
+        and not name.startswith("LODESTAR_CODEC_")  # `lodestar codec-server`, which the chart does not run
     }
     assert missing == set()
     settings = render({"api": {"settings": {"max_depth": 8, "CORS_ORIGINS": "https://a.example"}}})

@@ -21,6 +21,8 @@ from engines.forecast import (
     simulate_completion_weeks,
 )
 from engines.scenario_changes import CapacityChange, ShiftStart
+from engines.throughput import ThroughputKind
+from engines.work_calendar import DateCalendar, work_weeks_before, working_day_offsets
 from graph.portfolio import (
     Customer,
     Feature,
@@ -35,6 +37,8 @@ from graph.portfolio import (
 )
 
 AS_OF = date(2025, 1, 6)
+BOOTSTRAP = ThroughputKind.BOOTSTRAP
+"""The former model: constant throughput for constant or no history, which makes hand-checked dates exact."""
 
 
 def day(n: int) -> date:
@@ -79,11 +83,11 @@ def test_chain_in_one_team_with_constant_history() -> None:
         [make_team("t1", history=[2, 2, 2])],
         [make_feature("b", 3, depends_on=["a"], priority=0), make_feature("a", 4, priority=1)],
     )
-    weeks = weeks_by_feature(portfolio)
+    weeks = weeks_by_feature(portfolio, throughput=BOOTSTRAP)
     assert np.all(weeks["a"] == 2.0)
     assert np.all(weeks["b"] == 3.5)
 
-    result = forecast(portfolio, as_of=AS_OF, trials=20)
+    result = forecast(portfolio, as_of=AS_OF, trials=20, throughput=BOOTSTRAP)
     assert [f.feature_id for f in result.features] == ["a", "b"]  # the dependency overrides b's priority
     a, b = result.features
     assert (a.p50, a.p85, a.p95) == (day(14), day(14), day(14))
@@ -98,7 +102,7 @@ def test_two_teams_work_in_parallel() -> None:
         [make_team("t1", history=[2]), make_team("t2", capacity=1)],
         [make_feature("a", 4, team="t1"), make_feature("c", 3, team="t2")],
     )
-    weeks = weeks_by_feature(portfolio)
+    weeks = weeks_by_feature(portfolio, throughput=BOOTSTRAP)
     assert np.all(weeks["a"] == 2.0)  # 4 / 2
     assert np.all(weeks["c"] == 3.0)  # 3 / 1
 
@@ -114,7 +118,7 @@ def test_capacity_bound_team_works_serially_in_priority_order() -> None:
             make_feature("z", 3, priority=1),
         ],
     )
-    weeks = weeks_by_feature(portfolio)
+    weeks = weeks_by_feature(portfolio, throughput=BOOTSTRAP)
     assert (weeks["z"][0], weeks["y"][0], weeks["x"][0]) == (1.0, 3.0, 3.5)
 
 
@@ -131,8 +135,8 @@ def test_fractional_week_finish_interpolates_inside_the_week() -> None:
     # Constant 4/week, effort 6: week 0 delivers 4, the remaining 2 take half of week 1 -> 1.5 weeks.
     # 1.5 weeks = 10.5 days -> day 11.
     portfolio = make_portfolio([make_team("t1", capacity=4)], [make_feature("a", 6)])
-    assert np.all(weeks_by_feature(portfolio)["a"] == 1.5)
-    assert forecast(portfolio, as_of=AS_OF, trials=10).features[0].p50 == day(11)
+    assert np.all(weeks_by_feature(portfolio, throughput=BOOTSTRAP)["a"] == 1.5)
+    assert forecast(portfolio, as_of=AS_OF, trials=10, throughput=BOOTSTRAP).features[0].p50 == day(11)
 
 
 def test_customers_before_and_after_delivery() -> None:
@@ -150,7 +154,7 @@ def test_customers_before_and_after_delivery() -> None:
         ],
         requests=[Request(customer_id=c, feature_id="a") for c in ("early", "exact", "late", "norenewal")],
     )
-    result = forecast(portfolio, as_of=AS_OF, trials=30)
+    result = forecast(portfolio, as_of=AS_OF, trials=30, throughput=BOOTSTRAP)
     probability = {c.customer_id: c.probability_before_renewal for c in result.customers}
     assert probability == {"early": 0.0, "exact": 1.0, "late": 1.0, "norenewal": None}
     # (100 x 0 + 200 x 1 + 300 x 1) / (100 + 200 + 300) = 5/6; no renewal date -> not weighed.
@@ -169,7 +173,7 @@ def test_customer_needs_all_requested_features_before_renewal() -> None:
             customers=[Customer(id="k", name="K", arr=1, segment=Segment.SMB, renewal_date=renewal)],
             requests=[Request(customer_id="k", feature_id=f) for f in ("a", "c")],
         )
-        (customer,) = forecast(portfolio, as_of=AS_OF, trials=10).customers
+        (customer,) = forecast(portfolio, as_of=AS_OF, trials=10, throughput=BOOTSTRAP).customers
         assert customer.requested_feature_ids == ["a", "c"]
         return customer.probability_before_renewal
 
@@ -194,7 +198,7 @@ def test_release_and_objective_complete_with_their_last_member() -> None:
         ],
         objectives=[Objective(id="o1", name="O1", due_date=day(14))],
     )
-    result = forecast(portfolio, as_of=AS_OF, trials=20)
+    result = forecast(portfolio, as_of=AS_OF, trials=20, throughput=BOOTSTRAP)
     by_id = {r.id: r for r in result.releases}
     assert set(by_id) == {"r1", "r-done"}  # a release without members is not reported
     assert (by_id["r1"].p50, by_id["r1"].p85, by_id["r1"].p95) == (day(21), day(21), day(21))
@@ -214,7 +218,7 @@ def test_done_features_are_finished_and_satisfy_dependencies() -> None:
             make_feature("b", 2, depends_on=["done"], priority=1),
         ],
     )
-    result = forecast(portfolio, as_of=AS_OF, trials=10)
+    result = forecast(portfolio, as_of=AS_OF, trials=10, throughput=BOOTSTRAP)
     assert [f.feature_id for f in result.features] == ["b"]
     assert result.features[0].p85 == day(7)
 
@@ -225,15 +229,17 @@ def test_progress_reduces_remaining_effort() -> None:
         [make_team("t1", history=[2])],
         [make_feature("a", 4, progress=0.75, status=FeatureStatus.IN_PROGRESS)],
     )
-    assert np.all(weeks_by_feature(portfolio)["a"] == 0.5)
-    assert forecast(portfolio, as_of=AS_OF, trials=10).features[0].p85 == day(4)
+    assert np.all(weeks_by_feature(portfolio, throughput=BOOTSTRAP)["a"] == 0.5)
+    assert forecast(portfolio, as_of=AS_OF, trials=10, throughput=BOOTSTRAP).features[0].p85 == day(4)
 
 
 def test_target_date_on_time_probability() -> None:
     # Done at week 2 = day 14.
     def on_time(target: date) -> float | None:
         portfolio = make_portfolio([make_team("t1", capacity=2)], [make_feature("a", 4, target_date=target)])
-        return forecast(portfolio, as_of=AS_OF, trials=10).features[0].on_time_probability
+        return (
+            forecast(portfolio, as_of=AS_OF, trials=10, throughput=BOOTSTRAP).features[0].on_time_probability
+        )
 
     assert on_time(day(14)) == 1.0
     assert on_time(day(13)) == 0.0
@@ -244,7 +250,7 @@ def test_bootstrap_draws_each_week_from_the_history() -> None:
     # History [1, 3]: the first week delivers 1 or 3 with probability 1/2 each, so a 1 pw feature finishes
     # at 1 week or at 1/3 week. With 4,000 trials the share of fast trials is 0.5 +- 0.03 (4 sd).
     portfolio = make_portfolio([make_team("t1", history=[1, 3])], [make_feature("a", 1)])
-    weeks = weeks_by_feature(portfolio, trials=4_000)["a"]
+    weeks = weeks_by_feature(portfolio, trials=4_000, throughput=BOOTSTRAP)["a"]
     fast = np.isclose(weeks, 1 / 3)
     assert np.all(fast | (weeks == 1.0))
     assert abs(fast.mean() - 0.5) < 0.03
@@ -257,7 +263,7 @@ def test_pert_effort_sampling() -> None:
         [make_team("t1", capacity=1)],
         [make_feature("a", 2, effort_low=1, effort_high=6)],
     )
-    weeks = weeks_by_feature(portfolio, trials=10_000)["a"]
+    weeks = weeks_by_feature(portfolio, trials=10_000, throughput=BOOTSTRAP)["a"]
     assert weeks.min() >= 1 and weeks.max() <= 6
     assert abs(weeks.mean() - 2.5) < 0.035
     assert abs(weeks.var() - 0.75) < 0.05
@@ -274,7 +280,7 @@ def test_unowned_features_never_start_and_do_not_stall_their_dependents_team() -
             make_feature("after", 2, priority=2),
         ],
     )
-    result = forecast(portfolio, as_of=AS_OF, trials=10)
+    result = forecast(portfolio, as_of=AS_OF, trials=10, throughput=BOOTSTRAP)
     assert result.unscheduled_feature_ids == ["orphan", "needs-orphan"]
     orphan = result.feature("orphan")
     assert (orphan.p50, orphan.p85, orphan.beyond_horizon_probability, orphan.unscheduled) == (
@@ -436,13 +442,96 @@ def test_empty_portfolio() -> None:
     assert (result.arr_at_risk, result.arr_weighted_on_time) == (0.0, 1.0)
 
 
-def test_throughput_blocks_do_not_depend_on_the_order_they_are_drawn_in() -> None:
-    plan = plan_simulation(_mixed_portfolio(), as_of=AS_OF, horizon_weeks=30)  # blocks 0, 1, 2 (30 = 13+13+4)
+@pytest.mark.parametrize("kind", list(ThroughputKind))
+def test_throughput_blocks_do_not_depend_on_the_order_they_are_drawn_in(kind: ThroughputKind) -> None:
+    plan = plan_simulation(
+        _mixed_portfolio(), as_of=AS_OF, horizon_weeks=30, throughput=kind
+    )  # 13+13+4 weeks
     forward = draw_simulation(plan, trials=40, seed=2)
     backward = draw_simulation(plan, trials=40, seed=2)
-    team = next(t for t, model in enumerate(plan.teams) if model.bootstrapped)
-    later_first = [backward.throughput_choice(team, block) for block in (2, 1, 0)][::-1]
-    in_order = [forward.throughput_choice(team, block) for block in (0, 1, 2)]
+    team = next(t for t, model in enumerate(plan.teams) if model.constant is None)
+    later_first = [backward.throughput_block(team, block) for block in (2, 1, 0)][::-1]
+    in_order = [forward.throughput_block(team, block) for block in (0, 1, 2)]
     assert [b.shape for b in in_order if b is not None] == [(13, 40), (13, 40), (4, 40)]
     for a, b in zip(in_order, later_first, strict=True):
         assert a is not None and b is not None and np.array_equal(a, b)
+
+
+def test_working_day_calendar_skips_weekends_and_the_teams_holidays() -> None:
+    # AS_OF is Monday 6 January 2025. 4 pw at a constant 2/week is 2 weeks of work: 14 calendar days, or 10
+    # working days, the 10th being Friday 17 January (day 11). A holiday on Wednesday the 8th moves it to
+    # Monday the 20th (day 14); t2's holidays do not touch t1.
+    def p85(holidays: list[date], **options: Any) -> date | None:
+        t1 = make_team("t1", history=[2]).model_copy(update={"holidays": holidays})
+        t2 = make_team("t2", history=[2]).model_copy(update={"holidays": [day(1), day(2), day(3)]})
+        portfolio = make_portfolio([t1, t2], [make_feature("a", 4, team="t1")])
+        return forecast(portfolio, as_of=AS_OF, trials=5, throughput=BOOTSTRAP, **options).features[0].p85
+
+    assert p85([]) == day(14)
+    assert p85([], calendar=DateCalendar.WORKING_DAYS) == day(11)
+    assert p85([day(2)], calendar=DateCalendar.WORKING_DAYS) == day(14)
+    assert p85([day(2)]) == day(14)  # calendar days ignore holidays: they are inside the weekly throughput
+
+
+def test_working_day_groups_take_the_latest_member_date_across_team_calendars() -> None:
+    # a (t1, 2 pw at 2/week: 5 working days) is done Friday 10 January (day 4); c (t2, same work, but
+    # holidays on Thursday 9 and Friday 10 January) on Tuesday 14 January (day 8).
+    t1 = make_team("t1", history=[2])
+    t2 = make_team("t2", history=[2]).model_copy(update={"holidays": [day(3), day(4)]})
+    portfolio = make_portfolio(
+        [t1, t2],
+        [make_feature("a", 2, team="t1", release_id="r"), make_feature("c", 2, team="t2", release_id="r")],
+        releases=[Release(id="r", name="R", date=day(6))],
+    )
+    result = forecast(
+        portfolio, as_of=AS_OF, trials=5, throughput=BOOTSTRAP, calendar=DateCalendar.WORKING_DAYS
+    )
+    assert (result.feature("a").p85, result.feature("c").p85) == (day(4), day(8))
+    (release,) = result.releases
+    assert (release.p85, release.on_time_probability) == (day(8), 0.0)
+    assert result.calendar is DateCalendar.WORKING_DAYS
+
+
+def test_working_day_calendar_maps_scenario_windows_to_working_days() -> None:
+    # +2/week from Monday 13 January covers all of work-week 1: week 0 delivers 2, week 1 delivers 4, and the
+    # remaining 2 of 8 pw take half of week 2: 2.5 weeks = 12.5 working days -> the 13th, Wednesday 22 January.
+    portfolio = make_portfolio([make_team("t1", history=[2])], [make_feature("a", 8)])
+    plan = plan_simulation(
+        portfolio,
+        as_of=AS_OF,
+        horizon_weeks=10,
+        capacity_changes=[CapacityChange(team_id="t1", delta=2, start=day(7))],
+        throughput=BOOTSTRAP,
+        calendar=DateCalendar.WORKING_DAYS,
+    )
+    assert plan.teams[0].week_scale[:3].tolist() == [1.0, 2.0, 2.0]
+    matrix = simulate_completion_weeks(plan, draw_simulation(plan, trials=3, seed=0))
+    assert np.all(matrix == 2.5)
+    days = DoneByDay.of(matrix, 10, day_tables=plan.day_tables, row_tables=plan.team_index)
+    assert days.percentile_dates(0, AS_OF) == (day(16), day(16), day(16))
+    # A start shift to Saturday 11 January holds the work until the next working day, work-week 1.
+    shifted = plan_simulation(
+        portfolio,
+        as_of=AS_OF,
+        horizon_weeks=10,
+        shift_starts=[ShiftStart(start=day(5), team_id="t1")],
+        calendar=DateCalendar.WORKING_DAYS,
+    )
+    assert shifted.earliest_start_weeks.tolist() == [1.0]
+
+
+def test_working_day_offsets_start_on_as_of_and_skip_weekends_and_holidays() -> None:
+    saturday = AS_OF + timedelta(days=5)
+    # From a Saturday: Monday (2), Tuesday (3) is a holiday, Wednesday (4) ...; a holiday before as_of is ignored.
+    offsets = working_day_offsets(saturday, [saturday + timedelta(days=3), AS_OF], 4)
+    assert offsets.tolist() == [2, 4, 5, 6]
+    assert working_day_offsets(AS_OF, [], 6).tolist() == [0, 1, 2, 3, 4, 7]
+    assert work_weeks_before(7, working_day_offsets(AS_OF, [], 10)) == 1.0  # Monday after: 5 working days
+
+
+def test_simulating_chunks_on_threads_does_not_change_the_result() -> None:
+    plan = plan_simulation(_mixed_portfolio(), as_of=AS_OF, horizon_weeks=30)
+    draws = draw_simulation(plan, trials=300, seed=8)
+    one = simulate_completion_weeks(plan, draws, chunk_trials=64, workers=1)
+    two = simulate_completion_weeks(plan, draws, chunk_trials=64, workers=2)
+    assert np.array_equal(one, two)

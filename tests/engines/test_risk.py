@@ -12,6 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from engines.forecast import forecast
 from engines.risk import (
     SEVERITY_FORMULAS,
     CrossTeamChain,
@@ -685,3 +686,152 @@ def test_larger_random_portfolio_matches_networkx_longest_path() -> None:
     handoffs = [c.handoffs for c in report.cross_team_chains]
     assert handoffs == sorted(handoffs, reverse=True)
     assert min(handoffs) >= 2
+
+
+# --- resource-aware critical path -----------------------------------------------------------------
+
+
+def queued_portfolio(*, c_priority: int | None = None) -> Portfolio:
+    # t1 delivers mean(1, 3) = 2 person-weeks a week: A 1 week, B 2 weeks, C 3 weeks; t2 delivers 2: D 1 week.
+    # Dependencies only: A -> D is 2 weeks, C alone 3 weeks -> dependency path [C], 3 weeks.
+    # t1 works A, B, C one at a time (delivery order by id): A -> B -> C, 6 weeks.
+    features = [
+        feature("A", effort=2.0),
+        feature("B", effort=4.0),
+        feature("C", effort=6.0),
+        feature("D", "t2", effort=2.0, depends_on=["A"]),
+    ]
+    if c_priority is not None:
+        features[2] = features[2].model_copy(update={"priority": c_priority})
+    return portfolio(teams=[team("t1", history=[1.0, 3.0]), team("t2", capacity=2.0)], features=features)
+
+
+def test_dependency_and_resource_critical_paths_side_by_side() -> None:
+    report = assess(queued_portfolio())
+    assert report.critical_path == report.dependency_critical_path == ["C"]
+    assert report.critical_path_weeks == pytest.approx(3.0)
+    assert report.resource_critical_path == ["A", "B", "C"]
+    assert report.resource_critical_path_weeks == pytest.approx(6.0)
+    assert report.resource_critical_path_end == AS_OF + timedelta(weeks=6)
+    note = report.critical_path_note or ""
+    assert "3.0 weeks" in note and "6.0 weeks" in note and "A -> B (t1)" in note and "B -> C (t1)" in note
+
+
+def test_the_resource_critical_path_follows_the_delivery_order_of_priorities() -> None:
+    # C has priority 0, so t1 works C first, then A and B; D waits for A: C -> A -> D is 3 + 1 + 1 = 5 weeks,
+    # C -> A -> B is 3 + 1 + 2 = 6 weeks.
+    report = assess(queued_portfolio(c_priority=0))
+    assert report.resource_critical_path == ["C", "A", "B"]
+    assert report.resource_critical_path_weeks == pytest.approx(6.0)
+
+
+def test_the_resource_critical_path_matches_networkx_on_team_queues() -> None:
+    rng = random.Random(5)
+    teams = [team(f"t{i}", capacity=rng.uniform(0.5, 3)) for i in range(4)]
+    features = [
+        feature(
+            f"f{i:03d}",
+            rng.choice([None, *(t.id for t in teams)]),
+            effort=rng.uniform(0.5, 8),
+            status=rng.choice([FeatureStatus.PLANNED, FeatureStatus.PROPOSED, FeatureStatus.DONE]),
+            depends_on=sorted({f"f{rng.randrange(max(0, i - 20), i):03d}" for _ in range(rng.randint(0, 2))})
+            if i
+            else [],
+        )
+        for i in range(120)
+    ]
+    features = [f.model_copy(update={"priority": rng.choice([None, 1, 2, 3])}) for f in features]
+    pf = portfolio(teams=teams, features=features)
+    report = assess(pf)
+    durations = critical_path_analysis(pf).duration_weeks
+    by_id = {f.id: f for f in pf.features}
+    open_ids = [f.id for f in pf.features if f.status != FeatureStatus.DONE]
+
+    def rank(feature_id: str) -> tuple[bool, int, str]:
+        priority = by_id[feature_id].priority
+        return priority is None, priority or 0, feature_id
+
+    graph: nx.DiGraph[str] = nx.DiGraph()
+    graph.add_nodes_from(["start", *open_ids])
+    for feature_id in open_ids:
+        graph.add_edge("start", feature_id, weight=durations[feature_id])
+        for prerequisite in by_id[feature_id].depends_on:
+            if prerequisite in durations:
+                graph.add_edge(prerequisite, feature_id, weight=durations[feature_id])
+    order = list(nx.lexicographical_topological_sort(graph.subgraph(open_ids), key=rank))
+    for team_id in (t.id for t in teams):
+        queue = [f for f in order if by_id[f].team_id == team_id]
+        for earlier, later in pairwise(queue):
+            graph.add_edge(earlier, later, weight=durations[later])
+    assert report.resource_critical_path_weeks == pytest.approx(nx.dag_longest_path_length(graph))
+    assert (report.resource_critical_path_weeks or 0) >= report.critical_path_weeks - 1e-9
+    path = report.resource_critical_path or []
+    assert math.fsum(durations[f] for f in path) == pytest.approx(report.resource_critical_path_weeks)
+    assert all(graph.has_edge(a, b) for a, b in pairwise(path))
+
+
+# --- expected ARR at risk -------------------------------------------------------------------------
+
+
+def test_expected_arr_at_risk_weighs_arr_by_the_probability_of_missing_renewal() -> None:
+    # a: 1000 x (1 - 0.9) = 100; b: 400 x (1 - 0.25) = 300; c has no renewal; d is sure (P = 1);
+    # e has no open request (absent from the forecast's customers).
+    pf = portfolio(
+        teams=[team("t1")],
+        features=[feature("f1")],
+        customers=[
+            customer("a", 1000.0, renewal_in_days=30),
+            customer("b", 400.0, renewal_in_days=30),
+            customer("c", 50.0),
+            customer("d", 70.0, renewal_in_days=30),
+            customer("e", 90.0, renewal_in_days=30),
+        ],
+        requests=requests(("a", "f1"), ("b", "f1"), ("c", "f1"), ("d", "f1")),
+    )
+    report = assess_risks(
+        pf,
+        as_of=AS_OF,
+        p85_by_feature={"f1": AS_OF + timedelta(days=60)},
+        renewal_probability_by_customer={"a": 0.9, "b": 0.25, "c": None, "d": 1.0},
+    )
+    assert report.expected_arr_at_risk == pytest.approx(400.0)
+    expected = report.customers_expected_at_risk or []
+    assert [(c.customer_id, c.miss_probability) for c in expected] == [
+        ("b", pytest.approx(0.75)),
+        ("a", pytest.approx(0.1)),
+    ]
+    assert [c.expected_arr_at_risk for c in expected] == [pytest.approx(300.0), pytest.approx(100.0)]
+    (risk,) = only(report, RiskKind.ARR_AT_RISK)
+    assert "Expected ARR at risk (ARR x P(miss renewal)): 400" in risk.detail
+    assert assess(pf, p85_by_feature={"f1": AS_OF}).expected_arr_at_risk is None
+
+
+def test_expected_arr_at_risk_is_stable_between_seeds_where_the_p85_rule_flips() -> None:
+    # One customer renews on the seed-0 P85 date of its only feature, so the P85 rule counts it in or out
+    # by a day depending on the seed, while ARR x P(miss renewal) hardly moves.
+    pf = portfolio(
+        teams=[team("t1", capacity=2.0, history=[1.5, 2.5, 2.0, 1.0, 3.0, 2.0])],
+        features=[feature("f1", effort=(18.0, 20.0, 26.0))],
+        customers=[customer("c1", 1_000_000.0)],
+        requests=requests(("c1", "f1")),
+    )
+    renewal = forecast(pf, as_of=AS_OF, trials=4000, seed=0).feature("f1").p85
+    assert renewal is not None
+    pf = pf.model_copy(update={"customers": [pf.customers[0].model_copy(update={"renewal_date": renewal})]})
+    rule: list[float] = []
+    expected: list[float] = []
+    for seed in range(12):
+        result = forecast(pf, as_of=AS_OF, trials=4000, seed=seed)
+        report = assess_risks(
+            pf,
+            as_of=AS_OF,
+            p85_by_feature=result.p85_by_feature(),
+            renewal_probability_by_customer={
+                c.customer_id: c.probability_before_renewal for c in result.customers
+            },
+        )
+        rule.append(report.arr_at_risk)
+        expected.append(report.expected_arr_at_risk or 0.0)
+    assert set(rule) == {0.0, 1_000_000.0}  # the P85 rule flips between seeds
+    assert max(expected) - min(expected) < 0.05 * 1_000_000.0
+    assert all(0.10 * 1_000_000.0 < e < 0.20 * 1_000_000.0 for e in expected)

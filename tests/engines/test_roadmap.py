@@ -1,7 +1,7 @@
 """Roadmap planner on small portfolios whose best plans are worked out by hand.
 
-Unless a test says otherwise: utilisation 1.0 and team capacity 1.0 person-week/week, so every team has
-13 person-weeks per quarter; method "rice" with impact 1 and confidence 1, so a feature's value is
+Unless a test says otherwise: the nominal capacity model with utilisation 1.0 and team capacity 1.0
+person-week/week, so every team has 13 person-weeks per quarter (the throughput model has its own tests); method "rice" with impact 1 and confidence 1, so a feature's value is
 (reach / effort) / max(reach / effort); the discount is 1 - 0.02 q.
 """
 
@@ -12,7 +12,10 @@ from datetime import date, timedelta
 import numpy as np
 import pytest
 
+from engines.common import expected_remaining_effort
+from engines.forecast import forecast
 from engines.roadmap import RoadmapError, RoadmapPlan, _why_left_out, draft_roadmap
+from engines.throughput import delivered_quantile
 from graph.portfolio import Feature, FeatureStatus, Portfolio, Product, Team
 
 AS_OF = date(2026, 1, 5)
@@ -46,7 +49,13 @@ def portfolio(*features: Feature, teams: dict[str, float] | None = None) -> Port
 
 
 def plan_for(portfolio: Portfolio, **options: object) -> RoadmapPlan:
-    settings: dict[str, object] = {"as_of": AS_OF, "utilisation": 1.0, "method": "rice", "quarters": 1}
+    settings: dict[str, object] = {
+        "as_of": AS_OF,
+        "utilisation": 1.0,
+        "method": "rice",
+        "quarters": 1,
+        "capacity_model": "nominal",
+    }
     settings.update(options)
     return draft_roadmap(portfolio, **settings)  # type: ignore[arg-type]
 
@@ -167,7 +176,7 @@ def test_an_exclusion_is_respected_and_blocks_its_dependents() -> None:
 @pytest.mark.parametrize(
     ("pins", "exclusions", "named"),
     [
-        ({"Big": 0}, (), "Big"),  # 20 pw never fits a 13-pw quarter
+        ({"Big": 0}, (), "Big"),  # 30 pw never fits, not even over both 13-pw quarters
         ({"Ghost": 0}, (), "Ghost"),  # not in the portfolio
         ({"Done": 0}, (), "Done"),  # already done
         ({"Small": 0}, ["Small"], "Small"),  # pinned and excluded
@@ -184,7 +193,7 @@ def test_infeasible_pins_raise_a_roadmap_error_naming_the_feature(
     pins: dict[str, int], exclusions: list[str], named: str
 ) -> None:
     p = portfolio(
-        feature("Big", 20, 20),
+        feature("Big", 30, 30),
         feature("Done", 2, 2, status=FeatureStatus.DONE),
         feature("Small", 8, 8),
         feature("Small2", 8, 8),
@@ -222,18 +231,22 @@ def test_left_out_reasons_on_a_tiny_case() -> None:
 
 def test_left_out_classification_looks_only_at_quarters_the_prerequisites_allow() -> None:
     # An optimal plan never leaves out a positive-value feature that still fits, so low_value is checked
-    # on the classifier itself: 4 pw needed, 5 pw left in Q0 and 2 in Q1.
+    # on the classifier itself: 4 pw needed, 5 pw left in Q0 and 2 in Q1; it fits when one quarter has 4.
     team_remaining = np.array([5.0, 2.0])
+
+    def fits(start: int) -> bool:
+        return bool(team_remaining[start] >= 4)
+
     free = feature("Free", 4, 4)
-    assert _why_left_out(free, {}, set(), team_remaining)[0] == "low_value"
-    # With its prerequisite placed in quarter index 1 only that quarter counts, and 2 pw < 4 pw;
+    assert _why_left_out(free, {}, set(), team_remaining, fits=fits)[0] == "low_value"
+    # With its prerequisite ending in quarter index 1 only that quarter counts, and 2 pw < 4 pw;
     # the text names it as people count quarters, Q2.
     after = feature("After", 4, 4, depends_on=["Pre"])
-    reason, detail = _why_left_out(after, {"Pre": 1}, set(), team_remaining)
+    reason, detail = _why_left_out(after, {"Pre": 1}, set(), team_remaining, fits=fits)
     assert reason == "capacity" and "left in Q2 onwards" in detail
     # A done prerequisite is no constraint; a missing one is.
-    assert _why_left_out(after, {}, {"Pre"}, team_remaining)[0] == "low_value"
-    assert _why_left_out(after, {}, set(), team_remaining)[0] == "dependency"
+    assert _why_left_out(after, {}, {"Pre"}, team_remaining, fits=fits)[0] == "low_value"
+    assert _why_left_out(after, {}, set(), team_remaining, fits=fits)[0] == "dependency"
 
 
 def test_exploration_and_commitment_are_split() -> None:
@@ -313,5 +326,125 @@ def test_a_dependency_cycle_is_rejected() -> None:
     ],
 )
 def test_bad_parameters_are_rejected(options: dict[str, object]) -> None:
+    with pytest.raises(RoadmapError):
+        plan_for(portfolio(feature("A", 1, 1)), **options)
+
+
+# --- Capacity from the throughput model, features spanning quarters, the effort convention ---------------
+
+
+def history_team(capacity: float, history: list[float]) -> Team:
+    return Team(id="T1", name="T1", headcount=5, capacity=capacity, throughput_history=history)
+
+
+def done_by_quarter_end(portfolio: Portfolio, plan: RoadmapPlan, *, seed: int) -> dict[str, float]:
+    """The real forecast's probability that each placed feature is done by the end of its end quarter, with
+    the plan's order (end quarter, start quarter, id) as the features' priorities."""
+    items = sorted(plan.items(), key=lambda i: (i.end_quarter, i.quarter, i.feature_id))
+    rank = {item.feature_id: position for position, item in enumerate(items)}
+    due = {i.feature_id: AS_OF + timedelta(weeks=13 * ((i.end_quarter or 0) + 1)) for i in items}
+    ordered = portfolio.model_copy(
+        update={
+            "features": [
+                f.model_copy(update={"priority": rank.get(f.id), "target_date": due.get(f.id)})
+                for f in portfolio.features
+            ]
+        }
+    )
+    result = forecast(ordered, as_of=AS_OF, trials=10_000, seed=seed, horizon_weeks=13 * len(plan.quarters))
+    return {f.feature_id: f.on_time_probability for f in result.features if f.feature_id in rank}  # type: ignore[misc]
+
+
+def test_throughput_capacity_plans_no_more_than_the_forecast_finishes_with_85_percent() -> None:
+    # Capacity 5 person-weeks a week, but the team has delivered 2 a week on average.
+    team = history_team(5.0, [1.5, 2.5, 2.0, 1.0, 3.0, 2.0, 2.5, 1.5, 2.0, 2.0])
+    p = Portfolio(
+        products=[Product(id="prod", name="Product")],
+        teams=[team],
+        features=[feature(f"F{i}", 10, 100 - i) for i in range(5)],
+    )
+    nominal = draft_roadmap(p, as_of=AS_OF, quarters=4, method="rice", capacity_model="nominal")
+    assert set(nominal.quarter_by_feature().values()) == {0}  # 5 x 10 pw within 5 x 13 x 0.85 = 55.25
+
+    plan = draft_roadmap(p, as_of=AS_OF, quarters=4, method="rice")
+    assert plan.capacity_model == "throughput" and plan.capacity_probability == 0.85
+    first = plan.quarters[0].capacity[0]
+    assert first.source == "throughput_history"
+    assert first.available == pytest.approx(delivered_quantile(team, 13, 0.85))
+    two_quarters = plan.quarters[0].capacity[0].available + plan.quarters[1].capacity[0].available
+    assert two_quarters == pytest.approx(delivered_quantile(team, 26, 0.85))
+    assert len(plan.quarters[0].commitments) < 5
+    assert len(plan.items()) >= 3
+
+    probability = done_by_quarter_end(p, plan, seed=7)
+    for item in plan.items():
+        assert probability[item.feature_id] >= 0.85 - 0.03, item
+        assert item.finish_probability == pytest.approx(probability[item.feature_id], abs=0.03)
+    # Under nominal capacity the same forecast finishes the last Q1 feature by the end of Q1 far less often.
+    nominal_probability = done_by_quarter_end(p, nominal, seed=7)
+    assert min(nominal_probability.values()) < 0.5
+
+
+def test_a_feature_needing_one_and_a_half_quarters_is_planned_across_two() -> None:
+    p = portfolio(feature("Long", 19.5, 100), feature("After", 2, 10, depends_on=["Long"]))
+    plan = plan_for(p, quarters=2)
+    long, after = sorted(plan.items(), key=lambda i: i.feature_id != "Long")
+    assert (long.quarter, long.end_quarter) == (0, 1)
+    assert long.quarter_efforts == pytest.approx([9.75, 9.75])
+    assert (after.quarter, after.end_quarter) == (1, 1)  # starts once its prerequisite ends
+    use = {(q.index, c.team_id): c.used for q in plan.quarters for c in q.capacity}
+    assert use == {(0, "T1"): pytest.approx(9.75), (1, "T1"): pytest.approx(11.75)}
+    assert plan.total_value == pytest.approx((long.value + after.value) * 0.98)
+    greedy = plan_for(p, quarters=2, solver="greedy")
+    assert greedy.quarter_by_feature() == plan.quarter_by_feature()
+    # One quarter of 13 person-weeks cannot hold it.
+    single = plan_for(p, quarters=1)
+    assert reasons(single) == {"Long": "capacity", "After": "dependency"}
+
+
+def test_a_feature_spanning_quarters_under_the_throughput_model_finishes_by_its_end_quarter() -> None:
+    team = Team(id="T1", name="T1", headcount=2, capacity=2.0)  # no history: the capacity prior alone
+    effort = 1.5 * delivered_quantile(team, 13, 0.85)
+    p = Portfolio(
+        products=[Product(id="prod", name="Product")], teams=[team], features=[feature("Long", effort, 10)]
+    )
+    plan = draft_roadmap(p, as_of=AS_OF, quarters=3, method="rice")
+    (item,) = plan.items()
+    assert (item.quarter, item.end_quarter) == (0, 1)
+    assert plan.quarters[0].capacity[0].source == "capacity_prior"
+    assert done_by_quarter_end(p, plan, seed=3)["Long"] >= 0.85 - 0.03
+    assert item.finish_probability is not None and item.finish_probability >= 0.85 - 0.03
+
+
+def test_a_pin_fixes_the_start_of_a_spanning_feature_and_checks_it_fits() -> None:
+    p = portfolio(feature("Long", 19.5, 100), feature("Short", 4, 1))
+    plan = plan_for(p, quarters=3, pins={"Long": 1})
+    long = next(i for i in plan.items() if i.feature_id == "Long")
+    assert (long.quarter, long.end_quarter, long.pinned) == (1, 2, True)
+    with pytest.raises(RoadmapError, match="Long"):
+        plan_for(p, quarters=3, pins={"Long": 2})  # 19.5 pw from Q3 on: only 13 left
+
+
+def test_the_planner_charges_the_pert_mean_of_the_remaining_effort() -> None:
+    # PERT mean (2 + 4 x 4 + 12) / 6 = 5, half done: 2.5 person-weeks; not the likely 4 x 0.5 = 2.
+    lumpy = feature(
+        "Lumpy", 4, 10, effort_low=2, effort_high=12, status=FeatureStatus.IN_PROGRESS, progress=0.5
+    )
+    plan = plan_for(portfolio(lumpy))
+    (item,) = plan.items()
+    assert item.effort == pytest.approx(2.5) == expected_remaining_effort(lumpy)
+    assert plan.quarters[0].capacity[0].used == pytest.approx(2.5)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"capacity_model": "made_up"},
+        {"capacity_probability": 1.0},
+        {"capacity_probability": 0.0},
+        {"seed": -1},
+    ],
+)
+def test_bad_capacity_parameters_are_rejected(options: dict[str, object]) -> None:
     with pytest.raises(RoadmapError):
         plan_for(portfolio(feature("A", 1, 1)), **options)

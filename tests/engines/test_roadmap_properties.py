@@ -1,7 +1,10 @@
 """Planner properties on small random portfolios, checked against an exhaustive search and an
 independent plan checker (neither uses the planner's own code).
 
-* The plan is valid: capacity per team and quarter, dependencies, pins, exclusions, ownership.
+* The plan is valid: capacity per team and quarter (a feature spans the fewest quarters whose capacity
+  covers its PERT-mean remaining effort, charged in proportion to their capacity), dependencies (a feature
+  starts no earlier than its prerequisites end), pins, exclusions, ownership. Capacity is nominal or,
+  under the throughput model, computed here from `engines.throughput.delivered_quantile`.
 * Its value is at least the greedy plan's, and within `mip_rel_gap` of the true optimum found by search.
 * A RoadmapError is raised exactly when the search finds no plan honouring the pins.
 * Left-out reasons and the commitment/exploration split follow their stated rules.
@@ -12,13 +15,16 @@ from __future__ import annotations
 
 from collections import defaultdict
 from datetime import date
+from itertools import pairwise
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel, ConfigDict
 
-from engines.roadmap import RoadmapError, RoadmapPlan, draft_roadmap
+from engines.roadmap import CapacityModel, RoadmapError, RoadmapPlan, draft_roadmap
 from engines.scoring import ScoringMethod, score_features
+from engines.throughput import delivered_quantile
 from graph.portfolio import Customer, Feature, FeatureStatus, Portfolio, Product, Request, Segment, Team
 
 AS_OF = date(2026, 1, 5)
@@ -38,6 +44,7 @@ class Scenario(BaseModel):
     exclusions: list[str]
     method: ScoringMethod
     utilisation: float
+    capacity_model: CapacityModel
 
     def plan(self, **options: object) -> RoadmapPlan:
         return draft_roadmap(
@@ -48,6 +55,7 @@ class Scenario(BaseModel):
             exclusions=self.exclusions,
             method=self.method,
             utilisation=self.utilisation,
+            capacity_model=self.capacity_model,
             mip_rel_gap=MIP_REL_GAP,
             **options,  # type: ignore[arg-type]
         )
@@ -59,7 +67,16 @@ def scenarios(draw: st.DrawFn, *, contended: bool = False) -> Scenario:
     six to eight open features competing for it, valued so that greedy-by-value often falls short."""
     team_ids = ["T0"] if contended else [f"T{i}" for i in range(draw(st.integers(1, 2)))]
     capacities = [0.5] if contended else [0.25, 0.5, 1.0]
-    teams = [Team(id=t, name=t, headcount=2, capacity=draw(st.sampled_from(capacities))) for t in team_ids]
+    teams = [
+        Team(
+            id=t,
+            name=t,
+            headcount=2,
+            capacity=draw(st.sampled_from(capacities)),
+            throughput_history=draw(st.sampled_from([[], [0.25, 0.5, 0.75, 0.5], [1.0, 0.0, 1.5, 0.5, 1.0]])),
+        )
+        for t in team_ids
+    ]
     statuses = (
         [FeatureStatus.PROPOSED]
         if contended
@@ -133,15 +150,38 @@ def scenarios(draw: st.DrawFn, *, contended: bool = False) -> Scenario:
         exclusions=[] if contended else draw(st.lists(st.sampled_from(ids), max_size=1)),
         method="rice" if contended else draw(st.sampled_from(["blend", "rice", "wsjf", "demand"])),
         utilisation=draw(st.sampled_from([0.85, 1.0, 0.6])),
+        capacity_model=draw(st.sampled_from(["nominal", "throughput"])),
     )
 
 
 def remaining_effort(feature: Feature) -> float:
-    return feature.effort_likely * (1 - feature.progress)
+    return (feature.effort_low + 4 * feature.effort_likely + feature.effort_high) / 6 * (1 - feature.progress)
 
 
-def quarter_capacity(scenario: Scenario) -> dict[str, float]:
-    return {t.id: t.capacity * QUARTER_WEEKS * scenario.utilisation for t in scenario.portfolio.teams}
+def quarter_capacity(scenario: Scenario) -> dict[str, list[float]]:
+    """Per team, person-weeks per quarter: nominal, or the 85% delivered quantile's quarter-on-quarter growth."""
+    capacity: dict[str, list[float]] = {}
+    for team in scenario.portfolio.teams:
+        if scenario.capacity_model == "nominal":
+            capacity[team.id] = [team.capacity * QUARTER_WEEKS * scenario.utilisation] * scenario.quarters
+            continue
+        cumulative = [0.0]
+        for quarter in range(scenario.quarters):
+            figure = delivered_quantile(team, QUARTER_WEEKS * (quarter + 1), 0.85)
+            cumulative.append(max(cumulative[-1], figure))
+        capacity[team.id] = [b - a for a, b in pairwise(cumulative)]
+    return capacity
+
+
+def span(effort: float, capacity: list[float], start: int) -> tuple[int, list[float]] | None:
+    """(end quarter, charge per quarter start..end) of a feature starting in `start`; None if it never fits."""
+    for end in range(start, len(capacity)):
+        available = sum(capacity[start : end + 1])
+        if available >= effort - TOLERANCE:
+            if end == start or available <= 0:
+                return end, [effort]
+            return end, [effort * c / available for c in capacity[start : end + 1]]
+    return None
 
 
 def feature_values(scenario: Scenario) -> dict[str, float]:
@@ -151,7 +191,7 @@ def feature_values(scenario: Scenario) -> dict[str, float]:
 
 
 def best_value_by_search(scenario: Scenario) -> float | None:
-    """Exhaustive search over every quarter (or none) for every open feature; None when pins cannot hold.
+    """Exhaustive search over every start quarter (or none) for every open feature; None when pins cannot hold.
 
     Features are generated with prerequisites earlier in the list, so prerequisites are decided first.
     """
@@ -161,8 +201,8 @@ def best_value_by_search(scenario: Scenario) -> float | None:
     if any(pinned in done for pinned in scenario.pins):
         return None
     open_features = [f for f in scenario.portfolio.features if f.id not in done]
-    remaining = {(t, q): capacity[t] for t in capacity for q in range(scenario.quarters)}
-    chosen: dict[str, int | None] = {}
+    remaining = {(t, q): capacity[t][q] for t in capacity for q in range(scenario.quarters)}
+    ends: dict[str, int | None] = {}
     best: float | None = None
 
     def options(feature: Feature) -> list[int | None]:
@@ -177,23 +217,30 @@ def best_value_by_search(scenario: Scenario) -> float | None:
             best = value if best is None else max(best, value)
             return
         feature = open_features[position]
-        for quarter in options(feature):
-            if quarter is not None:
-                slot = (feature.team_id or "", quarter)
-                prerequisites_ok = all(
-                    p in done or (chosen.get(p) is not None and (chosen[p] or 0) <= quarter)
-                    for p in feature.depends_on
-                )
-                if not prerequisites_ok or remaining_effort(feature) > remaining[slot] + TOLERANCE:
-                    continue
-                remaining[slot] -= remaining_effort(feature)
-                chosen[feature.id] = quarter
-                search(position + 1, value + values[feature.id] * (1 - DISCOUNT_PER_QUARTER * quarter))
-                remaining[slot] += remaining_effort(feature)
-            else:
-                chosen[feature.id] = None
+        for start in options(feature):
+            if start is None:
+                ends[feature.id] = None
                 search(position + 1, value)
-            del chosen[feature.id]
+                del ends[feature.id]
+                continue
+            team = feature.team_id or ""
+            placed = span(remaining_effort(feature), capacity[team], start)
+            prerequisites_ok = all(
+                p in done or (ends.get(p) is not None and (ends[p] or 0) <= start) for p in feature.depends_on
+            )
+            if placed is None or not prerequisites_ok:
+                continue
+            end, charges = placed
+            slots = [(team, start + i) for i in range(len(charges))]
+            if any(c > remaining[slot] + TOLERANCE for c, slot in zip(charges, slots, strict=True)):
+                continue
+            for c, slot in zip(charges, slots, strict=True):
+                remaining[slot] -= c
+            ends[feature.id] = end
+            search(position + 1, value + values[feature.id] * (1 - DISCOUNT_PER_QUARTER * end))
+            for c, slot in zip(charges, slots, strict=True):
+                remaining[slot] += c
+            del ends[feature.id]
 
     search(0, 0.0)
     return best
@@ -206,8 +253,10 @@ def assert_valid(scenario: Scenario, plan: RoadmapPlan) -> None:
     values = feature_values(scenario)
     placed = plan.quarter_by_feature()
     assert len(placed) == len(plan.items()), "a feature is placed twice"
+    assert plan.capacity_model == scenario.capacity_model
 
     used: defaultdict[tuple[str, int], float] = defaultdict(float)
+    ends: dict[str, int] = {}
     total = 0.0
     for item in plan.items():
         feature = features[item.feature_id]
@@ -217,13 +266,16 @@ def assert_valid(scenario: Scenario, plan: RoadmapPlan) -> None:
         assert 0 <= item.quarter < scenario.quarters
         assert abs(item.effort - remaining_effort(feature)) < TOLERANCE
         assert abs(item.value - values[item.feature_id]) < TOLERANCE
-        used[(item.team_id, item.quarter)] += remaining_effort(feature)
-        total += values[item.feature_id] * (1 - DISCOUNT_PER_QUARTER * item.quarter)
-        for prerequisite in feature.depends_on:
-            if features[prerequisite].status is not FeatureStatus.DONE:
-                assert placed.get(prerequisite, scenario.quarters) <= item.quarter, (
-                    f"{item.feature_id} in Q{item.quarter} before its prerequisite {prerequisite}"
-                )
+        expected_span = span(remaining_effort(feature), capacity[item.team_id], item.quarter)
+        assert expected_span is not None, f"{item.feature_id} does not fit from Q{item.quarter}"
+        end, charges = expected_span
+        assert item.end_quarter == end
+        assert item.quarter_efforts == [pytest.approx(c) for c in charges]
+        assert item.finish_probability is not None and 0 <= item.finish_probability <= 1
+        ends[item.feature_id] = end
+        for offset, charge in enumerate(charges):
+            used[(item.team_id, item.quarter + offset)] += charge
+        total += values[item.feature_id] * (1 - DISCOUNT_PER_QUARTER * end)
         spread = (
             (feature.effort_high - feature.effort_low) / feature.effort_likely
             if feature.effort_likely
@@ -231,6 +283,12 @@ def assert_valid(scenario: Scenario, plan: RoadmapPlan) -> None:
         )
         wide = (feature.effort_high > feature.effort_low) if spread is None else spread > 1.0
         assert item.kind == ("exploration" if feature.confidence < 0.6 or wide else "commitment")
+    for item in plan.items():
+        for prerequisite in features[item.feature_id].depends_on:
+            if features[prerequisite].status is not FeatureStatus.DONE:
+                assert ends.get(prerequisite, scenario.quarters) <= item.quarter, (
+                    f"{item.feature_id} starts in Q{item.quarter} before its prerequisite {prerequisite} ends"
+                )
     assert abs(plan.total_value - total) < TOLERANCE
 
     for quarter in plan.quarters:
@@ -238,7 +296,7 @@ def assert_valid(scenario: Scenario, plan: RoadmapPlan) -> None:
         assert all(i.kind == "exploration" for i in quarter.explorations)
         for use in quarter.capacity:
             assert abs(use.used - used[(use.team_id, quarter.index)]) < TOLERANCE
-            assert abs(use.available - capacity[use.team_id]) < TOLERANCE
+            assert abs(use.available - capacity[use.team_id][quarter.index]) < TOLERANCE
             assert use.used <= use.available + TOLERANCE, (
                 f"team {use.team_id} over capacity in Q{quarter.index}"
             )
@@ -252,15 +310,15 @@ def assert_valid(scenario: Scenario, plan: RoadmapPlan) -> None:
     }
     assert set(left_out) == open_unplaced
     for feature_id, reason in left_out.items():
-        assert reason == expected_reason(scenario, features[feature_id], placed, used, capacity), feature_id
+        assert reason == expected_reason(scenario, features[feature_id], ends, used, capacity), feature_id
 
 
 def expected_reason(
     scenario: Scenario,
     feature: Feature,
-    placed: dict[str, int],
+    ends: dict[str, int],
     used: dict[tuple[str, int], float],
-    capacity: dict[str, float],
+    capacity: dict[str, list[float]],
 ) -> str:
     if feature.id in scenario.exclusions:
         return "excluded"
@@ -268,15 +326,19 @@ def expected_reason(
         return "unowned"
     done = {f.id for f in scenario.portfolio.features if f.status is FeatureStatus.DONE}
     open_prerequisites = [p for p in feature.depends_on if p not in done]
-    if any(p not in placed for p in open_prerequisites):
+    if any(p not in ends for p in open_prerequisites):
         return "dependency"
-    earliest = max((placed[p] for p in open_prerequisites), default=0)
-    fits = any(
-        remaining_effort(feature)
-        <= capacity[feature.team_id] - used.get((feature.team_id, q), 0.0) + TOLERANCE
-        for q in range(earliest, scenario.quarters)
-    )
-    return "low_value" if fits else "capacity"
+    earliest = max((ends[p] for p in open_prerequisites), default=0)
+    team = feature.team_id or ""
+
+    def fits(start: int) -> bool:
+        placed = span(remaining_effort(feature), capacity[team], start)
+        return placed is not None and all(
+            c <= capacity[team][start + i] - used.get((team, start + i), 0.0) + TOLERANCE
+            for i, c in enumerate(placed[1])
+        )
+
+    return "low_value" if any(fits(q) for q in range(earliest, scenario.quarters)) else "capacity"
 
 
 @SETTINGS

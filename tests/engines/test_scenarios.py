@@ -21,7 +21,7 @@ from engines.scenario_changes import (
 )
 from engines.scenarios import ScenarioResult, compare_scenarios, simulate_scenario
 from graph.portfolio import Customer, Portfolio, Request, Segment
-from tests.engines.test_forecast import AS_OF, day, make_feature, make_portfolio, make_team
+from tests.engines.test_forecast import AS_OF, BOOTSTRAP, day, make_feature, make_portfolio, make_team
 
 TRIALS = 20
 
@@ -51,7 +51,12 @@ def scenario(*changes: object, scenario_id: str = "s1") -> Scenario:
 
 def p85s(portfolio: Portfolio, *changes: object, horizon_weeks: int = 26) -> dict[str, date | None]:
     result = forecast(
-        portfolio, as_of=AS_OF, scenario=scenario(*changes), trials=TRIALS, horizon_weeks=horizon_weeks
+        portfolio,
+        as_of=AS_OF,
+        scenario=scenario(*changes),
+        trials=TRIALS,
+        horizon_weeks=horizon_weeks,
+        throughput=BOOTSTRAP,
     )
     return {f.feature_id: f.p85 for f in result.features}
 
@@ -206,7 +211,9 @@ def test_scenario_round_trips_through_json() -> None:
 
 
 def test_delta_of_an_empty_scenario_is_all_zero() -> None:
-    result = simulate_scenario(base_portfolio(), scenario(), as_of=AS_OF, trials=TRIALS, horizon_weeks=26)
+    result = simulate_scenario(
+        base_portfolio(), scenario(), as_of=AS_OF, trials=TRIALS, horizon_weeks=26, throughput=BOOTSTRAP
+    )
     delta = result.delta
     assert delta.feature_changes == []
     assert (delta.added_feature_ids, delta.removed_feature_ids) == ([], [])
@@ -223,6 +230,7 @@ def test_delta_of_a_hire_by_hand() -> None:
         as_of=AS_OF,
         trials=TRIALS,
         horizon_weeks=26,
+        throughput=BOOTSTRAP,
     )
     delta = result.delta
     assert [(d.feature_id, d.p85_shift_days, d.p50_shift_days) for d in delta.feature_changes] == [
@@ -244,20 +252,23 @@ def test_delta_lists_added_and_removed_features() -> None:
         as_of=AS_OF,
         trials=TRIALS,
         horizon_weeks=26,
+        throughput=BOOTSTRAP,
     )
     assert (result.delta.added_feature_ids, result.delta.removed_feature_ids) == (["n"], ["a"])
     assert [d.feature_id for d in result.delta.feature_changes] == ["b"]  # 28 days earlier
 
 
 def test_baseline_must_match_the_scenario_run() -> None:
-    baseline = forecast(base_portfolio(), as_of=AS_OF, trials=TRIALS, seed=1, horizon_weeks=26)
+    baseline = forecast(
+        base_portfolio(), as_of=AS_OF, trials=TRIALS, seed=1, horizon_weeks=26, throughput=BOOTSTRAP
+    )
     with pytest.raises(ScenarioError, match="same"):
         simulate_scenario(base_portfolio(), scenario(), as_of=AS_OF, trials=TRIALS, seed=2, baseline=baseline)
 
 
 def test_compare_two_scenarios() -> None:
     portfolio = base_portfolio()
-    baseline = forecast(portfolio, as_of=AS_OF, trials=TRIALS, horizon_weeks=26)
+    baseline = forecast(portfolio, as_of=AS_OF, trials=TRIALS, horizon_weeks=26, throughput=BOOTSTRAP)
 
     def run(changes: list[object], scenario_id: str) -> ScenarioResult:
         return simulate_scenario(
@@ -267,6 +278,7 @@ def test_compare_two_scenarios() -> None:
             trials=TRIALS,
             horizon_weeks=26,
             baseline=baseline,
+            throughput=BOOTSTRAP,
         )
 
     hire = run([CapacityChange(team_id="t1", delta=2)], "hire")

@@ -49,7 +49,7 @@ def hand_portfolio() -> Portfolio:
                 confidence=0.8,
                 effort_low=8,
                 effort_likely=10,
-                effort_high=14,
+                effort_high=12,
                 progress=0.5,
                 objective_ids=["o1"],
             ),
@@ -60,7 +60,7 @@ def hand_portfolio() -> Portfolio:
                 confidence=0.5,
                 effort_low=3,
                 effort_likely=4,
-                effort_high=6,
+                effort_high=5,
                 target_date=AS_OF + timedelta(days=182),
                 depends_on=["A"],
                 objective_ids=["o1", "o2"],
@@ -110,7 +110,7 @@ def test_only_not_done_features_are_scored_in_portfolio_order() -> None:
 
 def test_rice_by_hand() -> None:
     scores = by_id(score_features(hand_portfolio(), as_of=AS_OF))
-    # A: remaining effort 10 * (1 - 0.5) = 5; 1000 * 2 * 0.8 / 5 = 320.
+    # A: remaining effort PERT mean (8 + 4 * 10 + 12) / 6 = 10, * (1 - 0.5) = 5; 1000 * 2 * 0.8 / 5 = 320.
     assert scores["A"].rice.score == pytest.approx(320.0)
     assert scores["A"].rice.inputs == {"reach": 1000.0, "impact": 2.0, "confidence": 0.8, "effort": 5.0}
     assert scores["A"].rice.formula == "reach * impact * confidence / effort"
@@ -212,7 +212,7 @@ def test_zero_remaining_effort_is_floored_not_divided_by() -> None:
 def test_no_dates_no_dependents_no_demand_give_the_scale_minimum() -> None:
     portfolio = Portfolio(
         products=[Product(id="prod", name="Product")],
-        features=[feature("X", effort_likely=2, effort_high=2)],
+        features=[feature("X", effort_low=2, effort_likely=2, effort_high=2)],
     )
     (score,) = score_features(portfolio, as_of=AS_OF)
     assert score.wsjf.inputs["business_value"] == 1.0
@@ -245,3 +245,17 @@ def test_far_dates_bottom_out_and_earliest_renewal_wins() -> None:
 def test_no_candidates_gives_no_scores() -> None:
     portfolio = Portfolio(features=[feature("D", status=FeatureStatus.DONE)])
     assert score_features(portfolio, as_of=AS_OF) == []
+
+
+def test_effort_is_the_pert_mean_every_engine_uses() -> None:
+    skewed = Portfolio(
+        products=[Product(id="prod", name="Product")],
+        teams=[Team(id="team", name="Team", headcount=3, capacity=2.0)],
+        features=[
+            feature("S", reach=60, impact=1, confidence=1, effort_low=1, effort_likely=2, effort_high=9)
+        ],
+    )
+    (score,) = score_features(skewed, as_of=AS_OF)
+    # PERT mean (1 + 4 * 2 + 9) / 6 = 3, not the likely 2: RICE 60 / 3 = 20.
+    assert score.rice.inputs["effort"] == pytest.approx(3.0)
+    assert score.rice.score == pytest.approx(20.0)

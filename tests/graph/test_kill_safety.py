@@ -1,5 +1,6 @@
 """`kill -9` of Lodestar commands on the real servers: no server outlives `lodestar demo`, and an
-import killed part-way is recorded, reported by `lodestar summary` and completed by the next import."""
+import killed part-way leaves readers the previous portfolio, is reported by `lodestar summary` and
+rolled back by the next import, which completes."""
 
 from __future__ import annotations
 
@@ -18,12 +19,13 @@ from pathlib import Path
 import pytest
 
 from graph.demo import generate_portfolio
+from graph.import_recovery import RecoveryOutcome
 from graph.local_db import LocalGraphDatabase
 from graph.portfolio_files import dump_json
 from graph.store import GraphStore, normalise_portfolio
-from graph.vocabulary import NodeLabel
-from tests.conftest import build_tiny_portfolio
+from graph.vocabulary import RelType
 from tests.graph.test_local_db import processes_using
+from tests.graph.test_staged_import import clean_import_counts, portfolio_part, what_readers_see
 from workflows.local_temporal import LocalTemporalServer
 
 pytestmark = pytest.mark.integration
@@ -204,81 +206,97 @@ async def test_a_large_import_killed_mid_way_leaves_readers_the_previous_portfol
     assert [r for r in snapshot.requests if r.customer_id in customer_ids] == wanted.requests
 
 
-IMPORT_IN_SMALL_BATCHES = """
-import asyncio, os, sys
-from pathlib import Path
-import neo4j
-from graph.portfolio_files import load_portfolio
-from graph.store import GraphStore
-
-async def main() -> None:
-    auth = (os.environ["NEO4J_USER"], os.environ["NEO4J_PASSWORD"])
-    async with neo4j.AsyncGraphDatabase.driver(os.environ["NEO4J_URI"], auth=auth) as driver:
-        store = GraphStore(driver, batch_size=100, single_transaction_rows=100)
-        await store.import_portfolio(load_portfolio(Path(sys.argv[1])))
-
-asyncio.run(main())
-"""
-"""An import of a few thousand rows in transactions of 100: one of a large portfolio, in miniature."""
-
-
-async def test_an_import_killed_mid_way_is_reported_and_completed_by_the_next_import(
-    graph_store: GraphStore, local_graph_database: LocalGraphDatabase, tmp_path: Path
-) -> None:
-    previous = build_tiny_portfolio()
-    await graph_store.import_portfolio(previous)
-    previous_revision = await graph_store.revision()
-    assert await graph_store.interrupted_import() is None
-
-    larger = generate_portfolio(seed=11, scale="small", anchor=ANCHOR)
-    document = tmp_path / "larger.json"
-    dump_json(larger, document)
-    environment = graph_environment(local_graph_database, tmp_path / "data")
-    async with running_import(IMPORT_IN_SMALL_BATCHES, document, environment) as importer:
-        deadline = time.monotonic() + 60
-        while True:
-            if importer.poll() is not None:
-                output = importer.stdout.read() if importer.stdout else ""
-                raise AssertionError(f"the import ended before it could be killed:\n{output[-3000:]}")
-            # Kill it once it has recorded itself and committed a batch of customers.
-            pending = await graph_store.interrupted_import()
-            customers = (await graph_store.counts())[NodeLabel.CUSTOMER.value]
-            if pending is not None and customers > len(previous.customers):
-                break
-            assert time.monotonic() < deadline, "the import never committed a batch"
-            await asyncio.sleep(0.02)
-        await kill_9(importer)
-
-    interrupted = await graph_store.interrupted_import()
-    assert interrupted is not None and interrupted.import_id == pending.import_id
-    assert interrupted.rows > 3_000
-    assert await graph_store.revision() == previous_revision  # its last transaction never ran
-
-    summary = await asyncio.to_thread(
+async def lodestar_summary(environment: Mapping[str, str]) -> tuple[int, str]:
+    finished = await asyncio.to_thread(
         subprocess.run,
         [sys.executable, "-m", "lodestar.cli", "summary"],
         cwd=REPO_ROOT,
-        env=environment,
+        env=dict(environment),
         capture_output=True,
         text=True,
         timeout=120,
     )
-    output = " ".join((summary.stdout + summary.stderr).split())
-    assert summary.returncode == 1, output
-    assert "Traceback" not in output
-    assert f"An import of {interrupted.rows} rows started at {interrupted.since} was interrupted" in output
+    return finished.returncode, " ".join((finished.stdout + finished.stderr).split())
+
+
+@pytest.mark.timeout(600)  # a subprocess import, two summaries, a clean re-import: slow on a busy machine
+async def test_kill_9_of_a_staged_import_leaves_readers_the_previous_portfolio_and_the_next_completes(
+    graph_store: GraphStore, local_graph_database: LocalGraphDatabase, tmp_path: Path
+) -> None:
+    previous_portfolio = generate_portfolio(seed=3, scale="small", anchor=ANCHOR)
+    await graph_store.import_portfolio(previous_portfolio)
+    previous, previous_revision = await what_readers_see(graph_store), await graph_store.revision()
+
+    larger = generate_portfolio(seed=11, scale="small", anchor=ANCHOR)
+    document = tmp_path / "larger.json"
+    dump_json(larger, document)
+    # A large import in miniature: a few thousand rows, staged in transactions of 3.
+    environment = {
+        **graph_environment(local_graph_database, tmp_path / "data"),
+        "LODESTAR_IMPORT_SINGLE_TRANSACTION_ROWS": "100",
+        "LODESTAR_IMPORT_BATCH_SIZE": "3",
+    }
+    importer = start_cli("import", str(document), environment=environment)
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            if importer.poll() is not None:
+                output = importer.stdout.read().decode(errors="replace") if importer.stdout else ""
+                raise AssertionError(f"the import ended before it could be killed:\n{output[-3000:]}")
+            pending = await graph_store.interrupted_import()
+            stored = await graph_store.physical_counts()
+            if (
+                pending is not None
+                and stored[RelType.REQUESTS.value] > previous["counts"][RelType.REQUESTS.value]
+            ):
+                break  # it has staged new nodes and is writing relationships
+            assert time.monotonic() < deadline, "the import never staged a batch of relationships"
+            await asyncio.sleep(0.05)
+        seen_while_writing = await what_readers_see(graph_store)
+        assert await graph_store.interrupted_import() == pending, (
+            "it committed while being read: use more rows"
+        )
+        assert seen_while_writing == previous
+        os.kill(importer.pid, signal.SIGKILL)
+        await asyncio.to_thread(importer.wait)
+    finally:
+        importer.kill()
+        importer.wait()
+        if importer.stdout is not None:
+            importer.stdout.close()
+
+    assert await what_readers_see(graph_store) == previous  # and after the kill
+    assert await graph_store.revision() == previous_revision
+    assert await graph_store.physical_counts() != portfolio_part(previous["counts"], stored)
+    interrupted = await graph_store.interrupted_import()
+    assert interrupted is not None and interrupted == pending and interrupted.rows > 3_000
+    code, output = await lodestar_summary(environment)
+    assert code == 0 and "Traceback" not in output, output
+    assert (
+        f"An import of {interrupted.rows} rows (revision {interrupted.import_id}) started at {interrupted.since} "
+        "has not committed" in output
+    )
 
     completed = await graph_store.import_portfolio(larger)
     assert completed.finished_interrupted_import == interrupted.import_id
-    assert completed.revision is not None and completed.revision != previous_revision
+    assert completed.interrupted_import_outcome == RecoveryOutcome.ROLLED_BACK
+    assert completed.revision not in (None, previous_revision)
     assert await graph_store.interrupted_import() is None
     snapshot = await graph_store.portfolio_snapshot()
     wanted = normalise_portfolio(larger)
     feature_ids, customer_ids = {f.id for f in larger.features}, {c.id for c in larger.customers}
-    # The document's entities are exactly as it states; the tiny portfolio's others are kept.
+    # The document's entities are exactly as it states; the previous portfolio's others are kept.
     assert [c for c in snapshot.customers if c.id in customer_ids] == wanted.customers
     assert [r for r in snapshot.requests if r.customer_id in customer_ids] == wanted.requests
     assert [f for f in snapshot.features if f.id in feature_ids] == wanted.features
+    code, output = await lodestar_summary(environment)
+    assert code == 0, output
+    assert f"An interrupted import of revision {interrupted.import_id} ({interrupted.rows} rows" in output
+    assert "was rolled back at" in output
+
+    stored = await graph_store.physical_counts()
+    assert stored == portfolio_part(await graph_store.counts(), stored)  # no residue
+    assert stored == await clean_import_counts(graph_store, previous_portfolio, larger)
 
 
 def test_a_data_folder_in_use_is_one_line_and_exit_1_not_a_traceback(tmp_path: Path) -> None:

@@ -7,12 +7,13 @@ statement added there without a path that runs it here fails this test.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from typing import TypeVar
 
 import pytest
 
-from graph import portfolio_statements
+from graph import portfolio_statements, staging_statements
 from graph.portfolio import Customer, Feature, Objective, Portfolio, Product, Release, Team
 from graph.store import GraphStore, normalise_portfolio
 from tests.conftest import build_tiny_portfolio
@@ -103,6 +104,12 @@ async def test_every_query_runs_against_the_live_database(graph_store: GraphStor
     assert await store.revision() is not None
     assert (await store.import_portfolio(tiny)).changed  # batched and changing: recorded as pending first
     assert await store.interrupted_import() is None  # and cleared by its last transaction
+    last_change = await store.last_change()
+    assert last_change is not None and last_change.nodes["Feature"].updated == len(tiny.features)
+    totals = await store.portfolio_totals()
+    assert (totals.customers, totals.total_arr) == (len(tiny.customers), sum(c.arr for c in tiny.customers))
+    assert totals.revision == await store.revision()
+    assert totals.features_by_status == Counter(feature.status.value for feature in tiny.features)
 
     await store.clear()
     await store.merge_portfolio_naive(tiny)
@@ -111,4 +118,5 @@ async def test_every_query_runs_against_the_live_database(graph_store: GraphStor
 
     defined = {query.name for query in portfolio_statements.STATEMENTS}
     assert defined - executed == set(), "queries never run against the live database"
-    assert executed <= defined
+    staged = {query.name for query in staging_statements.STATEMENTS}  # tests/graph/test_staged_import.py
+    assert executed - staged <= defined

@@ -7,8 +7,10 @@ from datetime import date
 import pytest
 
 from graph import portfolio_statements as queries
+from graph import staging_statements as staging
 from graph.cypher import Query
 from graph.demo import generate_portfolio
+from graph.import_recovery import RecoveryOutcome
 from graph.portfolio import Customer, Feature, Portfolio, Request
 from graph.store import (
     CurrentState,
@@ -283,12 +285,12 @@ async def test_a_failure_in_the_single_transaction_leaves_nothing(graph_store: G
 
 
 @pytest.mark.integration
-async def test_batched_import_matches_the_document_and_a_rerun_finishes_an_interrupted_one(
+async def test_batched_import_matches_the_document_and_a_rerun_rolls_back_an_interrupted_one(
     graph_store: GraphStore,
 ) -> None:
     portfolio = generate_portfolio(seed=11, scale="small", anchor=ANCHOR)
     # 120 features, 400 customers, 1,500 requests...: far above 500 rows, so batches of 400 rows.
-    fail = FailOn(queries.CREATE_RELATIONSHIPS[RelType.REQUESTS].name, after=1)
+    fail = FailOn(staging.CREATE_RELATIONSHIPS[RelType.REQUESTS].name, after=1)
     store = GraphStore(
         graph_store.driver,
         graph_store.database,
@@ -298,21 +300,26 @@ async def test_batched_import_matches_the_document_and_a_rerun_finishes_an_inter
     )
     with pytest.raises(RuntimeError, match="injected failure"):
         await store.import_portfolio(portfolio)
-    interrupted = await graph_store.counts()
-    assert interrupted["Customer"] == len(portfolio.customers)
-    assert 0 < interrupted["REQUESTS"] < len(portfolio.requests)  # one batch of requests went in
+    stored = await graph_store.physical_counts()
+    assert stored["Customer"] == len(portfolio.customers)
+    assert 0 < stored["REQUESTS"] < len(portfolio.requests)  # one batch of requests went in, staged
+    assert await graph_store.counts() == EMPTY_COUNTS  # which readers do not see
+    assert await graph_store.portfolio_snapshot() == Portfolio()
+    interrupted = await graph_store.interrupted_import()
+    assert interrupted is not None
 
     resumed = await store.import_portfolio(portfolio)
 
     assert not resumed.single_transaction and resumed.transactions > 1
+    assert resumed.finished_interrupted_import == interrupted.import_id
+    assert resumed.interrupted_import_outcome == RecoveryOutcome.ROLLED_BACK
     nodes = sum(count for collection, count in portfolio.counts().items() if collection != "requests")
-    assert resumed.total("nodes") == EntityChanges(unchanged=nodes)
-    requests = resumed.relationships["REQUESTS"]
-    assert (requests.created, requests.unchanged) == (
-        len(portfolio.requests) - interrupted["REQUESTS"],
-        interrupted["REQUESTS"],
-    )
+    assert resumed.total("nodes") == EntityChanges(created=nodes)
+    assert resumed.relationships["REQUESTS"] == EntityChanges(created=len(portfolio.requests))
     assert await graph_store.portfolio_snapshot() == normalise_portfolio(portfolio)
+    assert await graph_store.physical_counts() == {
+        name: count for name, count in (await graph_store.counts()).items() if name in stored
+    }
     assert not (await store.import_portfolio(portfolio)).changed
 
 

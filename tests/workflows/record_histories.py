@@ -17,10 +17,12 @@ from pathlib import Path
 from temporalio.client import Client, WorkflowFailureError
 
 from workflows import client as lodestar
+from workflows.insight_payloads import InsightRunRequest
 from workflows.payloads import Stage
 from workflows.worker import build_worker
 
 from .support import (
+    AS_OF,
     demo_portfolio_for_tests,
     private_services,
     review_request,
@@ -60,6 +62,9 @@ async def record(directory: Path) -> list[Path]:
                 ),
                 await lodestar.start_portfolio_review(
                     client, review_request(), task_queue=queue, workflow_id="review-fixture"
+                ),
+                await lodestar.start_insight_digest(
+                    client, InsightRunRequest(as_of=AS_OF), task_queue=queue, workflow_id="insight-fixture"
                 ),
             ]
             roadmap_id = await lodestar.start_roadmap_drafting(

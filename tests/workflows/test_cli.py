@@ -39,17 +39,27 @@ async def test_demo_runs_the_three_workflows_and_prints_their_reports(
     returncode, output = await run_cli(environment, "demo", "--trials", "500", timeout_s=240)
     assert returncode == 0, output[-4000:]
 
-    for heading in ("ScenarioSimulationWorkflow", "RoadmapDraftingWorkflow", "RiskAssessmentWorkflow"):
+    for heading in (
+        "ScenarioSimulationWorkflow",
+        "RoadmapDraftingWorkflow",
+        "RiskAssessmentWorkflow",
+        "CustomerInsightWorkflow",
+    ):
         assert heading in output
     assert f"Temporal at {temporal_server.address}" in output
     assert "published by 'lodestar demo' (current roadmap)" in output
-    for panel in ("Scenario analysis", "Roadmap analysis", "Top risks"):
+    for panel in ("Scenario analysis", "Roadmap analysis", "Top risks", "Insight digest"):
         assert panel in output
     # The local data dir stayed unused: the configured servers were used, nothing was started.
     assert not (tmp_path / "data" / "temporal").exists()
 
     results = ResultStore(demo_store)
-    for label in (NodeLabel.SCENARIO_ANALYSIS, NodeLabel.ROADMAP_VERSION, NodeLabel.RISK_ASSESSMENT):
+    for label in (
+        NodeLabel.SCENARIO_ANALYSIS,
+        NodeLabel.ROADMAP_VERSION,
+        NodeLabel.RISK_ASSESSMENT,
+        NodeLabel.INSIGHT_DIGEST,
+    ):
         stored = await results.list_results(label)
         assert len(stored) == 1 and stored[0].id in output
     current = await results.current_roadmap()
@@ -61,4 +71,4 @@ async def test_demo_runs_the_three_workflows_and_prints_their_reports(
         described = await temporal_client.get_workflow_handle(execution.id).describe()
         attributes = {pair.key.name: pair.value for pair in described.typed_search_attributes}
         requesters[attributes["LodestarKind"]] = attributes["LodestarRequestedBy"]
-    assert requesters == dict.fromkeys(("scenario", "roadmap", "risk"), local_user())
+    assert requesters == dict.fromkeys(("scenario", "roadmap", "risk", "insight"), local_user())

@@ -7,10 +7,11 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from graph import result_statements
+from graph import insight_statements, result_statements
 from graph import result_store as results_module
 from graph.cypher import Query
 from graph.entity_reads import EntityReads
+from graph.insight_store import InsightStore
 from graph.portfolio import Portfolio
 from graph.result_store import (
     RESULT_KINDS,
@@ -197,6 +198,7 @@ async def test_every_result_query_runs_against_the_live_graph(
         _write("rev-b", at=T0 + timedelta(days=1)), previous_review_id="rev-a", risk_assessment_id=None
     )
     await store.previous_review("rev-c", T0 + timedelta(days=2))
+    await InsightStore(graph_store, query_observer=observe).save_digest(_write("digest-a"), [], [])
     for label in RESULT_KINDS:
         await store.list_results(label, limit=5)
         await store.page_results(label, limit=5, after="nope")
@@ -209,17 +211,19 @@ async def test_every_result_query_runs_against_the_live_graph(
         NodeLabel.RISK_ASSESSMENT: "RiskAssessment-1",
         NodeLabel.ROADMAP_VERSION: "road-a",
         NodeLabel.PORTFOLIO_REVIEW: "rev-a",
+        NodeLabel.INSIGHT_DIGEST: "digest-a",
     }
     for label, result_id in written.items():
         assert await summaries.result_properties(label, result_id) is not None
         assert await summaries.result_report(label, result_id) is not None
     assert await summaries.current_roadmap_properties("roadmap") is not None
     counts = await graph_store.counts()
-    # Every result cites the same 7 graph nodes: 6 results x 7 = 42 CITES.
-    assert counts["CITES"] == 42
+    # Every result cites the same 7 graph nodes: 7 results x 7 = 49 CITES.
+    assert counts["CITES"] == 49
     assert (counts["FOLLOWS"], counts["INCLUDES"], counts["CURRENT"]) == (1, 1, 1)
-    assert await store.delete_all_results() == 2 + 2 + 2 + 1  # results + the roadmap head
-    assert seen == {query.name for query in result_statements.STATEMENTS}
+    assert await store.delete_all_results() == 2 + 2 + 2 + 1 + 1  # results + the roadmap head
+    insight = {query.name for query in insight_statements.STATEMENTS}
+    assert seen - insight == {query.name for query in result_statements.STATEMENTS}
     after = await graph_store.counts()
     assert all(after[label.value] == 0 for label in RESULT_KINDS)
     assert after["Feature"] == len(tiny_portfolio.features)

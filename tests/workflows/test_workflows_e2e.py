@@ -57,6 +57,9 @@ def _risks(portfolio: Portfolio) -> RiskReport:
         p85_by_feature=baseline.p85_by_feature(),
         p50_by_feature={f.feature_id: f.p50 or BEYOND_HORIZON for f in baseline.features},
         horizon_weeks=26,
+        renewal_probability_by_customer={
+            c.customer_id: c.probability_before_renewal for c in baseline.customers
+        },
     )
 
 

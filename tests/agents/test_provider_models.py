@@ -1,0 +1,176 @@
+"""The provider path outside Temporal: how models are built from the environment, how provider errors are
+classified, and the scripted OpenAI-compatible server itself (tests/agents/scripted_openai.py)."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic_ai.exceptions import (
+    ModelHTTPError,
+    ModelRateLimitError,
+    ModelRequestRejectedError,
+    ModelServerError,
+)
+from pydantic_ai.messages import ModelRequest, UserPromptPart
+from pydantic_ai.models import ModelRequestParameters
+from pydantic_ai.models.openai import OpenAIChatModel, OpenAIResponsesModel
+
+from agents.analysis_agent import DEFAULT_USAGE_LIMITS
+from agents.deps import AnalysisDeps
+from agents.model_config import (
+    ClientErrorsAreFinal,
+    ModelConfigError,
+    build_model,
+    build_worker_model,
+    max_tokens_per_run,
+    model_timeout_seconds,
+    within_token_budget,
+    workflow_stand_in_model,
+)
+from agents.reports import RiskAssessmentReport
+from agents.risk_agent import RISK_AGENT
+from tests.agents.scripted_openai import (
+    UNKNOWN_ID,
+    ScriptedOpenAIServer,
+    cites_unknown_id,
+    error_reply,
+    well_behaved,
+)
+from tests.conftest import SCRIPTED_API_KEY, allow_loopback_model_requests
+
+SCRIPTED_ENV = {"LODESTAR_MODEL_NAME": "scripted-model", "LODESTAR_API_KEY": SCRIPTED_API_KEY}
+
+
+async def test_a_worker_model_leaves_retries_to_temporal_and_times_out_as_configured() -> None:
+    async with build_worker_model(
+        "http://127.0.0.1:9/v1", {**SCRIPTED_ENV, "LODESTAR_MODEL_TIMEOUT_SECONDS": "7.5"}
+    ) as model:
+        pass
+    assert isinstance(model, ClientErrorsAreFinal)
+    inner = model.wrapped
+    assert isinstance(inner, OpenAIChatModel)
+    assert inner.model_name == "scripted-model"
+    assert inner.settings == {"timeout": 7.5, "max_retries": 0}
+    assert (inner.base_url or "").rstrip("/") == "http://127.0.0.1:9/v1"
+
+
+async def test_a_worker_model_from_a_provider_string_gets_the_same_settings(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-from-the-worker-environment")
+    async with build_worker_model("openai:gpt-4o-mini", {}) as model:
+        pass
+    assert isinstance(model, ClientErrorsAreFinal)
+    assert model.wrapped.settings == {"timeout": 120.0, "max_retries": 0}
+    assert model.model_name == "gpt-4o-mini"
+
+
+async def test_the_workflow_stand_in_reads_no_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-must-not-be-read")
+    anthropic = workflow_stand_in_model("anthropic:claude-sonnet-4-5")
+    async with anthropic:
+        assert anthropic.model_name == "claude-sonnet-4-5"
+    for spec in ("openai:gpt-4o-mini", "http://127.0.0.1:9/v1"):
+        stand_in = workflow_stand_in_model(spec)
+        async with stand_in:
+            pass
+        assert isinstance(stand_in, OpenAIChatModel | OpenAIResponsesModel)
+        assert stand_in.client.api_key == "stand-in-never-used"
+
+
+@pytest.mark.parametrize("raw", ["0", "-1", "abc", "4000"])
+def test_an_invalid_timeout_is_a_clear_error(raw: str) -> None:
+    with pytest.raises(ModelConfigError, match="LODESTAR_MODEL_TIMEOUT_SECONDS"):
+        model_timeout_seconds({"LODESTAR_MODEL_TIMEOUT_SECONDS": raw})
+
+
+def test_the_token_budget_is_read_and_applied() -> None:
+    assert max_tokens_per_run({}) is None
+    assert max_tokens_per_run({"LODESTAR_MAX_TOKENS_PER_RUN": " 5000 "}) == 5000
+    for raw in ("0", "1.5", "lots"):
+        with pytest.raises(ModelConfigError, match="LODESTAR_MAX_TOKENS_PER_RUN"):
+            max_tokens_per_run({"LODESTAR_MAX_TOKENS_PER_RUN": raw})
+    assert within_token_budget(DEFAULT_USAGE_LIMITS, None) is DEFAULT_USAGE_LIMITS
+    capped = within_token_budget(DEFAULT_USAGE_LIMITS, 5000)
+    assert capped.total_tokens_limit == 5000
+    assert capped.request_limit == DEFAULT_USAGE_LIMITS.request_limit
+    assert within_token_budget(DEFAULT_USAGE_LIMITS, 10**9).total_tokens_limit == (
+        DEFAULT_USAGE_LIMITS.total_tokens_limit
+    )
+
+
+async def test_the_guard_refuses_model_requests_beyond_loopback(monkeypatch: pytest.MonkeyPatch) -> None:
+    allow_loopback_model_requests(monkeypatch)
+    async with build_model("http://192.0.2.1:9/v1", RISK_AGENT.offline_plan, SCRIPTED_ENV) as model:
+        with pytest.raises(Exception, match="only reach a model on loopback"):
+            await model.request(
+                [ModelRequest(parts=[UserPromptPart("hello")])], None, ModelRequestParameters()
+            )
+
+
+async def test_model_requests_stay_refused_without_the_scripted_server() -> None:
+    async with build_model("http://127.0.0.1:9/v1", RISK_AGENT.offline_plan, SCRIPTED_ENV) as model:
+        with pytest.raises(RuntimeError, match="ALLOW_MODEL_REQUESTS"):
+            await model.request(
+                [ModelRequest(parts=[UserPromptPart("hello")])], None, ModelRequestParameters()
+            )
+
+
+async def test_an_agent_runs_on_the_scripted_server_and_every_request_is_recorded(
+    scripted_openai: ScriptedOpenAIServer, demo_deps: AnalysisDeps
+) -> None:
+    scripted_openai.play(well_behaved())
+    async with build_model(scripted_openai.base_url, RISK_AGENT.offline_plan) as model:
+        report = await RISK_AGENT.run(demo_deps, agent=RISK_AGENT.build(model))
+
+    assert isinstance(report, RiskAssessmentReport)
+    assert report.offline is False and report.model_name == "scripted-model"
+    requests = scripted_openai.chat_requests
+    assert [r.status for r in requests] == [200] * len(requests)
+    assert (report.usage.requests, report.usage.input_tokens, report.usage.output_tokens) == (
+        scripted_openai.delivered_usage()
+    )
+    assert all(r.authorized and "authorization" not in r.headers for r in requests)
+    assert not any(SCRIPTED_API_KEY in text for text in scripted_openai.request_texts())
+    called = [
+        call["function"]["name"]
+        for m in requests[-1].body["messages"]
+        if m["role"] == "assistant"
+        for call in m.get("tool_calls") or []
+    ]
+    assert called[:3] == ["portfolio_overview", "baseline_forecast", "assess_risks"]
+
+
+async def test_the_output_validator_sends_an_unknown_id_back(
+    scripted_openai: ScriptedOpenAIServer, demo_deps: AnalysisDeps
+) -> None:
+    scripted_openai.play(cites_unknown_id())
+    async with build_model(scripted_openai.base_url, RISK_AGENT.offline_plan) as model:
+        report = await RISK_AGENT.run(demo_deps, agent=RISK_AGENT.build(model))
+    assert UNKNOWN_ID not in report.analysis.model_dump_json()
+    last = scripted_openai.chat_requests[-1].body["messages"][-1]
+    assert last["role"] == "tool" and UNKNOWN_ID in last["content"]
+
+
+@pytest.mark.parametrize(
+    ("status", "error_type"),
+    [
+        (400, ModelRequestRejectedError),
+        (401, ModelRequestRejectedError),
+        (413, ModelRequestRejectedError),
+        (429, ModelRateLimitError),
+        (500, ModelServerError),
+    ],
+)
+async def test_worker_models_classify_provider_errors(
+    scripted_openai: ScriptedOpenAIServer, status: int, error_type: type[Exception]
+) -> None:
+    scripted_openai.play(lambda _request: error_reply(status, "scripted failure", {"retry-after": "3"}))
+    async with build_worker_model(scripted_openai.base_url) as model:
+        with pytest.raises(error_type) as raised:
+            await model.request(
+                [ModelRequest(parts=[UserPromptPart("hello")])], None, ModelRequestParameters()
+            )
+    assert isinstance(raised.value, ModelHTTPError) and raised.value.status_code == status
+    assert len(scripted_openai.chat_requests) == 1, "the SDK retries nothing"
+    if status == 429:
+        assert raised.value.retry_after == 3
