@@ -47,7 +47,8 @@ async def _draft_plan(ctx: RunContext[AnalysisDeps]) -> summaries.RoadmapBrief:
     bias = await asyncio.to_thread(plan_bias, portfolio, plan)
     brief = summaries.roadmap_brief(plan, top_n=ctx.deps.top_n)
     concentration = summaries.demand_concentration_brief(bias, top_n=ctx.deps.top_n)
-    return brief.model_copy(update={"demand_concentration": concentration})
+    confirmed = summaries.confirmed_feedback_brief(portfolio, plan, top_n=ctx.deps.top_n)
+    return brief.model_copy(update={"demand_concentration": concentration, "confirmed_feedback": confirmed})
 
 
 class FeatureExplanation(BaseModel):
@@ -137,6 +138,22 @@ def _write_offline_analysis(results: ToolResults) -> dict[str, object]:
                     "customer alone; check the plan serves more than a few large accounts."
                 ),
                 evidence_ids=concentration["top_customer_ids"][:3],
+            ),
+        )
+    confirmed = plan.get("confirmed_feedback") or []
+    if confirmed:
+        listed = "; ".join(f"{item['feature_id']} +{item['added_demand']:,.0f}" for item in confirmed[:3])
+        findings.insert(
+            1 if concentration and concentration["concentrated"] else 0,
+            Finding(
+                statement=(
+                    f"Confirmed customer feedback adds ARR-weighted demand to planned features: {listed}."
+                ),
+                evidence_ids=[
+                    evidence_id
+                    for item in confirmed[:3]
+                    for evidence_id in (item["feature_id"], *item["feedback_ids"], *item["customer_ids"])
+                ],
             ),
         )
     ratio = plan["value_ratio_vs_greedy"]

@@ -17,6 +17,7 @@ from engines.forecast import BEYOND_HORIZON, Forecast
 from engines.risk import RiskReport
 from engines.roadmap import RoadmapPlan
 from engines.scenarios import ScenarioResult, late_feature_count
+from engines.scoring import ConfirmedFeedbackEvidence, confirmed_feedback_evidence
 from graph.portfolio import FeatureStatus, Portfolio
 
 FEEDBACK_TEXT_LIMIT = 280
@@ -288,6 +289,35 @@ def demand_concentration_brief(bias: PlanBias, *, top_n: int) -> DemandConcentra
     )
 
 
+class ConfirmedFeedbackBrief(BaseModel):
+    """A planned feature whose demand includes confirmed feedback links (`engines.scoring`), with the ids behind it."""
+
+    feature_id: str
+    quarter: int
+    added_demand: float = Field(description="ARR x CONFIRMED_FEEDBACK_WEIGHT over the customers below.")
+    feedback_ids: list[str]
+    customer_ids: list[str]
+
+
+def confirmed_feedback_brief(
+    portfolio: Portfolio, plan: RoadmapPlan, *, top_n: int
+) -> list[ConfirmedFeedbackBrief]:
+    """The planned features whose demand confirmed feedback adds to, the largest addition first."""
+    evidence: dict[str, ConfirmedFeedbackEvidence] = confirmed_feedback_evidence(portfolio)
+    placed = [
+        ConfirmedFeedbackBrief(
+            feature_id=item.feature_id,
+            quarter=item.quarter,
+            added_demand=round(evidence[item.feature_id].added_demand, 2),
+            feedback_ids=evidence[item.feature_id].feedback_ids,
+            customer_ids=evidence[item.feature_id].customer_ids,
+        )
+        for item in plan.items()
+        if item.feature_id in evidence
+    ]
+    return sorted(placed, key=lambda b: (-b.added_demand, b.feature_id))[:top_n]
+
+
 class RoadmapBrief(BaseModel):
     quarters: list[QuarterBrief]
     commitment_count: int
@@ -302,6 +332,10 @@ class RoadmapBrief(BaseModel):
     left_out_counts: dict[str, int]
     top_left_out: list[LeftOutBrief]
     demand_concentration: DemandConcentrationBrief | None = None
+    confirmed_feedback: list[ConfirmedFeedbackBrief] = Field(
+        default_factory=list[ConfirmedFeedbackBrief],
+        description="Planned features whose demand includes confirmed feedback, with the feedback and customer ids.",
+    )
 
 
 def roadmap_brief(plan: RoadmapPlan, *, top_n: int) -> RoadmapBrief:

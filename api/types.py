@@ -14,6 +14,7 @@ from strawberry.dataloader import DataLoader
 
 from api.context import Loaders, RequestContext
 from api.loading import Resolved, load_many_now, load_now, then
+from engines.scoring import CONFIRMED_FEEDBACK_WEIGHT
 from graph import portfolio
 from graph.entity_reads import FeatureDemandFigures, RequestLink
 from graph.vocabulary import NodeLabel
@@ -168,18 +169,30 @@ class Team(Entity):
         )
 
 
-@strawberry.type(description="Demand on a feature from customer requests.")
+@strawberry.type(description="Demand on a feature from customer requests and confirmed feedback links.")
 class FeatureDemand:
     request_count: int = strawberry.field(description="How many customer requests the feature has.")
     arr_weighted_demand: float = strawberry.field(
         description="Sum over the requests of the requesting customer's ARR times the request weight."
     )
+    confirmed_feedback_demand: float = strawberry.field(
+        description=(
+            "Demand added by confirmed feedback links: for each customer with feedback a person confirmed is "
+            "about the feature and no request for it, counted once, its ARR times "
+            f"{CONFIRMED_FEEDBACK_WEIGHT}. The roadmap scores a feature's ARR-weighted demand as arrWeightedDemand + "
+            "confirmedFeedbackDemand."
+        )
+    )
 
     @classmethod
     def of(cls, figures: FeatureDemandFigures | None) -> FeatureDemand:
         if figures is None:
-            return cls(request_count=0, arr_weighted_demand=0.0)
-        return cls(request_count=figures.request_count, arr_weighted_demand=figures.arr_weighted_demand)
+            return cls(request_count=0, arr_weighted_demand=0.0, confirmed_feedback_demand=0.0)
+        return cls(
+            request_count=figures.request_count,
+            arr_weighted_demand=figures.arr_weighted_demand,
+            confirmed_feedback_demand=figures.confirmed_feedback_arr * CONFIRMED_FEEDBACK_WEIGHT,
+        )
 
 
 @strawberry.type(description="A customer's request for a feature.")

@@ -45,7 +45,7 @@ from typing import Literal
 
 import networkx as nx
 import numpy as np
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 from scipy.stats import rankdata
 
 from engines.common import dependency_graph, expected_remaining_effort
@@ -159,6 +159,39 @@ def confirmed_feedback_demand(portfolio: Portfolio) -> list[tuple[str, str]]:
         for feature_id in item.confirmed_feature_ids
     }
     return sorted(pairs - requested)
+
+
+class ConfirmedFeedbackEvidence(BaseModel):
+    """What confirmed feedback adds to one feature's demand (`confirmed_feedback_demand`), and the ids behind it."""
+
+    feature_id: str
+    added_demand: float = Field(description="Sum of the customers' ARR x CONFIRMED_FEEDBACK_WEIGHT.")
+    feedback_ids: list[str] = Field(description="The confirmed feedback items of those customers, sorted.")
+    customer_ids: list[str] = Field(description="The customers whose confirmed feedback counts, sorted.")
+
+
+def confirmed_feedback_evidence(portfolio: Portfolio) -> dict[str, ConfirmedFeedbackEvidence]:
+    """Per feature whose demand includes confirmed feedback: the added demand, the feedback and the customers
+    that `score_features` counts (a customer with a request for the feature adds nothing, so is not cited)."""
+    counted = set(confirmed_feedback_demand(portfolio))
+    arr_by_customer = {c.id: c.arr for c in portfolio.customers}
+    feedback_ids: defaultdict[str, set[str]] = defaultdict(set)
+    for item in portfolio.feedback:
+        for feature_id in item.confirmed_feature_ids:
+            if (item.customer_id, feature_id) in counted:
+                feedback_ids[feature_id].add(item.id)
+    customer_ids: defaultdict[str, set[str]] = defaultdict(set)
+    for customer_id, feature_id in counted:
+        customer_ids[feature_id].add(customer_id)
+    return {
+        feature_id: ConfirmedFeedbackEvidence(
+            feature_id=feature_id,
+            added_demand=sum(arr_by_customer.get(c, 0.0) for c in customers) * CONFIRMED_FEEDBACK_WEIGHT,
+            feedback_ids=sorted(feedback_ids[feature_id]),
+            customer_ids=sorted(customers),
+        )
+        for feature_id, customers in sorted(customer_ids.items())
+    }
 
 
 def _rice(feature: Feature, effort: float) -> ScoreBreakdown:

@@ -28,7 +28,7 @@ from enum import StrEnum
 from typing import Any, Generic, TypeVar
 
 from neo4j import AsyncDriver, Record
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from graph import portfolio_statements
 from graph.cypher import CypherClient, CypherRunner, Query, QueryObserver, Statements, native
@@ -251,6 +251,11 @@ class FeatureDemandFigures(BaseModel):
     feature_id: str
     request_count: int
     arr_weighted_demand: float
+    confirmed_feedback_arr: float = Field(
+        default=0.0,
+        description="ARR of the customers with confirmed feedback about the feature and no request for it "
+        "(each once); `engines.scoring` weighs it by CONFIRMED_FEEDBACK_WEIGHT.",
+    )
 
 
 class RequestLink(BaseModel):
@@ -326,8 +331,15 @@ def _demand(record: Record) -> tuple[str, FeatureDemandFigures]:
         feature_id=record["id"],
         request_count=int(record["request_count"]),
         arr_weighted_demand=float(record["arr_weighted"] or 0.0),
+        confirmed_feedback_arr=_confirmed_feedback_arr(record),
     )
     return figures.feature_id, figures
+
+
+def _confirmed_feedback_arr(record: Record) -> float:
+    requesters = set(record["requester_ids"])
+    arr_by_customer = {str(customer_id): float(arr) for customer_id, arr in record["confirmers"]}
+    return sum(arr for customer_id, arr in arr_by_customer.items() if customer_id not in requesters)
 
 
 class Lookup(StrEnum):

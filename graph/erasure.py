@@ -6,7 +6,9 @@ a customer that is gone finds nothing, changes nothing and records nothing.
 
 - **Portfolio:** the `Customer` node with its `REQUESTS` and `USES` relationships, and every `Feedback`
   node `FROM` it (with its `ABOUT` link). The portfolio model has no contacts; a customer's people appear
-  only inside feedback text, which goes with the feedback.
+  only inside feedback text, which goes with the feedback. While a staged import is pending, the figures
+  and feedback ids are those readers see (`graph.visibility`); the customer's feedback that the pending
+  import creates is deleted too, uncounted, and a committed item it would move to the customer stays.
 - **Written results** (analyses, roadmap versions, reviews, insight digests and themes): each stored
   report and each property is rewritten without the customer: list entries about it (an object whose
   `customer_id` or `feedback_id` is one of the erased ids, or an id in a list of ids) are removed, and
@@ -206,10 +208,13 @@ class CustomerEraser:
         requests = int(found[0]["requests"]) if found else 0
         usages = int(found[0]["uses"]) if found else 0
         feedback_ids = sorted(str(item) for item in found[0]["feedback_ids"]) if found else []
+        staged_feedback_ids = [str(item) for item in found[0]["staged_feedback_ids"]] if found else []
         feedback = 0
         if feedback_ids:
             deleted = await self._cypher.records(tx, statements.DELETE_FEEDBACK, ids=feedback_ids)
             feedback = int(deleted[0]["deleted"])
+        if staged_feedback_ids:
+            await self._cypher.records(tx, statements.DELETE_FEEDBACK, ids=staged_feedback_ids)
         customers = 0
         if found:
             customers = int(

@@ -7,6 +7,7 @@ Labels come from `graph.vocabulary` (and `ERASURE_LABEL` here); everything else 
 from __future__ import annotations
 
 from graph.cypher import Query, Statements
+from graph.visibility import REVISION_SCOPE, STAGED, visible_relationship
 from graph.vocabulary import PORTFOLIO_REVISION_LABEL, NodeLabel, RelType
 
 ERASURE_LABEL = "Erasure"
@@ -30,12 +31,18 @@ _FEEDBACK = NodeLabel.FEEDBACK.value
 
 CUSTOMER_DATA = _define(
     "customer_data",
-    f"MATCH (c:{_CUSTOMER} {{id: $id}}) "
-    f"OPTIONAL MATCH (c)-[requests:{RelType.REQUESTS.value}]->() WITH c, count(requests) AS requests "
-    f"OPTIONAL MATCH (c)-[uses:{RelType.USES.value}]->() WITH c, requests, count(uses) AS uses "
-    f"OPTIONAL MATCH (f:{_FEEDBACK})-[:{RelType.FROM.value}]->(c) "
-    "RETURN c.name AS name, requests, uses, collect(f.id) AS feedback_ids",
+    f"{REVISION_SCOPE}MATCH (c:{_CUSTOMER} {{id: $id}}) "
+    f"OPTIONAL MATCH (c)-[requests:{RelType.REQUESTS.value}]->() WHERE {visible_relationship('requests')} "
+    "WITH current_revision, c, count(requests) AS requests "
+    f"OPTIONAL MATCH (c)-[uses:{RelType.USES.value}]->() WHERE {visible_relationship('uses')} "
+    "WITH current_revision, c, requests, count(uses) AS uses "
+    f"OPTIONAL MATCH (f:{_FEEDBACK})-[author:{RelType.FROM.value}]->(c) WHERE {visible_relationship('author')} "
+    "WITH current_revision, c, requests, uses, collect(f.id) AS feedback_ids "
+    f"OPTIONAL MATCH (s:{_FEEDBACK})-[:{RelType.FROM.value}]->(c) WHERE s.{STAGED} > current_revision "
+    "RETURN c.name AS name, requests, uses, feedback_ids, collect(s.id) AS staged_feedback_ids",
 )
+"""Counts and feedback ids as readers see them (`graph.visibility`); `staged_feedback_ids` are the customer's
+feedback items that a pending staged import creates: erased too, but not counted, as no reader saw them."""
 DELETE_FEEDBACK = _define(
     "delete_feedback",
     f"UNWIND $ids AS feedback_id MATCH (f:{_FEEDBACK} {{id: feedback_id}}) DETACH DELETE f "

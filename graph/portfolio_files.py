@@ -58,8 +58,16 @@ def _cell_kind(info: FieldInfo) -> _CellKind:
     return _CellKind.SCALAR
 
 
+SNAPSHOT_ONLY_FIELDS: dict[str, frozenset[str]] = {"feedback": frozenset({"confirmed_feature_ids"})}
+"""Fields the graph fills in (a person's confirmed feedback links) that import documents may not state, so
+the dump functions leave them out and a dumped document imports again."""
+
 CSV_COLUMNS: dict[str, dict[str, _CellKind]] = {
-    collection: {name: _cell_kind(info) for name, info in ENTITY_MODELS[collection].model_fields.items()}
+    collection: {
+        name: _cell_kind(info)
+        for name, info in ENTITY_MODELS[collection].model_fields.items()
+        if name not in SNAPSHOT_ONLY_FIELDS.get(collection, frozenset())
+    }
     for collection in ENTITY_COLLECTIONS
 }
 """Collection -> its CSV columns in file order (the model's field order) and how each cell is read."""
@@ -239,7 +247,8 @@ def load_portfolio(path: Path) -> Portfolio:
 
 def dump_json(portfolio: Portfolio, path: Path) -> None:
     """Write the portfolio as one JSON document that `load_json` reads back unchanged."""
-    path.write_text(portfolio.model_dump_json(indent=2) + "\n", encoding="utf-8")
+    excluded = {collection: {"__all__": set(fields)} for collection, fields in SNAPSHOT_ONLY_FIELDS.items()}
+    path.write_text(portfolio.model_dump_json(indent=2, exclude=excluded) + "\n", encoding="utf-8")
 
 
 def dump_csv_dir(portfolio: Portfolio, directory: Path) -> None:
@@ -305,7 +314,13 @@ def _read_csv_file(path: Path, collection: str) -> tuple[list[RawRecord], list[V
                     source=file_name,
                     collection=collection,
                     field=name,
-                    message=f"unknown column '{name}' (expected columns: {expected_list})",
+                    message=(
+                        f"column '{name}' cannot be imported: the graph fills it in (a person confirms a "
+                        "feedback link through the API, confirmFeedbackLink, and an import keeps the "
+                        "confirmed ones); leave the column out"
+                        if name in SNAPSHOT_ONLY_FIELDS.get(collection, frozenset())
+                        else f"unknown column '{name}' (expected columns: {expected_list})"
+                    ),
                 )
             )
         elif name in column_positions:

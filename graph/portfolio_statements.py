@@ -353,12 +353,18 @@ FEATURE_DEMAND_SELECTED = _define(
     f"{REVISION_SCOPE}UNWIND $ids AS id MATCH (f:Feature {{id: id}}) WHERE {visible_node('f')} "
     "WITH f, "
     + links("(f)<-[r:REQUESTS]-(c)", "coalesce(c.arr, 0.0) * coalesce(r.weight, 0.0)", "parts", "r")
-    + " "
+    + ", "
+    + links("(f)<-[r:REQUESTS]-(c)", "c.id", "requester_ids", "r")
+    + ", "
+    f"[(f)<-[d:LINK_DECISION]-(n:Feedback)-[a:FROM]->(k:Customer) WHERE d.status = 'confirmed' "
+    f"AND {visible_node('n')} AND {visible_relationship('a')} | [k.id, coalesce(k.arr, 0.0)]] AS confirmers "
     "RETURN f.id AS id, f.name AS name, size(parts) AS request_count, "
-    "reduce(total = 0.0, part IN parts | total + part) AS arr_weighted",
+    "reduce(total = 0.0, part IN parts | total + part) AS arr_weighted, requester_ids, confirmers",
 )
 """Per feature, a comprehension rather than OPTIONAL MATCH + aggregation: on ArcadeDB 100 features of the
-medium demo take 5 ms instead of 8 ms. REQUESTS always comes from a Customer, so its far end carries no label."""
+medium demo take 5 ms instead of 8 ms. REQUESTS always comes from a Customer, so its far end carries no label.
+`confirmers` are [customer id, ARR] of each confirmed feedback link's customer (repeated per link); the
+caller keeps each customer once and drops those in `requester_ids`, as `engines.scoring` counts them."""
 CUSTOMERS_AFFECTED = _define(
     "read.customers_affected",
     f"{REVISION_SCOPE}UNWIND $ids AS id MATCH (f:Feature {{id: id}})<-[q:REQUESTS]-(c:Customer) "

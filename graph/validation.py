@@ -28,7 +28,7 @@ import networkx as nx
 from pydantic import BaseModel, TypeAdapter, ValidationError
 from pydantic_core import ErrorDetails
 
-from graph.portfolio import ENTITY_COLLECTIONS, Feature, Portfolio
+from graph.portfolio import ENTITY_COLLECTIONS, Feature, Feedback, Portfolio
 
 ENTITY_MODELS: dict[str, type[BaseModel]] = {
     name: get_args(Portfolio.model_fields[name].annotation)[0] for name in ENTITY_COLLECTIONS
@@ -293,6 +293,7 @@ def validate_records(
         issues.extend(
             _validate_collection(collection, records.get(collection, ()), layout, already_missing, collected)
         )
+    issues.extend(_stated_confirmation_issues(collected, layout))
     portfolio = Portfolio(**collected.items)
     issues.extend(
         _integrity_issues(portfolio, layout, rows=collected.rows, rejected_ids=collected.rejected_ids)
@@ -300,6 +301,23 @@ def validate_records(
     if issues:
         raise PortfolioValidationError(issues)
     return portfolio
+
+
+def _stated_confirmation_issues(collected: _Collected, layout: IssueLayout) -> list[ValidationIssue]:
+    """A document that states confirmed feedback links: a person confirms them through the API only."""
+    feedback: list[Feedback] = collected.items.get("feedback", [])
+    return [
+        layout.issue(
+            "feedback",
+            row,
+            ["confirmed_feature_ids"],
+            f"confirmed_feature_ids {item.confirmed_feature_ids} cannot be imported: a person confirms a "
+            "feedback link through the API (confirmFeedbackLink), and an import keeps the confirmed ones; "
+            "leave the field out or empty",
+        )
+        for item, row in zip(feedback, collected.rows.get("feedback", []), strict=True)
+        if item.confirmed_feature_ids
+    ]
 
 
 def integrity_issues(portfolio: Portfolio, *, source: str = DOCUMENT_SOURCE) -> list[ValidationIssue]:

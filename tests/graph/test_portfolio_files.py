@@ -309,3 +309,22 @@ def test_load_portfolio_dispatch_errors(tmp_path: Path) -> None:
         load_portfolio(tmp_path / "portfolio.yaml")
     with pytest.raises(NotADirectoryError):
         load_csv_dir(tmp_path / "portfolio.yaml")
+
+
+def test_a_snapshot_with_confirmed_feedback_links_dumps_to_documents_that_import_again(
+    tmp_path: Path,
+) -> None:
+    portfolio = small_portfolio()
+    confirmed = portfolio.model_copy(
+        update={
+            "feedback": [
+                item.model_copy(update={"confirmed_feature_ids": [portfolio.features[0].id]})
+                for item in portfolio.feedback
+            ]
+        }
+    )
+    dump_json(confirmed, tmp_path / "snapshot.json")
+    dump_csv_dir(confirmed, tmp_path / "csv")
+    assert "confirmed_feature_ids" not in (tmp_path / "snapshot.json").read_text()
+    assert load_json(tmp_path / "snapshot.json") == portfolio
+    assert load_csv_dir(tmp_path / "csv") == portfolio

@@ -4,6 +4,7 @@ an interrupted import is rolled back (or finished) by the next one, and nothing 
 from __future__ import annotations
 
 import re
+from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
@@ -11,8 +12,11 @@ import pytest
 from graph import staging_statements as staging
 from graph.cypher import Query
 from graph.entity_reads import EntityReads, PagedLabel, PageRequest
+from graph.erasure import CustomerEraser, ErasureRequest
 from graph.import_recovery import RecoveryOutcome
-from graph.portfolio import Portfolio
+from graph.insight_store import InsightStore, LinkStatus, SuggestionWrite, ThemeWrite
+from graph.portfolio import Feedback, Portfolio, Request
+from graph.result_store import ResultWrite
 from graph.store import GraphStore, normalise_portfolio
 from tests.conftest import build_tiny_portfolio
 from tests.graph.test_queries_live import everything_changed
@@ -188,3 +192,81 @@ async def test_the_thresholds_come_from_the_environment(
     monkeypatch.setenv("LODESTAR_IMPORT_BATCH_SIZE", "many")
     with pytest.raises(ValueError, match="LODESTAR_IMPORT_BATCH_SIZE='many' is not a whole number"):
         GraphStore(graph_store.driver, graph_store.database)
+
+
+async def test_insight_and_erasure_reads_ignore_a_pending_staged_import(graph_store: GraphStore) -> None:
+    """A pending import moves fb-1 to c-2, adds a request and a feedback item of c-2: the insight reads and
+    the erasure's figures stay those of the committed portfolio, and erasing c-2 leaves c-1's fb-1 alone."""
+    at = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+    observer = FailAt()
+    store = staged_store(graph_store, observer)
+    tiny = build_tiny_portfolio()
+    await store.import_portfolio(tiny)
+    insight = InsightStore(store)
+    digest = ResultWrite(
+        id="insight-staged",
+        run_id="run-staged",
+        workflow_type="CustomerInsightWorkflow",
+        snapshot_id="snap-test",
+        as_of=date(2026, 11, 23),
+        recorded_at=at,
+        model_name="lodestar-offline",
+        offline=True,
+        headline="1 theme",
+        figures={"theme_count": 1},
+        cited_ids=["fb-1"],
+        report_json="{}",
+    )
+    theme = ThemeWrite(
+        id="insight-staged.theme-a",
+        rank=1,
+        label="sso",
+        top_terms=["sso"],
+        item_count=2,
+        customer_count=2,
+        arr=210_000.0,
+        sentiment=0.2,
+        trend_direction="steady",
+        recent_count=1,
+        previous_count=1,
+        member_sentiments={"fb-1": -0.5, "fb-2": 0.9},
+    )
+    await insight.save_digest(
+        digest, [theme], [SuggestionWrite(feedback_id="fb-2", feature_id="f-1", score=0.7)]
+    )
+    await insight.decide_link("fb-1", "f-2", LinkStatus.CONFIRMED, by="pm", at=at)
+
+    async def insight_reads() -> dict[str, Any]:
+        return {
+            "members": await insight.theme_members(theme.id),
+            "suggested": await insight.page_links(LinkStatus.SUGGESTED, skip=0, limit=10),
+            "confirmed": await insight.page_links(LinkStatus.CONFIRMED, skip=0, limit=10),
+            "counts": [await insight.count_links(status) for status in LinkStatus],
+            "rejected": await insight.rejected_links(),
+        }
+
+    before = await insight_reads()
+    assert {member.customer_id for member in before["members"]} == {"c-1", "c-3"}
+    pending = tiny.model_copy(
+        update={
+            "feedback": [
+                *(
+                    f.model_copy(update={"customer_id": "c-2"}) if f.id == "fb-1" else f
+                    for f in tiny.feedback
+                ),
+                Feedback(id="fb-staged", customer_id="c-2", text="Staged, unseen"),
+            ],
+            "requests": [*tiny.requests, Request(customer_id="c-2", feature_id="f-1", weight=1.0)],
+        }
+    )
+    observer.arm("staging.commit")
+    with pytest.raises(RuntimeError, match=re.escape("injected failure before staging.commit")):
+        await store.import_portfolio(pending)
+    assert await store.interrupted_import() is not None
+
+    assert await insight_reads() == before
+    report = await CustomerEraser(store).erase(ErasureRequest(customer_id="c-2", requested_by="test"))
+    assert (report.customers, report.requests, report.product_usages, report.feedback) == (1, 2, 1, 0)
+    snapshot = await store.portfolio_snapshot()
+    assert {f.id: f.customer_id for f in snapshot.feedback} == {"fb-1": "c-1", "fb-2": "c-3"}
+    assert (await store.physical_counts())["Feedback"] == 2  # the staged fb-staged went with c-2

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import itertools
 import pickle
+from pathlib import Path
 from typing import Any
 
 import networkx as nx
@@ -13,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from graph.portfolio import Feature, Portfolio, Product
+from graph.portfolio_files import dump_csv_dir, load_csv_dir
 from graph.validation import (
     PortfolioValidationError,
     ValidationIssue,
@@ -369,3 +371,28 @@ def test_input_document_is_not_mutated() -> None:
     snapshot = copy.deepcopy(document)
     validate_document(document)
     assert document == snapshot
+
+
+def test_a_document_stating_confirmed_feedback_links_is_refused_at_the_place() -> None:
+    document = small_document()
+    assert document["feedback"][1]["confirmed_feature_ids"] == []  # stated empty: accepted
+    document["feedback"][1]["confirmed_feature_ids"] = ["feat-1"]
+    [(location, message)] = rejected(document)
+    assert location == "feedback[1].confirmed_feature_ids"
+    assert "cannot be imported" in message and "confirmFeedbackLink" in message and "feat-1" in message
+
+
+def test_a_csv_folder_stating_confirmed_feedback_links_is_refused_at_the_column(tmp_path: Path) -> None:
+    csv_dir = tmp_path / "csv"
+    dump_csv_dir(small_portfolio(), csv_dir)
+    lines = (csv_dir / "feedback.csv").read_text(encoding="utf-8").splitlines()
+    assert "confirmed_feature_ids" not in lines[0], "the dump leaves the snapshot-only column out"
+    lines[0] += ",confirmed_feature_ids"
+    lines[1:] = [line + "," for line in lines[1:]]
+    lines[-1] += "feat-1"
+    (csv_dir / "feedback.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with pytest.raises(PortfolioValidationError) as caught:
+        load_csv_dir(csv_dir)
+    [issue] = caught.value.issues
+    assert issue.location == "feedback.csv, field confirmed_feature_ids"
+    assert "confirmFeedbackLink" in issue.message

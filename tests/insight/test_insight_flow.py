@@ -106,6 +106,11 @@ async def decide(
     return (await gql.data(DECIDE % verb, {"feedback": feedback, "feature": feature}, role=role))[verb]
 
 
+async def api_demand(gql: GraphQLClient, feature_id: str) -> dict[str, float]:
+    query = "query($id: ID!) { feature(id: $id) { demand { arrWeightedDemand confirmedFeedbackDemand } } }"
+    return (await gql.data(query, {"id": feature_id}))["feature"]["demand"]
+
+
 async def test_an_insight_run_stores_its_digest_themes_and_suggested_links(
     insight_gql: GraphQLClient, insight_graph: ApiGraph
 ) -> None:
@@ -209,6 +214,10 @@ async def test_a_confirmed_link_changes_the_roadmap_demand(
     feature_id, customer_id = link["featureId"], customer_of[link["feedbackId"]]
     demand_before = {s.feature_id: s.demand for s in score_features(before, as_of=AS_OF)}[feature_id]
     revision_before = await insight_graph.store.revision()
+    api_before = await api_demand(insight_gql, feature_id)
+    assert api_before["arrWeightedDemand"] + api_before["confirmedFeedbackDemand"] == pytest.approx(
+        demand_before.inputs["arr_weighted_demand"] or 0.0
+    )
 
     done = await decide(insight_gql, "confirmFeedbackLink", link["feedbackId"], feature_id)
     assert done["link"]["status"] == "CONFIRMED"
@@ -222,6 +231,14 @@ async def test_a_confirmed_link_changes_the_roadmap_demand(
         (demand_before.inputs["arr_weighted_demand"] or 0.0) + added
     )
     assert demand_after.score > demand_before.score
+    api_after = await api_demand(insight_gql, feature_id)
+    assert api_after["arrWeightedDemand"] == pytest.approx(api_before["arrWeightedDemand"])
+    assert api_after["confirmedFeedbackDemand"] == pytest.approx(
+        api_before["confirmedFeedbackDemand"] + added
+    )
+    assert api_after["arrWeightedDemand"] + api_after["confirmedFeedbackDemand"] == pytest.approx(
+        demand_after.inputs["arr_weighted_demand"] or 0.0
+    )
 
 
 async def test_themes_are_renamed_and_merged_through_the_api(insight_gql: GraphQLClient) -> None:
