@@ -21,10 +21,10 @@ from importlib.resources.abc import Traversable
 
 from starlette.middleware.gzip import GZipMiddleware
 from starlette.requests import Request
-from starlette.responses import FileResponse, HTMLResponse, Response
+from starlette.responses import HTMLResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
-from starlette.staticfiles import StaticFiles
-from starlette.types import Scope
+
+from api.packaged_assets import PackagedAssets
 
 PAGE_PATH = "/"
 ASSETS_PATH = "/app"
@@ -47,13 +47,6 @@ PAGE_CONTENT_SECURITY_POLICY = "; ".join(
         "frame-ancestors 'none'",
     ]
 )
-
-MEDIA_TYPES = {
-    ".js": "text/javascript; charset=utf-8",
-    ".css": "text/css; charset=utf-8",
-    ".graphql": "application/graphql; charset=utf-8",
-    ".json": "application/json",
-}
 
 CHART_LIBRARY = "echarts.esm.min.js"
 _CHART_LIBRARY_PLACEHOLDER = "{{chart_library}}"
@@ -89,32 +82,19 @@ async def dashboard_page(_: Request) -> Response:
     )
 
 
-class DashboardAssets(StaticFiles):
-    """The app's files, each with its media type; the vendored library cached for a year."""
-
-    def __init__(self) -> None:
-        super().__init__(packages=[("api", "static/app")])
-
-    def file_response(
-        self,
-        full_path: str | os.PathLike[str],
-        stat_result: os.stat_result,
-        scope: Scope,
-        status_code: int = 200,
-    ) -> Response:
-        response = super().file_response(full_path, stat_result, scope, status_code)
-        vendored = os.path.basename(os.path.dirname(full_path)) == "vendor"
-        response.headers["Cache-Control"] = VENDOR_CACHE_CONTROL if vendored else APP_CACHE_CONTROL
-        response.headers["X-Content-Type-Options"] = "nosniff"
-        media_type = MEDIA_TYPES.get(os.path.splitext(full_path)[1])
-        if isinstance(response, FileResponse) and media_type is not None:
-            response.headers["Content-Type"] = media_type
-        return response
+def _dashboard_cache_control(full_path: str | os.PathLike[str]) -> str:
+    """The vendored library is cached for a year (its URL carries its hash); the app's own files revalidate."""
+    vendored = os.path.basename(os.path.dirname(full_path)) == "vendor"
+    return VENDOR_CACHE_CONTROL if vendored else APP_CACHE_CONTROL
 
 
 def dashboard_routes() -> list[BaseRoute]:
     """The page at `/` and the app's files at `/app/` (gzipped when the browser accepts it)."""
     return [
         Route(PAGE_PATH, dashboard_page, methods=["GET", "HEAD"]),
-        Mount(ASSETS_PATH, app=GZipMiddleware(DashboardAssets(), minimum_size=1024), name="dashboard"),
+        Mount(
+            ASSETS_PATH,
+            app=GZipMiddleware(PackagedAssets("static/app", _dashboard_cache_control), minimum_size=1024),
+            name="dashboard",
+        ),
     ]

@@ -16,17 +16,15 @@ from __future__ import annotations
 import base64
 import functools
 import hashlib
-import os
 import re
 from importlib.resources import files
 from importlib.resources.abc import Traversable
 
 from starlette.middleware.gzip import GZipMiddleware
-from starlette.responses import FileResponse, HTMLResponse, Response
+from starlette.responses import HTMLResponse, Response
 from starlette.routing import BaseRoute, Mount
-from starlette.staticfiles import StaticFiles
-from starlette.types import Scope
 
+from api.packaged_assets import PackagedAssets
 from api.settings import ApiSettings
 
 ASSETS_PATH = "/static/graphiql"
@@ -50,11 +48,6 @@ PAGE_CONTENT_SECURITY_POLICY = "; ".join(
         "frame-ancestors 'none'",
     ]
 )
-
-MEDIA_TYPES = {
-    ".js": "text/javascript; charset=utf-8",
-    ".css": "text/css; charset=utf-8",
-}
 
 _ASSET_REFERENCE = re.compile(r'(?P<attribute>src|href)="static/graphiql/(?P<name>[\w.-]+)"')
 
@@ -93,30 +86,16 @@ def graphiql_page() -> Response:
     )
 
 
-class GraphiQLAssets(StaticFiles):
-    """The asset folder, each file with its media type and a year-long cache lifetime."""
-
-    def __init__(self) -> None:
-        super().__init__(packages=[("api", "static/graphiql/vendor")])
-
-    def file_response(
-        self,
-        full_path: str | os.PathLike[str],
-        stat_result: os.stat_result,
-        scope: Scope,
-        status_code: int = 200,
-    ) -> Response:
-        response = super().file_response(full_path, stat_result, scope, status_code)
-        response.headers["Cache-Control"] = ASSET_CACHE_CONTROL
-        response.headers["X-Content-Type-Options"] = "nosniff"
-        media_type = MEDIA_TYPES.get(os.path.splitext(full_path)[1])
-        if isinstance(response, FileResponse) and media_type is not None:
-            response.headers["Content-Type"] = media_type
-        return response
-
-
 def graphiql_routes(settings: ApiSettings) -> list[BaseRoute]:
     """The asset route when GraphiQL is on (`settings.graphiql_enabled`), else none."""
     if not settings.graphiql_enabled:
         return []
-    return [Mount(ASSETS_PATH, app=GZipMiddleware(GraphiQLAssets(), minimum_size=1024), name="graphiql")]
+    return [
+        Mount(
+            ASSETS_PATH,
+            app=GZipMiddleware(
+                PackagedAssets("static/graphiql/vendor", lambda _path: ASSET_CACHE_CONTROL), minimum_size=1024
+            ),
+            name="graphiql",
+        )
+    ]

@@ -73,25 +73,22 @@ async def create_review_schedule(
         every = DEFAULT_REVIEW_INTERVAL
     base = request or PortfolioReviewRequest(model=model_from_env(), max_tokens_per_run=max_tokens_per_run())
     review = base.model_copy(update={"schedule_id": schedule_id})
-    await client.create_schedule(
+    await _create_skipping_schedule(
+        client,
         schedule_id,
-        Schedule(
-            action=ScheduleActionStartWorkflow(
-                PortfolioReviewWorkflow.run,
-                review,
-                id=review_workflow_id_prefix(schedule_id),
-                task_queue=task_queue,
-                typed_search_attributes=await start_attributes(
-                    client, WORKFLOW_KINDS[REVIEW_WORKFLOW], review.requested_by or f"schedule:{schedule_id}"
-                ),
+        ScheduleActionStartWorkflow(
+            PortfolioReviewWorkflow.run,
+            review,
+            id=review_workflow_id_prefix(schedule_id),
+            task_queue=task_queue,
+            typed_search_attributes=await start_attributes(
+                client, WORKFLOW_KINDS[REVIEW_WORKFLOW], review.requested_by or f"schedule:{schedule_id}"
             ),
-            spec=ScheduleSpec(
-                intervals=[ScheduleIntervalSpec(every=every)] if every is not None else [],
-                cron_expressions=list(cron_expressions),
-            ),
-            policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
-            state=ScheduleState(paused=paused, note=note or None),
         ),
+        every=every,
+        cron_expressions=cron_expressions,
+        paused=paused,
+        note=note,
     )
     return await describe_review_schedule(client, schedule_id)
 
@@ -121,18 +118,41 @@ async def create_insight_schedule(
         every = DEFAULT_INSIGHT_INTERVAL
     base = request or InsightRunRequest(model=model_from_env(), max_tokens_per_run=max_tokens_per_run())
     digest = base.model_copy(update={"schedule_id": schedule_id})
+    await _create_skipping_schedule(
+        client,
+        schedule_id,
+        ScheduleActionStartWorkflow(
+            CustomerInsightWorkflow.run,
+            digest,
+            id=insight_workflow_id_prefix(schedule_id),
+            task_queue=task_queue,
+            typed_search_attributes=await start_attributes(
+                client, WORKFLOW_KINDS[INSIGHT_WORKFLOW], digest.requested_by or f"schedule:{schedule_id}"
+            ),
+        ),
+        every=every,
+        cron_expressions=cron_expressions,
+        paused=paused,
+        note=note,
+    )
+    return await describe_review_schedule(client, schedule_id)
+
+
+async def _create_skipping_schedule(
+    client: Client,
+    schedule_id: str,
+    action: ScheduleActionStartWorkflow,
+    *,
+    every: timedelta | None,
+    cron_expressions: Sequence[str],
+    paused: bool,
+    note: str,
+) -> None:
+    """Create a schedule of `action` on an interval and/or cron expressions; overlapping ticks are skipped."""
     await client.create_schedule(
         schedule_id,
         Schedule(
-            action=ScheduleActionStartWorkflow(
-                CustomerInsightWorkflow.run,
-                digest,
-                id=insight_workflow_id_prefix(schedule_id),
-                task_queue=task_queue,
-                typed_search_attributes=await start_attributes(
-                    client, WORKFLOW_KINDS[INSIGHT_WORKFLOW], digest.requested_by or f"schedule:{schedule_id}"
-                ),
-            ),
+            action=action,
             spec=ScheduleSpec(
                 intervals=[ScheduleIntervalSpec(every=every)] if every is not None else [],
                 cron_expressions=list(cron_expressions),
@@ -141,7 +161,6 @@ async def create_insight_schedule(
             state=ScheduleState(paused=paused, note=note or None),
         ),
     )
-    return await describe_review_schedule(client, schedule_id)
 
 
 async def pause_review_schedule(
