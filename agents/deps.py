@@ -9,6 +9,7 @@ from datetime import date
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from engines.roadmap import CapacityModel
 from engines.scenario_changes import Scenario
 
 
@@ -26,4 +27,9 @@ class AnalysisDeps(BaseModel):
     pins: dict[str, int] = Field(default_factory=dict[str, int])
     exclusions: list[str] = Field(default_factory=list[str])
     planner_time_limit_s: float = Field(default=10.0, gt=0, le=600)
+    capacity_model: CapacityModel = Field(
+        default="throughput",
+        description="The roadmap planner's capacity per quarter: `throughput` (what the team finishes with "
+        "85% probability under the forecast's throughput model) or `nominal` (capacity x 13 weeks x 0.85).",
+    )
     risk_horizon_weeks: int = Field(default=26, ge=1, le=260)

@@ -90,6 +90,7 @@ def roadmap_plan(portfolio: Portfolio, deps: AnalysisDeps) -> RoadmapPlan:
         repr(sorted(deps.pins.items())),
         repr(sorted(deps.exclusions)),
         str(deps.planner_time_limit_s),
+        deps.capacity_model,
     )
     return _memo(
         key,
@@ -101,6 +102,7 @@ def roadmap_plan(portfolio: Portfolio, deps: AnalysisDeps) -> RoadmapPlan:
             pins=deps.pins,
             exclusions=deps.exclusions,
             time_limit_s=deps.planner_time_limit_s,
+            capacity_model=deps.capacity_model,
         ),
     )
 

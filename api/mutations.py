@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from datetime import date
+from enum import StrEnum
 from typing import Annotated, Any
 
 import strawberry
@@ -23,7 +24,7 @@ from api.result_types import RoadmapVersion, roadmap_version_by_id
 from api.runs import Run, RunKind, run_by_id, temporal, wait_until_closed
 from api.schedules import MIN_INTERVAL_SECONDS, SCHEDULE_ID, ReviewSchedule, ReviewScheduleInput, describe
 from api.schedules import create as create_schedule
-from api.types import Info
+from api.types import Info, graphql_enum
 from graph.cypher import finish_even_if_cancelled
 from graph.portfolio_files import parse_json
 from graph.store import ImportSummary
@@ -251,6 +252,23 @@ class PinInput:
     )
 
 
+class CapacityModelChoice(StrEnum):
+    THROUGHPUT = "throughput"
+    NOMINAL = "nominal"
+
+
+graphql_enum(
+    CapacityModelChoice,
+    "How the roadmap planner sets each team's capacity per quarter.",
+    {
+        CapacityModelChoice.THROUGHPUT: "What the team finishes by each quarter's end with 85% probability under "
+        "the forecast's throughput model (its throughput history, or a prior on its capacity).",
+        CapacityModelChoice.NOMINAL: "The team's stated capacity x 13 weeks x 0.85 utilisation, whatever its "
+        "history says.",
+    },
+)
+
+
 @strawberry.input(
     description="What to draft: how many quarters, pins, exclusions and how long to wait for a review."
 )
@@ -267,6 +285,9 @@ class RoadmapDraftInput:
     )
     review_timeout_seconds: float = strawberry.field(
         default=7 * 24 * 3600.0, description="How long the draft waits for a review before it expires."
+    )
+    capacity_model: CapacityModelChoice = strawberry.field(
+        default=CapacityModelChoice.THROUGHPUT, description="How team capacity per quarter is set."
     )
     options: AnalysisOptions | None = strawberry.field(
         default=None, description="Analysis settings; defaults when null."
@@ -657,6 +678,7 @@ class Mutation:
                 pins={pin.feature_id: pin.quarter - 1 for pin in given.pins},
                 exclusions=list(given.exclusions),
                 planner_time_limit_s=given.planner_time_limit_seconds,
+                capacity_model=given.capacity_model.value,
                 review_timeout_seconds=given.review_timeout_seconds,
                 requested_by=_requester(info),
                 **_options(given.options),

@@ -488,7 +488,11 @@ class FeatureScores:
         description="How `value` was computed: `blend`, `rice`, `wsjf` or `demand`."
     )
     value: float = strawberry.field(description="What the planner maximised, in [0, 1].")
-    rice: ScoreBreakdown = strawberry.field(description="Reach x impact x confidence / effort.")
+    rice: ScoreBreakdown = strawberry.field(
+        description="Reach x impact x confidence / effort. Reach is the stated reach scaled by the customers "
+        "behind the feature, (requesting + confirmed-feedback customers) / requesting (`stated_reach` and the "
+        "two counts are among the inputs)."
+    )
     wsjf: ScoreBreakdown = strawberry.field(
         description="Weighted shortest job first: cost of delay / effort."
     )

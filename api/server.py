@@ -80,7 +80,12 @@ async def open_services(
 
 @asynccontextmanager
 async def running_server(
-    app: ASGIApp, *, host: str = "127.0.0.1", port: int = 0, log_level: str = "warning"
+    app: ASGIApp,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    log_level: str = "warning",
+    keep_alive_s: float = ApiSettings.model_fields["keep_alive_s"].default,
 ) -> AsyncIterator[str]:
     """Serve `app` with uvicorn in this event loop; yields the base URL (port 0 picks a free port)."""
     config = uvicorn.Config(
@@ -91,6 +96,7 @@ async def running_server(
         log_level=log_level,
         access_log=False,
         ws_ping_interval=None,
+        timeout_keep_alive=round(keep_alive_s),
     )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
@@ -193,7 +199,13 @@ async def serve(
     listening = sock if sock is not None else reserve_port(host, port, fall_back=False)
     with listening:
         async with open_services(settings, with_worker=with_worker) as services:
-            config = uvicorn.Config(create_app(services), lifespan="off", log_level="info", access_log=False)
+            config = uvicorn.Config(
+                create_app(services),
+                lifespan="off",
+                log_level="info",
+                access_log=False,
+                timeout_keep_alive=round(settings.keep_alive_s),
+            )
             server = uvicorn.Server(config)
             logger.info("froze %d start-up objects", freeze_startup_objects())
             if on_ready is not None:

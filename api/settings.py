@@ -77,6 +77,13 @@ class ApiSettings(BaseModel):
     progress_poll_s: float = Field(
         default=0.15, gt=0, description="How often runProgress asks a run for its progress, in seconds."
     )
+    keep_alive_s: float = Field(
+        default=75.0,
+        gt=0,
+        description="How long an idle HTTP connection stays open, in seconds. Longer than a client's or a "
+        "load balancer's own idle timeout (httpx 5 s, browsers about 60 s, AWS ALB 60 s), so the client "
+        "closes first and never sends a request on a connection the server is closing.",
+    )
     cancel_wait_s: float = Field(
         default=5.0,
         ge=0,

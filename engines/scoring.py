@@ -4,7 +4,12 @@ Candidates are the not-done features. Every score comes with a `ScoreBreakdown` 
 the numbers that went into it, so a planner's choice can be traced back to data.
 
 RICE
-    reach * impact * confidence / effort, where effort is the remaining PERT-mean effort
+    reach * impact * confidence / effort. Reach is the feature's stated reach (users affected per quarter),
+    scaled by the customers behind it: stated_reach * (requesting + confirmed) / requesting, where
+    requesting counts the customers with a request for the feature and confirmed the customers whose
+    feedback a person confirmed is about it and who have no request (`confirmed_feedback_demand`). Each
+    such customer is taken to bring as many users as an average requester; with no requester there is no
+    such average, and the stated reach stands. Effort is the remaining PERT-mean effort
     (`engines.common.expected_remaining_effort`: (low + 4 likely + high) / 6 x (1 - progress)) floored at `MIN_EFFORT_PERSON_WEEKS` so finished-but-open work
     does not divide by zero.
 
@@ -103,6 +108,7 @@ def score_features(
         return []
 
     arr_demand, earliest_renewal = _requested_demand(portfolio)
+    requesting, confirmed = _customers_behind(portfolio)
     objective_weight_by_id = {o.id: o.weight for o in portfolio.objectives}
     dependents_count = _open_dependents_count(portfolio)
     business_values = _rank_scale(np.array([arr_demand[f.id] for f in candidates]))
@@ -121,7 +127,14 @@ def score_features(
             max_dependents,
         )
         objective_weight = sum(objective_weight_by_id.get(o, 0.0) for o in feature.objective_ids)
-        raw.append((feature, _rice(feature, effort), wsjf, _demand(arr_demand[feature.id], objective_weight)))
+        raw.append(
+            (
+                feature,
+                _rice(feature, effort, requesting[feature.id], confirmed[feature.id]),
+                wsjf,
+                _demand(arr_demand[feature.id], objective_weight),
+            )
+        )
 
     max_rice = max(r.score for _, r, _, _ in raw)
     max_wsjf = max(w.score for _, _, w, _ in raw)
@@ -147,6 +160,17 @@ def _requested_demand(portfolio: Portfolio) -> tuple[defaultdict[str, float], di
     for customer_id, feature_id in confirmed_feedback_demand(portfolio):
         arr_demand[feature_id] += arr_by_customer.get(customer_id, 0.0) * CONFIRMED_FEEDBACK_WEIGHT
     return arr_demand, earliest_renewal
+
+
+def _customers_behind(portfolio: Portfolio) -> tuple[defaultdict[str, int], defaultdict[str, int]]:
+    """Per feature, how many customers request it, and how many more a confirmed feedback link adds."""
+    requesting: defaultdict[str, set[str]] = defaultdict(set)
+    for request in portfolio.requests:
+        requesting[request.feature_id].add(request.customer_id)
+    confirmed: defaultdict[str, int] = defaultdict(int)
+    for _, feature_id in confirmed_feedback_demand(portfolio):
+        confirmed[feature_id] += 1
+    return defaultdict(int, {f: len(c) for f, c in requesting.items()}), confirmed
 
 
 def confirmed_feedback_demand(portfolio: Portfolio) -> list[tuple[str, str]]:
@@ -194,12 +218,16 @@ def confirmed_feedback_evidence(portfolio: Portfolio) -> dict[str, ConfirmedFeed
     }
 
 
-def _rice(feature: Feature, effort: float) -> ScoreBreakdown:
+def _rice(feature: Feature, effort: float, requesting: int, confirmed: int) -> ScoreBreakdown:
+    reach = feature.reach * (requesting + confirmed) / requesting if requesting else feature.reach
     return ScoreBreakdown(
-        score=feature.reach * feature.impact * feature.confidence / effort,
+        score=reach * feature.impact * feature.confidence / effort,
         formula=RICE_FORMULA,
         inputs={
-            "reach": feature.reach,
+            "reach": reach,
+            "stated_reach": feature.reach,
+            "requesting_customers": float(requesting),
+            "confirmed_feedback_customers": float(confirmed),
             "impact": feature.impact,
             "confidence": feature.confidence,
             "effort": effort,

@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Coroutine
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from datetime import date
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, NoReturn, TypeVar
 
@@ -79,6 +80,12 @@ console = Console(width=None if Console().is_terminal else 150)
 T = TypeVar("T")
 DEFAULT_PORT = 8000
 """Where `serve` and `demo` listen unless told otherwise (a free port if it is taken)."""
+
+
+class CapacityModelOption(StrEnum):
+    THROUGHPUT = "throughput"
+    NOMINAL = "nominal"
+
 
 AsOf = Annotated[str | None, typer.Option(help="Analysis date (YYYY-MM-DD); default today.")]
 Trials = Annotated[int, typer.Option(min=100, max=100_000, help="Monte Carlo trials.")]
@@ -493,6 +500,13 @@ def roadmap(
     pin: Annotated[list[str], typer.Option(help="FEATURE=Q: force a feature into quarter Q (1-based).")] = [],  # noqa: B006
     exclude: Annotated[list[str], typer.Option(help="FEATURE: keep a feature out of the plan.")] = [],  # noqa: B006
     time_limit: Annotated[float, typer.Option(help="Solver time limit in seconds.")] = 10.0,
+    capacity_model: Annotated[
+        CapacityModelOption,
+        typer.Option(
+            help="Team capacity per quarter: throughput (what the team finishes with 85% probability "
+            "under the forecast's throughput model) or nominal (capacity x 13 weeks x 0.85)."
+        ),
+    ] = CapacityModelOption.THROUGHPUT,
     as_of: AsOf = None,
 ) -> None:
     """Draft a roadmap for the next quarters under team capacity and dependencies."""
@@ -508,6 +522,7 @@ def roadmap(
                 pins=pins,
                 exclusions=exclude,
                 planner_time_limit_s=time_limit,
+                capacity_model=capacity_model.value,
             )
             try:
                 await asyncio.to_thread(engine_runs.roadmap_plan, session.portfolio, deps)

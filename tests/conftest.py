@@ -50,6 +50,7 @@ PROVIDER_KEY_ENV = (
     "OPENAI_API_KEY",
     "OPENAI_BASE_URL",
     "ANTHROPIC_API_KEY",
+    "ANTHROPIC_BASE_URL",
     "GEMINI_API_KEY",
     "GOOGLE_API_KEY",
 )
@@ -59,7 +60,7 @@ SCRIPTED_API_KEY = "sk-scripted-test-key-0123456789abcdef"
 
 def allow_loopback_model_requests(monkeypatch: pytest.MonkeyPatch) -> None:
     """Lift the guard above for model requests to 127.0.0.1 only: any other host is refused before a
-    connection is made (the OpenAI SDK sends through `httpx2.AsyncClient.send`)."""
+    connection is made (the OpenAI and Anthropic SDKs both send through `httpx2.AsyncClient.send`)."""
     monkeypatch.setattr(models, "ALLOW_MODEL_REQUESTS", True)
     original_send = httpx2.AsyncClient.send
 
@@ -82,6 +83,21 @@ def scripted_openai(monkeypatch: pytest.MonkeyPatch) -> Iterator[ScriptedOpenAIS
         monkeypatch.setenv("LODESTAR_MODEL_NAME", server.model_name)
         monkeypatch.setenv("LODESTAR_API_KEY", SCRIPTED_API_KEY)
         yield server
+
+
+@pytest.fixture
+def scripted_anthropic(
+    scripted_openai: ScriptedOpenAIServer, monkeypatch: pytest.MonkeyPatch
+) -> ScriptedOpenAIServer:
+    """The scripted server as the Anthropic provider: `LODESTAR_MODEL=anthropic:<its model name>`, with
+    `ANTHROPIC_BASE_URL` (its root: the SDK posts to `/v1/messages`) and the test key in `ANTHROPIC_API_KEY`
+    for this process; the OpenAI-compatible settings of `scripted_openai` are removed."""
+    monkeypatch.setenv("LODESTAR_MODEL", f"anthropic:{scripted_openai.model_name}")
+    monkeypatch.delenv("LODESTAR_MODEL_NAME")
+    monkeypatch.delenv("LODESTAR_API_KEY")
+    monkeypatch.setenv("ANTHROPIC_BASE_URL", scripted_openai.anthropic_base_url)
+    monkeypatch.setenv("ANTHROPIC_API_KEY", SCRIPTED_API_KEY)
+    return scripted_openai
 
 
 @pytest.fixture(scope="session")

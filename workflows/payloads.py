@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from agents.deps import AnalysisDeps
 from agents.reports import RiskAnalysis, RoadmapAnalysis, ScenarioAnalysis, UsageReport
 from engines.risk import RiskKind
+from engines.roadmap import CapacityModel
 from engines.scenario_changes import Scenario
 from graph.result_store import RoadmapStatus
 
@@ -105,6 +106,9 @@ class RoadmapDraftingRequest(AnalysisSettings):
     )
     exclusions: list[str] = Field(default_factory=list[str])
     planner_time_limit_s: float = Field(default=10.0, gt=0, le=600)
+    capacity_model: CapacityModel = Field(
+        default="throughput", description="`throughput` or `nominal` (`engines.roadmap` module doc)."
+    )
     review_timeout_seconds: float = Field(
         default=DEFAULT_REVIEW_TIMEOUT_SECONDS,
         gt=0,
@@ -121,6 +125,7 @@ class RoadmapDraftingRequest(AnalysisSettings):
                     "pins": self.pins,
                     "exclusions": self.exclusions,
                     "planner_time_limit_s": self.planner_time_limit_s,
+                    "capacity_model": self.capacity_model,
                 }
             )
         )

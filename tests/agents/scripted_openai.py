@@ -1,9 +1,18 @@
-"""A scripted OpenAI-compatible chat-completions server on loopback, for tests of the real provider path.
+"""A scripted model server on loopback, for tests of the real provider path: OpenAI chat completions and
+the Anthropic Messages API.
 
 `ScriptedOpenAIServer` is a real HTTP server (the standard library's threading server, in a thread) that
-answers `POST /v1/chat/completions` in the chat-completions wire format, tool calls included, by playing
-a `Script`. Every request it receives is recorded (`requests`: method, path, headers without
-credentials, JSON body), so a test can assert what reached "the model".
+plays a `Script` in two wire formats (dialects), tool calls included:
+
+- `POST /v1/chat/completions`: OpenAI chat completions (`base_url`, an OpenAI-compatible base URL);
+- `POST /v1/messages`: the Anthropic Messages API (`anthropic_base_url`, the root the anthropic SDK posts
+  `/v1/messages` under). The request (system, messages with text / tool_use / tool_result blocks, tools
+  with input_schema) is translated into the chat-completions request every script reads
+  (`chat_body_from_anthropic`), and the script's reply back into a Messages API answer or error
+  (`anthropic_reply`), so every script plays unchanged in both dialects.
+
+Every request it receives is recorded (`requests`: method, path, dialect, headers without credentials,
+the JSON body as it came on the wire), so a test can assert what reached "the model".
 
 Scripts answer from the wire alone. The well-behaved answer comes from the Lodestar agent's own offline
 planner (`agents.*_agent.OFFLINE_PLAN`), chosen by the tools the request offers, fed with the
@@ -12,8 +21,10 @@ output built from the tool results (real ids, real figures). The other scripts b
 unknown cited id, invalid JSON, a slow first attempt, a 429 with Retry-After, a 500.
 
 Usage reported by the server is synthetic and deterministic: prompt tokens = ceil(len(request body) / 4),
-completion tokens = ceil(len(answer arguments) / 4) + 1; each delivered reply's usage is in its
-`RecordedRequest.usage`, so a test can check the usage a run recorded against what the server sent.
+completion tokens = ceil(len(answer arguments) / 4) + 1 (of the chat-completions request and answer, in
+both dialects); each delivered reply's usage block, as sent (`prompt_tokens` / `completion_tokens`, or
+Anthropic's `input_tokens` / `output_tokens`), is in its `RecordedRequest.usage` and read by
+`RecordedRequest.tokens`, so a test can check the usage a run recorded against what the server sent.
 
     with ScriptedOpenAIServer(well_behaved()) as server:
         ...  # LODESTAR_MODEL=server.base_url, LODESTAR_MODEL_NAME=server.model_name
@@ -33,7 +44,8 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, cast
+from typing import Any, Literal, cast
+from urllib.parse import urlsplit
 
 from pydantic_ai.messages import (
     ModelMessage,
@@ -56,6 +68,18 @@ UNKNOWN_ID = "f-does-not-exist"
 CREDENTIAL_HEADERS = frozenset({"authorization", "api-key", "x-api-key", "openai-api-key"})
 
 JsonObject = dict[str, Any]
+Dialect = Literal["openai", "anthropic"]
+"""The wire format of a model request: OpenAI chat completions or the Anthropic Messages API."""
+
+
+def dialect_of(path: str) -> Dialect | None:
+    """The dialect of a request to `path` (None: no model route)."""
+    route = urlsplit(path).path.rstrip("/")
+    if route.endswith("/chat/completions"):
+        return "openai"
+    if route == "/v1/messages":
+        return "anthropic"
+    return None
 
 
 @dataclass(frozen=True)
@@ -70,7 +94,8 @@ class RecordedRequest:
     body_text: str
     """The body as text (JSON with non-ASCII characters unescaped, for scanning)."""
     authorized: bool
-    """Whether an `Authorization` header came with it (its value is never recorded)."""
+    """Whether a credential header (`Authorization`, `x-api-key`, ...) came with it (its value is never
+    recorded)."""
     status: int = 0
     """The status the server answered with (0 while the answer is pending)."""
     usage: JsonObject | None = None
@@ -79,11 +104,30 @@ class RecordedRequest:
     """Whether the script held the answer back (a timeout script): the client may have given up on it."""
     received_at: float = 0.0
     """`time.monotonic()` when the request arrived."""
+    dialect: Dialect | None = None
+    """The wire format of the route it was sent to (None: no model route)."""
+
+    @property
+    def tool_names(self) -> list[str]:
+        """The names of the tools the request offered, in either dialect."""
+        body = cast(JsonObject, self.body) if isinstance(self.body, dict) else {}
+        tools = cast(list[JsonObject], body.get("tools") or [])
+        if self.dialect == "anthropic":
+            return [str(tool["name"]) for tool in tools if "name" in tool]
+        return [tool["function"]["name"] for tool in tools if tool.get("type") == "function"]
+
+    @property
+    def tokens(self) -> tuple[int, int]:
+        """(input, output) tokens of the usage block delivered with it ((0, 0) without one)."""
+        usage = self.usage or {}
+        if self.dialect == "anthropic":
+            return int(usage.get("input_tokens", 0)), int(usage.get("output_tokens", 0))
+        return int(usage.get("prompt_tokens", 0)), int(usage.get("completion_tokens", 0))
 
 
 @dataclass(frozen=True)
 class ChatRequest:
-    """What a script sees of one chat-completions request."""
+    """What a script sees of one model request: a chat-completions body (an Anthropic request translated)."""
 
     body: JsonObject
     attempt: int
@@ -192,6 +236,11 @@ class ScriptedOpenAIServer:
         """The OpenAI-compatible base URL (`LODESTAR_MODEL`)."""
         return f"http://127.0.0.1:{self.port}/v1"
 
+    @property
+    def anthropic_base_url(self) -> str:
+        """The Anthropic API root (`ANTHROPIC_BASE_URL`): the SDK posts to `{root}/v1/messages`."""
+        return f"http://127.0.0.1:{self.port}"
+
     def play(self, script: Script) -> None:
         """Answer from now on with `script` (the request log and attempt counts are kept)."""
         self.script = script
@@ -204,16 +253,22 @@ class ScriptedOpenAIServer:
 
     @property
     def chat_requests(self) -> list[RecordedRequest]:
-        return [r for r in self.requests if r.method == "POST" and r.path.endswith("/chat/completions")]
+        """The OpenAI chat-completions requests."""
+        return [r for r in self.model_requests if r.dialect == "openai"]
+
+    @property
+    def messages_requests(self) -> list[RecordedRequest]:
+        """The Anthropic Messages API requests."""
+        return [r for r in self.model_requests if r.dialect == "anthropic"]
+
+    @property
+    def model_requests(self) -> list[RecordedRequest]:
+        """The requests to a model route, in either dialect."""
+        return [r for r in self.requests if r.method == "POST" and r.dialect is not None]
 
     def delivered_usage(self) -> tuple[int, int, int]:
         """(requests, prompt tokens, completion tokens) of the 200 answers delivered without delay."""
-        answered = [r.usage for r in self.chat_requests if r.status == 200 and not r.delayed and r.usage]
-        return (
-            len(answered),
-            sum(u["prompt_tokens"] for u in answered),
-            sum(u["completion_tokens"] for u in answered),
-        )
+        return delivered_usage(self.model_requests)
 
     def request_texts(self) -> list[str]:
         """Each request's headers and body as text, for scanning what reached the model."""
@@ -231,12 +286,13 @@ class ScriptedOpenAIServer:
             current = self._requests[index]
             self._requests[index] = RecordedRequest(**{**current.__dict__, **changes})
 
-    def _answer(self, raw: bytes, body: Any) -> Reply:
+    def _answer(self, raw: bytes, body: Any, dialect: Dialect) -> Reply:
         if not isinstance(body, dict):
             return error_reply(400, "the body must be a JSON object")
-        chat_body = cast(JsonObject, body)
-        if chat_body.get("stream"):
+        wire_body = cast(JsonObject, body)
+        if wire_body.get("stream"):
             return error_reply(400, "the scripted server does not stream")
+        chat_body = chat_body_from_anthropic(wire_body) if dialect == "anthropic" else wire_body
         with self._lock:
             key = raw.decode("utf-8", "replace")
             attempt = self._attempts.get(key, 0) + 1
@@ -259,6 +315,7 @@ class _Handler(BaseHTTPRequestHandler):
             body: Any = json.loads(raw) if raw else None
         except json.JSONDecodeError:
             body = None
+        received = {k.lower() for k in self.headers}
         headers = {k.lower(): v for k, v in self.headers.items() if k.lower() not in CREDENTIAL_HEADERS}
         index = self.scripted._record(  # pyright: ignore[reportPrivateUsage]
             RecordedRequest(
@@ -269,8 +326,9 @@ class _Handler(BaseHTTPRequestHandler):
                 body_text=json.dumps(body, ensure_ascii=False)
                 if body is not None
                 else raw.decode("utf-8", "replace"),
-                authorized="authorization" in {k.lower() for k in self.headers},
+                authorized=bool(received & CREDENTIAL_HEADERS),
                 received_at=time.monotonic(),
+                dialect=dialect_of(self.path),
             )
         )
         return raw, body, index
@@ -295,14 +353,15 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         raw, body, index = self._receive()
-        if not self.path.rstrip("/").endswith("/chat/completions"):
+        dialect = dialect_of(self.path)
+        if dialect is None:
             self._send(index, error_reply(404, f"no route {self.path}"))
             return
         try:
-            reply = self.scripted._answer(raw, body)  # pyright: ignore[reportPrivateUsage]
+            reply = self.scripted._answer(raw, body, dialect)  # pyright: ignore[reportPrivateUsage]
         except Exception as error:  # a script bug must show as a clear 500, not a hung client
             reply = error_reply(500, f"script error: {type(error).__name__}: {error}")
-        self._send(index, reply)
+        self._send(index, anthropic_reply(reply) if dialect == "anthropic" else reply)
 
     def do_GET(self) -> None:
         _raw, _body, index = self._receive()
@@ -346,7 +405,8 @@ def _text(content: Any) -> str:
 
 def conversation_from_wire(messages: Sequence[JsonObject]) -> list[ModelMessage]:
     """Chat-completions messages as pydantic-ai messages: a tool message is a successful tool result unless
-    it is pydantic-ai's retry feedback (`{"error": ...}`, or text), which becomes a `retried` tool return."""
+    it is pydantic-ai's retry feedback (`{"error": ...}`, or text; or, translated from Anthropic,
+    `is_error`), which becomes a `retried` tool return."""
     names = _tool_call_names(messages)
     rebuilt: list[ModelMessage] = []
     for message in messages:
@@ -363,7 +423,10 @@ def conversation_from_wire(messages: Sequence[JsonObject]) -> list[ModelMessage]
             call_id = message.get("tool_call_id", "")
             content = _text(message.get("content"))
             name = names.get(call_id, "unknown")
-            outcome = "success" if _is_tool_result(content) else "retried"
+            if "is_error" in message:  # translated from the Anthropic dialect, which says so
+                outcome = "retried" if message["is_error"] else "success"
+            else:
+                outcome = "success" if _is_tool_result(content) else "retried"
             rebuilt.append(
                 ModelRequest(parts=[ToolReturnPart(name, content, tool_call_id=call_id, outcome=outcome)])
             )
@@ -415,6 +478,137 @@ def error_reply(status: int, message: str, headers: Mapping[str, str] | None = N
     return Reply(
         status, {"error": {"message": message, "type": kind, "code": kind, "param": None}}, headers or {}
     )
+
+
+def delivered_usage(requests: Sequence[RecordedRequest]) -> tuple[int, int, int]:
+    """(answers, input tokens, output tokens) of the 200 answers among `requests` delivered without delay."""
+    answered = [r.tokens for r in requests if r.status == 200 and not r.delayed and r.usage]
+    return len(answered), sum(i for i, _ in answered), sum(o for _, o in answered)
+
+
+# --- the Anthropic Messages dialect -------------------------------------------------------------------
+
+ANTHROPIC_ERROR_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    413: "request_too_large",
+    429: "rate_limit_error",
+    500: "api_error",
+    529: "overloaded_error",
+}
+
+
+def _blocks(content: Any) -> list[JsonObject]:
+    if isinstance(content, str):
+        return [{"type": "text", "text": content}]
+    if isinstance(content, list):
+        return [block for block in cast(list[Any], content) if isinstance(block, dict)]
+    return []
+
+
+def _arguments(tool_input: Any) -> str:
+    """A tool_use block's input as chat-completions arguments text (a string passes as it is)."""
+    return tool_input if isinstance(tool_input, str) else json.dumps(tool_input)
+
+
+def chat_body_from_anthropic(body: JsonObject) -> JsonObject:
+    """An Anthropic Messages request as the chat-completions request the scripts read: the system prompt a
+    system message, tool_use blocks assistant tool calls, each tool_result block a tool message (with its
+    `is_error`), text blocks user or assistant content, tools (name, description, input_schema) functions."""
+    messages: list[JsonObject] = []
+    if system := _text(body.get("system")):
+        messages.append({"role": "system", "content": system})
+    for message in cast(list[JsonObject], body.get("messages") or []):
+        blocks = _blocks(message.get("content"))
+        text = "".join(str(b.get("text", "")) for b in blocks if b.get("type") == "text")
+        if message.get("role") == "assistant":
+            calls = [
+                {
+                    "id": b["id"],
+                    "type": "function",
+                    "function": {"name": b["name"], "arguments": _arguments(b.get("input"))},
+                }
+                for b in blocks
+                if b.get("type") == "tool_use"
+            ]
+            assistant: JsonObject = {"role": "assistant", "content": text or None}
+            if calls:
+                assistant["tool_calls"] = calls
+            messages.append(assistant)
+        elif message.get("role") == "user":
+            messages.extend(
+                {
+                    "role": "tool",
+                    "tool_call_id": b.get("tool_use_id", ""),
+                    "content": _text(b.get("content")),
+                    "is_error": bool(b.get("is_error")),
+                }
+                for b in blocks
+                if b.get("type") == "tool_result"
+            )
+            if text:
+                messages.append({"role": "user", "content": text})
+    tools = [
+        {
+            "type": "function",
+            "function": {
+                "name": tool["name"],
+                "description": tool.get("description"),
+                "parameters": tool.get("input_schema") or {"type": "object"},
+            },
+        }
+        for tool in cast(list[JsonObject], body.get("tools") or [])
+        if "name" in tool and tool.get("type", "custom") == "custom"
+    ]
+    chat: JsonObject = {"model": body.get("model"), "messages": messages}
+    if tools:
+        chat["tools"] = tools
+    return chat
+
+
+def anthropic_reply(reply: Reply) -> Reply:
+    """A script's chat-completions reply as a Messages API answer (text and tool_use blocks, stop_reason,
+    usage in input/output tokens), or an error in Anthropic's shape with the same status and headers."""
+    if reply.status != 200:
+        message = str(reply.body.get("error", {}).get("message", "error"))
+        kind = ANTHROPIC_ERROR_TYPES.get(
+            reply.status, "api_error" if reply.status >= 500 else "invalid_request_error"
+        )
+        body: JsonObject = {"type": "error", "error": {"type": kind, "message": message}}
+        return Reply(reply.status, body, reply.headers, reply.delay_seconds)
+    choice = reply.body["choices"][0]
+    message = choice["message"]
+    content: list[JsonObject] = []
+    if message.get("content"):
+        content.append({"type": "text", "text": message["content"]})
+    for call in message.get("tool_calls") or []:
+        arguments = call["function"]["arguments"]
+        try:
+            tool_input: Any = json.loads(arguments)
+        except json.JSONDecodeError:
+            tool_input = arguments  # invalid JSON (a script's bent answer) passes as a string
+        content.append(
+            {
+                "type": "tool_use",
+                "id": f"toolu_{call['id']}",
+                "name": call["function"]["name"],
+                "input": tool_input,
+            }
+        )
+    usage = reply.body["usage"]
+    body = {
+        "id": reply.body["id"].replace("chatcmpl", "msg"),
+        "type": "message",
+        "role": "assistant",
+        "model": reply.body["model"],
+        "content": content,
+        "stop_reason": "tool_use" if any(b["type"] == "tool_use" for b in content) else "end_turn",
+        "stop_sequence": None,
+        "usage": {"input_tokens": usage["prompt_tokens"], "output_tokens": usage["completion_tokens"]},
+    }
+    return Reply(200, body, reply.headers, reply.delay_seconds)
 
 
 # --- the planner: the agent's own offline plan, on the wire ------------------------------------------

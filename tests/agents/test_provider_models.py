@@ -3,8 +3,11 @@ classified, and the scripted OpenAI-compatible server itself (tests/agents/scrip
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from pydantic_ai.exceptions import (
+    ModelConnectionError,
     ModelHTTPError,
     ModelRateLimitError,
     ModelRequestRejectedError,
@@ -172,5 +175,96 @@ async def test_worker_models_classify_provider_errors(
             )
     assert isinstance(raised.value, ModelHTTPError) and raised.value.status_code == status
     assert len(scripted_openai.chat_requests) == 1, "the SDK retries nothing"
+    if status == 429:
+        assert raised.value.retry_after == 3
+
+
+# --- the Anthropic Messages dialect -----------------------------------------------------------------
+
+
+async def test_the_guard_refuses_anthropic_requests_beyond_loopback(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The anthropic SDK sends through `httpx2.AsyncClient.send` too: the guard refuses before connecting
+    (the SDK reports it as a connection error, caused by the guard's refusal)."""
+    allow_loopback_model_requests(monkeypatch)
+    monkeypatch.setenv("ANTHROPIC_BASE_URL", "http://192.0.2.1:9")
+    monkeypatch.setenv("ANTHROPIC_API_KEY", SCRIPTED_API_KEY)
+    async with build_worker_model("anthropic:scripted-model", {}) as model:
+        with pytest.raises(ModelConnectionError) as raised:
+            await model.request(
+                [ModelRequest(parts=[UserPromptPart("hello")])], None, ModelRequestParameters()
+            )
+    refusals = [e for e in _chain(raised.value) if type(e) is RuntimeError]
+    assert [str(e) for e in refusals] == ["tests may only reach a model on loopback, not 192.0.2.1"]
+
+
+def _chain(error: BaseException) -> list[BaseException]:
+    chain: list[BaseException] = []
+    current: BaseException | None = error
+    while current is not None and current not in chain:
+        chain.append(current)
+        current = current.__cause__ or current.__context__
+    return chain
+
+
+async def test_an_agent_runs_on_the_anthropic_dialect_with_the_usage_the_server_reported(
+    scripted_anthropic: ScriptedOpenAIServer, demo_deps: AnalysisDeps
+) -> None:
+    scripted_anthropic.play(cites_unknown_id())
+    async with build_worker_model("anthropic:scripted-model", {}) as model:
+        report = await RISK_AGENT.run(demo_deps, agent=RISK_AGENT.build(model))
+
+    assert isinstance(report, RiskAssessmentReport)
+    assert UNKNOWN_ID not in report.analysis.model_dump_json()
+    requests = scripted_anthropic.messages_requests
+    assert requests and not scripted_anthropic.chat_requests
+    assert [r.status for r in requests] == [200] * len(requests)
+    assert all(r.path.startswith("/v1/messages") and r.authorized for r in requests)
+    assert all("x-api-key" not in r.headers for r in requests)
+    assert not any(SCRIPTED_API_KEY in text for text in scripted_anthropic.request_texts())
+    assert (report.usage.requests, report.usage.input_tokens, report.usage.output_tokens) == (
+        scripted_anthropic.delivered_usage()
+    )
+    first = requests[0].body
+    assert first["model"] == "scripted-model" and not first.get("stream")
+    assert {"final_result", "assess_risks"} <= set(requests[0].tool_names)
+    last = requests[-1].body["messages"]
+    called = [
+        b["name"] for m in last if m["role"] == "assistant" for b in m["content"] if b["type"] == "tool_use"
+    ]
+    assert called[:3] == ["portfolio_overview", "baseline_forecast", "assess_risks"]
+    feedback = [
+        b
+        for m in last
+        if m["role"] == "user" and isinstance(m["content"], list)
+        for b in m["content"]
+        if b.get("type") == "tool_result" and UNKNOWN_ID in json.dumps(b.get("content"))
+    ]
+    assert len(feedback) == 1 and feedback[0]["is_error"] is True
+
+
+@pytest.mark.parametrize(
+    ("status", "error_type", "anthropic_type"),
+    [
+        (400, ModelRequestRejectedError, "invalid_request_error"),
+        (413, ModelRequestRejectedError, "request_too_large"),
+        (429, ModelRateLimitError, "rate_limit_error"),
+        (500, ModelServerError, "api_error"),
+    ],
+)
+async def test_anthropic_errors_come_in_anthropic_s_shape_and_are_classified(
+    scripted_anthropic: ScriptedOpenAIServer, status: int, error_type: type[Exception], anthropic_type: str
+) -> None:
+    scripted_anthropic.play(lambda _request: error_reply(status, "scripted failure", {"retry-after": "3"}))
+    async with build_worker_model("anthropic:scripted-model", {}) as model:
+        with pytest.raises(error_type) as raised:
+            await model.request(
+                [ModelRequest(parts=[UserPromptPart("hello")])], None, ModelRequestParameters()
+            )
+    assert isinstance(raised.value, ModelHTTPError) and raised.value.status_code == status
+    assert len(scripted_anthropic.messages_requests) == 1, "the SDK retries nothing"
+    assert raised.value.body == {
+        "type": "error",
+        "error": {"type": anthropic_type, "message": "scripted failure"},
+    }
     if status == 429:
         assert raised.value.retry_after == 3

@@ -309,7 +309,7 @@ REJECT = """
 mutation($id: ID!) {
   rejectRoadmap(runId: $id, comment: "not now") {
     __typename
-    ... on RoadmapReviewed { version { id status current reviewer } }
+    ... on RoadmapReviewed { version { id status current reviewer capacityModel capacityProbability } }
     ... on InvalidState { message }
   }
 }
@@ -449,13 +449,16 @@ async def test_roadmap_draft_is_approved_and_becomes_current(
 
 
 async def test_roadmap_draft_rejected_and_a_run_cancelled(runs_gql: GraphQLClient) -> None:
-    rejected_id = await start(runs_gql, START_ROADMAP, {"input": {"quarters": 2, "options": OPTIONS}})
+    rejected_id = await start(
+        runs_gql, START_ROADMAP, {"input": {"quarters": 2, "capacityModel": "NOMINAL", "options": OPTIONS}}
+    )
     cancelled_id = await start(runs_gql, START_ROADMAP, {"input": {"quarters": 2, "options": OPTIONS}})
     await wait_for_run(runs_gql, rejected_id, until="AWAITING_REVIEW")
     result = (await runs_gql.data(REJECT, {"id": rejected_id}, role=Role.ADMIN))["rejectRoadmap"]
     assert result["__typename"] == "RoadmapReviewed"
     assert result["version"]["status"] == "REJECTED" and result["version"]["current"] is False
     assert result["version"]["reviewer"] == "test admin"
+    assert result["version"]["capacityModel"] == "nominal" and result["version"]["capacityProbability"] is None
 
     cancel = """
     mutation($id: ID!) {

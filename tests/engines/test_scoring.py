@@ -12,6 +12,7 @@ from graph.portfolio import (
     Customer,
     Feature,
     FeatureStatus,
+    Feedback,
     Objective,
     Portfolio,
     Product,
@@ -112,11 +113,44 @@ def test_rice_by_hand() -> None:
     scores = by_id(score_features(hand_portfolio(), as_of=AS_OF))
     # A: remaining effort PERT mean (8 + 4 * 10 + 12) / 6 = 10, * (1 - 0.5) = 5; 1000 * 2 * 0.8 / 5 = 320.
     assert scores["A"].rice.score == pytest.approx(320.0)
-    assert scores["A"].rice.inputs == {"reach": 1000.0, "impact": 2.0, "confidence": 0.8, "effort": 5.0}
+    assert scores["A"].rice.inputs == {
+        "reach": 1000.0,
+        "stated_reach": 1000.0,
+        "requesting_customers": 2.0,
+        "confirmed_feedback_customers": 0.0,
+        "impact": 2.0,
+        "confidence": 0.8,
+        "effort": 5.0,
+    }
     assert scores["A"].rice.formula == "reach * impact * confidence / effort"
     # B: 500 * 1 * 0.5 / 4 = 62.5.  C: reach 0 -> 0.
     assert scores["B"].rice.score == pytest.approx(62.5)
     assert scores["C"].rice.score == 0.0
+
+
+def test_confirmed_feedback_adds_its_customers_to_rice_reach() -> None:
+    """B: one requester (c2); c3's feedback confirmed about B adds a customer: reach 500 * (1 + 1) / 1 = 1000.
+    c2's confirmed feedback about B adds nothing (it already requests B). C has no requester: reach stays 0."""
+    base = hand_portfolio()
+    portfolio = base.model_copy(
+        update={
+            "customers": [*base.customers, Customer(id="c3", name="Three", arr=10_000, segment=Segment.SMB)],
+            "feedback": [
+                Feedback(id="fb-1", customer_id="c3", text="need B", confirmed_feature_ids=["B", "C"]),
+                Feedback(id="fb-2", customer_id="c3", text="B again", confirmed_feature_ids=["B"]),
+                Feedback(id="fb-3", customer_id="c2", text="B please", confirmed_feature_ids=["B"]),
+            ],
+        }
+    )
+    before = by_id(score_features(base, as_of=AS_OF))
+    after = by_id(score_features(portfolio, as_of=AS_OF))
+    assert after["B"].rice.inputs["reach"] == pytest.approx(1000.0)
+    assert after["B"].rice.inputs["stated_reach"] == 500.0
+    assert after["B"].rice.inputs["confirmed_feedback_customers"] == 1.0
+    assert after["B"].rice.score == pytest.approx(2 * before["B"].rice.score)
+    assert after["A"].rice == before["A"].rice
+    assert after["C"].rice.inputs["reach"] == 0.0
+    assert after["C"].rice.inputs["confirmed_feedback_customers"] == 1.0
 
 
 def test_demand_by_hand() -> None:

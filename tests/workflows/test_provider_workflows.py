@@ -9,23 +9,17 @@ failed with a typed error after the bounded attempts. No API key may appear in a
 
 from __future__ import annotations
 
-import asyncio
 import json
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 
 import pytest
 from pydantic import BaseModel
 from temporalio.client import Client, WorkflowFailureError
 
-from agents.reports import UsageReport
 from api.runs import describe_failure
 from graph.portfolio import Portfolio
 from graph.result_store import ResultStore
-from graph.vocabulary import NodeLabel
 from tests.agents.scripted_openai import (
     UNKNOWN_ID,
-    RecordedRequest,
     ScriptedOpenAIServer,
     cites_unknown_id,
     invalid_json,
@@ -35,142 +29,20 @@ from tests.agents.scripted_openai import (
     well_behaved,
 )
 from tests.conftest import SCRIPTED_API_KEY
-from workflows import client as lodestar
 from workflows.durable_agents import MODEL_RETRY
-from workflows.payloads import Stage
 
-from .support import eventually, risk_request, roadmap_request, scenario_request
+from .provider_runs import (
+    AgentCase,
+    agent_cases,
+    delivered_usage,
+    failure_text,
+    history_text,
+    requests_of,
+    run_all,
+    usage_of,
+)
 
 pytestmark = pytest.mark.integration
-
-
-@dataclass(frozen=True)
-class AgentCase:
-    name: str
-    signature_tool: str
-    """A tool only this agent offers: tells its requests apart on the shared server."""
-    label: NodeLabel | None
-    start: Callable[[Client, str], Awaitable[str]]
-    finish: Callable[[Client, str], Awaitable[BaseModel]]
-
-
-async def _result(client: Client, workflow_id: str) -> BaseModel:
-    return await lodestar.get_result(client, workflow_id)
-
-
-async def _approved(client: Client, workflow_id: str) -> BaseModel:
-    """The roadmap draft approved once it waits for review; a run that fails first raises its failure."""
-
-    async def waiting_or_ended() -> Stage | None:
-        stage = (await lodestar.get_progress(client, workflow_id)).stage
-        return stage if stage in (Stage.AWAITING_REVIEW, Stage.FAILED, Stage.CANCELLED) else None
-
-    if (
-        await eventually(waiting_or_ended, within=240, what=f"{workflow_id} to draft")
-        is not Stage.AWAITING_REVIEW
-    ):
-        return await lodestar.get_result(client, workflow_id)
-    return await lodestar.approve_roadmap(client, workflow_id, reviewer="Reviewer")
-
-
-def _agent_cases(demo_portfolio: Portfolio) -> list[AgentCase]:
-    cases = [
-        AgentCase(
-            "scenario",
-            "simulate_requested_scenarios",
-            NodeLabel.SCENARIO_ANALYSIS,
-            lambda c, q: lodestar.start_scenario_simulation(
-                c, scenario_request(demo_portfolio), task_queue=q
-            ),
-            _result,
-        ),
-        AgentCase(
-            "roadmap",
-            "draft_plan",
-            NodeLabel.ROADMAP_VERSION,
-            lambda c, q: lodestar.start_roadmap_drafting(c, roadmap_request(), task_queue=q),
-            _approved,
-        ),
-        AgentCase(
-            "risk",
-            "assess_risks",
-            NodeLabel.RISK_ASSESSMENT,
-            lambda c, q: lodestar.start_risk_assessment(c, risk_request(), task_queue=q),
-            _result,
-        ),
-    ]
-    start_insight = getattr(lodestar, "start_insight_digest", None)
-    if start_insight is not None:
-        from workflows.insight_payloads import InsightRunRequest
-
-        from .support import AS_OF, SEED, TRIALS
-
-        cases.append(
-            AgentCase(
-                "insight",
-                "insight_overview",
-                None,
-                lambda c, q: start_insight(
-                    c, InsightRunRequest(as_of=AS_OF, trials=TRIALS, seed=SEED), task_queue=q
-                ),
-                _result,
-            )
-        )
-    return cases
-
-
-def _requests_of(server: ScriptedOpenAIServer, case: AgentCase) -> list[RecordedRequest]:
-    return [
-        r
-        for r in server.chat_requests
-        if case.signature_tool in {t["function"]["name"] for t in (r.body or {}).get("tools", [])}
-    ]
-
-
-def _delivered_usage(requests: list[RecordedRequest]) -> tuple[int, int, int]:
-    answered = [r.usage for r in requests if r.status == 200 and not r.delayed and r.usage]
-    return (
-        len(answered),
-        sum(u["prompt_tokens"] for u in answered),
-        sum(u["completion_tokens"] for u in answered),
-    )
-
-
-async def _history_text(client: Client, workflow_id: str) -> str:
-    history = await client.get_workflow_handle(workflow_id).fetch_history()
-    return history.to_json()
-
-
-async def _run_all(
-    client: Client, task_queue: str, cases: list[AgentCase]
-) -> list[tuple[AgentCase, str, BaseModel | BaseException]]:
-    async def one(case: AgentCase) -> tuple[AgentCase, str, BaseModel | BaseException]:
-        workflow_id = await case.start(client, task_queue)
-        try:
-            return case, workflow_id, await case.finish(client, workflow_id)
-        except WorkflowFailureError as error:
-            return case, workflow_id, error
-
-    return await asyncio.gather(*(one(case) for case in cases))
-
-
-def _usage(outcome: BaseModel) -> UsageReport:
-    usage = getattr(outcome, "usage", None)
-    assert isinstance(usage, UsageReport)
-    return usage
-
-
-def _causes(error: BaseException) -> list[BaseException]:
-    chain: list[BaseException] = []
-    current: BaseException | None = error
-    while current is not None:
-        chain.append(current)
-        current = current.__cause__
-    return chain
-
-
-def _failure_text(error: BaseException) -> str:
-    return " | ".join(f"{type(e).__name__}: {e}" for e in _causes(error))
 
 
 async def _assert_completed_with_server_usage(
@@ -182,10 +54,10 @@ async def _assert_completed_with_server_usage(
 ) -> None:
     for case, workflow_id, outcome in runs:
         if not isinstance(outcome, BaseModel):
-            raise AssertionError(f"{case.name} failed: {_failure_text(outcome)}")
-        requests = _requests_of(server, case)
-        answered, prompt_tokens, completion_tokens = _delivered_usage(requests)
-        usage = _usage(outcome)
+            raise AssertionError(f"{case.name} failed: {failure_text(outcome)}")
+        requests = requests_of(server, case)
+        answered, prompt_tokens, completion_tokens = delivered_usage(requests)
+        usage = usage_of(outcome)
         assert (usage.requests, usage.input_tokens, usage.output_tokens) == (
             answered,
             prompt_tokens,
@@ -196,23 +68,23 @@ async def _assert_completed_with_server_usage(
         assert facts["offline"] is False
         assert facts["model_name"] == f"{server.model_name} at {server.base_url}"
         assert all(r.authorized for r in requests), "every request carries the key"
-        history = await _history_text(client, workflow_id)
+        history = await history_text(client, workflow_id)
         assert SCRIPTED_API_KEY not in history, f"{case.name}: the API key is in the history"
         assert SCRIPTED_API_KEY not in json.dumps([r.headers for r in requests])
     if extra_requests:
         for case, _workflow_id, outcome in runs:
             assert isinstance(outcome, BaseModel)
-            assert _usage(outcome).requests >= 4 + extra_requests, case.name
+            assert usage_of(outcome).requests >= 4 + extra_requests, case.name
 
 
 async def test_well_behaved_runs_complete_with_the_usage_the_server_reported(
     temporal_client: Client, task_queue: str, scripted_openai: ScriptedOpenAIServer, demo_portfolio: Portfolio
 ) -> None:
     scripted_openai.play(well_behaved())
-    runs = await _run_all(temporal_client, task_queue, _agent_cases(demo_portfolio))
+    runs = await run_all(temporal_client, task_queue, agent_cases(demo_portfolio))
     await _assert_completed_with_server_usage(temporal_client, scripted_openai, runs)
     for case, _workflow_id, _outcome in runs:
-        requests = _requests_of(scripted_openai, case)
+        requests = requests_of(scripted_openai, case)
         first = requests[0].body
         assert first["model"] == scripted_openai.model_name
         assert OUTPUT_TOOL in {t["function"]["name"] for t in first["tools"]}
@@ -226,10 +98,10 @@ async def test_an_unknown_cited_id_is_sent_back_and_the_corrected_answer_accepte
     temporal_client: Client, task_queue: str, scripted_openai: ScriptedOpenAIServer, demo_portfolio: Portfolio
 ) -> None:
     scripted_openai.play(cites_unknown_id())
-    runs = await _run_all(temporal_client, task_queue, _agent_cases(demo_portfolio))
+    runs = await run_all(temporal_client, task_queue, agent_cases(demo_portfolio))
     await _assert_completed_with_server_usage(temporal_client, scripted_openai, runs)
     for case, _workflow_id, outcome in runs:
-        requests = _requests_of(scripted_openai, case)
+        requests = requests_of(scripted_openai, case)
         feedback = [
             m["content"]
             for r in requests
@@ -245,12 +117,12 @@ async def test_invalid_json_arguments_and_output_are_sent_back_and_then_accepted
     temporal_client: Client, task_queue: str, scripted_openai: ScriptedOpenAIServer, demo_portfolio: Portfolio
 ) -> None:
     scripted_openai.play(invalid_json())
-    runs = await _run_all(temporal_client, task_queue, _agent_cases(demo_portfolio))
+    runs = await run_all(temporal_client, task_queue, agent_cases(demo_portfolio))
     await _assert_completed_with_server_usage(temporal_client, scripted_openai, runs, extra_requests=2)
     for case, _workflow_id, _outcome in runs:
         retries = [
             m
-            for r in _requests_of(scripted_openai, case)[-1:]
+            for r in requests_of(scripted_openai, case)[-1:]
             for m in r.body["messages"]
             if m.get("role") == "tool" and "json_invalid" in str(m.get("content"))
         ]
@@ -265,12 +137,12 @@ async def test_invalid_json_past_the_retries_fails_the_run_with_a_typed_error(
     results: ResultStore,
 ) -> None:
     scripted_openai.play(invalid_json(times=10))
-    cases = [c for c in _agent_cases(demo_portfolio) if c.name == "risk"]
-    runs = await _run_all(temporal_client, task_queue, cases)
+    cases = [c for c in agent_cases(demo_portfolio) if c.name == "risk"]
+    runs = await run_all(temporal_client, task_queue, cases)
     for case, workflow_id, outcome in runs:
         assert isinstance(outcome, WorkflowFailureError), case.name
-        assert "UnexpectedModelBehavior" in _failure_text(outcome)
-        assert describe_failure(outcome).type == "UnexpectedModelBehavior", _failure_text(outcome)
+        assert "UnexpectedModelBehavior" in failure_text(outcome)
+        assert describe_failure(outcome).type == "UnexpectedModelBehavior", failure_text(outcome)
         if case.label is not None:
             assert await results.get_result(case.label, workflow_id) is None
 
@@ -284,10 +156,10 @@ async def test_a_request_past_the_http_timeout_is_retried_and_then_succeeds(
 ) -> None:
     monkeypatch.setenv("LODESTAR_MODEL_TIMEOUT_SECONDS", "1")
     scripted_openai.play(slow(2.5))
-    runs = await _run_all(temporal_client, task_queue, _agent_cases(demo_portfolio))
+    runs = await run_all(temporal_client, task_queue, agent_cases(demo_portfolio))
     await _assert_completed_with_server_usage(temporal_client, scripted_openai, runs)
     for case, _workflow_id, _outcome in runs:
-        first, second = _requests_of(scripted_openai, case)[:2]
+        first, second = requests_of(scripted_openai, case)[:2]
         assert first.delayed and first.body == second.body and not second.delayed, case.name
 
 
@@ -295,10 +167,10 @@ async def test_a_429_waits_for_retry_after_then_succeeds(
     temporal_client: Client, task_queue: str, scripted_openai: ScriptedOpenAIServer, demo_portfolio: Portfolio
 ) -> None:
     scripted_openai.play(rate_limited(retry_after_seconds=2))
-    runs = await _run_all(temporal_client, task_queue, _agent_cases(demo_portfolio))
+    runs = await run_all(temporal_client, task_queue, agent_cases(demo_portfolio))
     await _assert_completed_with_server_usage(temporal_client, scripted_openai, runs)
     for case, _workflow_id, _outcome in runs:
-        limited, retried = _requests_of(scripted_openai, case)[:2]
+        limited, retried = requests_of(scripted_openai, case)[:2]
         assert limited.status == 429 and retried.status == 200 and limited.body == retried.body
         # Retry-After (2 s) replaces the policy's first interval (1 s); generous margin below it.
         assert retried.received_at - limited.received_at >= 1.8, case.name
@@ -312,13 +184,13 @@ async def test_a_500_is_retried_a_bounded_number_of_times_then_fails_the_run(
     results: ResultStore,
 ) -> None:
     scripted_openai.play(server_error())
-    runs = await _run_all(temporal_client, task_queue, _agent_cases(demo_portfolio))
+    runs = await run_all(temporal_client, task_queue, agent_cases(demo_portfolio))
     for case, workflow_id, outcome in runs:
         assert isinstance(outcome, WorkflowFailureError), case.name
-        text = _failure_text(outcome)
+        text = failure_text(outcome)
         assert "ModelServerError" in text or "status_code: 500" in text, text
         assert describe_failure(outcome).type == "ModelProviderError", text
-        requests = _requests_of(scripted_openai, case)
+        requests = requests_of(scripted_openai, case)
         assert len(requests) == MODEL_RETRY.maximum_attempts, case.name
         assert all(r.body == requests[0].body for r in requests)
         if case.label is not None:
@@ -334,14 +206,12 @@ async def test_a_client_error_is_not_retried(
     status: int,
 ) -> None:
     scripted_openai.play(server_error(status=status))
-    cases = [c for c in _agent_cases(demo_portfolio) if c.name == "risk"]
-    runs = await _run_all(temporal_client, task_queue, cases)
+    cases = [c for c in agent_cases(demo_portfolio) if c.name == "risk"]
+    runs = await run_all(temporal_client, task_queue, cases)
     for case, _workflow_id, outcome in runs:
         assert isinstance(outcome, WorkflowFailureError), case.name
-        assert "ModelHTTPError" in _failure_text(outcome) or f"status_code: {status}" in _failure_text(
-            outcome
-        )
-        assert len(_requests_of(scripted_openai, case)) == 1, "a rejected request is sent once"
+        assert "ModelHTTPError" in failure_text(outcome) or f"status_code: {status}" in failure_text(outcome)
+        assert len(requests_of(scripted_openai, case)) == 1, "a rejected request is sent once"
         assert describe_failure(outcome).type == "ModelProviderError"
 
 
@@ -355,14 +225,14 @@ async def test_a_run_over_its_token_budget_fails_with_usage_limit_exceeded(
 ) -> None:
     monkeypatch.setenv("LODESTAR_MAX_TOKENS_PER_RUN", "2000")
     scripted_openai.play(well_behaved())
-    cases = [c for c in _agent_cases(demo_portfolio) if c.name == "risk"]
-    runs = await _run_all(temporal_client, task_queue, cases)
+    cases = [c for c in agent_cases(demo_portfolio) if c.name == "risk"]
+    runs = await run_all(temporal_client, task_queue, cases)
     for case, workflow_id, outcome in runs:
         assert isinstance(outcome, WorkflowFailureError), case.name
-        assert "UsageLimitExceeded" in _failure_text(outcome), _failure_text(outcome)
+        assert "UsageLimitExceeded" in failure_text(outcome), failure_text(outcome)
         api_error = describe_failure(outcome)
         assert api_error.type == "UsageLimitExceeded" and "2000" in api_error.message, api_error
-        answered, prompt_tokens, completion_tokens = _delivered_usage(_requests_of(scripted_openai, case))
+        answered, prompt_tokens, completion_tokens = delivered_usage(requests_of(scripted_openai, case))
         assert prompt_tokens + completion_tokens > 2000
         assert answered < 5, "the run stopped before its final answer"
         if case.label is not None:
@@ -380,14 +250,14 @@ async def test_a_provider_string_is_built_on_the_worker_from_its_environment(
     monkeypatch.setenv("OPENAI_BASE_URL", scripted_openai.base_url)
     monkeypatch.setenv("OPENAI_API_KEY", SCRIPTED_API_KEY)
     scripted_openai.play(well_behaved())
-    cases = [c for c in _agent_cases(demo_portfolio) if c.name == "risk"]
-    runs = await _run_all(temporal_client, task_queue, cases)
+    cases = [c for c in agent_cases(demo_portfolio) if c.name == "risk"]
+    runs = await run_all(temporal_client, task_queue, cases)
     for case, workflow_id, outcome in runs:
         if not isinstance(outcome, BaseModel):
-            raise AssertionError(f"{case.name} failed: {_failure_text(outcome)}")
+            raise AssertionError(f"{case.name} failed: {failure_text(outcome)}")
         facts = outcome.model_dump()
         assert facts["model_name"] == f"openai-chat:{scripted_openai.model_name}"
-        requests = _requests_of(scripted_openai, case)
-        assert _usage(outcome).requests == len(requests) >= 4
+        requests = requests_of(scripted_openai, case)
+        assert usage_of(outcome).requests == len(requests) >= 4
         assert all(r.authorized for r in requests)
-        assert SCRIPTED_API_KEY not in await _history_text(temporal_client, workflow_id)
+        assert SCRIPTED_API_KEY not in await history_text(temporal_client, workflow_id)
