@@ -30,7 +30,8 @@ Anthropic's `input_tokens` / `output_tokens`), is in its `RecordedRequest.usage`
         ...  # LODESTAR_MODEL=server.base_url, LODESTAR_MODEL_NAME=server.model_name
         server.requests  # what was sent
 
-The `scripted_openai` fixture (tests/agents/conftest.py, tests/workflows/conftest.py) starts one per test.
+The `scripted_openai` fixture (tests/conftest.py) starts one per test; `scripted_anthropic` configures it
+as the Anthropic provider (`LODESTAR_MODEL=anthropic:...`, `ANTHROPIC_BASE_URL`, `ANTHROPIC_API_KEY`).
 """
 
 from __future__ import annotations

@@ -458,7 +458,9 @@ async def test_roadmap_draft_rejected_and_a_run_cancelled(runs_gql: GraphQLClien
     assert result["__typename"] == "RoadmapReviewed"
     assert result["version"]["status"] == "REJECTED" and result["version"]["current"] is False
     assert result["version"]["reviewer"] == "test admin"
-    assert result["version"]["capacityModel"] == "nominal" and result["version"]["capacityProbability"] is None
+    assert (
+        result["version"]["capacityModel"] == "nominal" and result["version"]["capacityProbability"] is None
+    )
 
     cancel = """
     mutation($id: ID!) {
