@@ -53,6 +53,8 @@ PROVIDER_KEY_ENV = (
     "ANTHROPIC_BASE_URL",
     "GEMINI_API_KEY",
     "GOOGLE_API_KEY",
+    "GOOGLE_GEMINI_BASE_URL",
+    "GOOGLE_VERTEX_BASE_URL",
 )
 SCRIPTED_API_KEY = "sk-scripted-test-key-0123456789abcdef"
 """The key the scripted server's clients send: a test can scan histories and logs for it."""
