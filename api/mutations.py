@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from datetime import date
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
@@ -26,6 +26,7 @@ from api.schedules import MIN_INTERVAL_SECONDS, SCHEDULE_ID, ReviewSchedule, Rev
 from api.schedules import create as create_schedule
 from api.types import Info, graphql_enum
 from graph.cypher import finish_even_if_cancelled
+from graph.import_recovery import ImportInProgressError, ImportSupersededError
 from graph.portfolio_files import parse_json
 from graph.store import ImportSummary
 from graph.validation import PortfolioValidationError
@@ -351,6 +352,35 @@ class PortfolioImported:
         )
 
 
+@strawberry.type(
+    description="Another import (another API replica, or the CLI) is writing the portfolio, or finishing "
+    "its clean-up: nothing was written; try again when it finishes."
+)
+class ImportInProgress:
+    message: str = strawberry.field(description="What is in progress, by whom, and what to do.")
+    revision: str = strawberry.field(description="The revision token the running import will set.")
+    since: datetime = strawberry.field(description="When the running import started writing.")
+    rows: int = strawberry.field(description="Rows (nodes + relationships) of the running import's document.")
+    committed: bool = strawberry.field(
+        description="True when it has committed (readers see it) and only its clean-up is left."
+    )
+    last_heartbeat: datetime | None = strawberry.field(
+        description="When the running import last wrote; null if it never recorded one."
+    )
+
+    @classmethod
+    def of(cls, error: ImportInProgressError) -> ImportInProgress:
+        running = error.running
+        return cls(
+            message=str(error),
+            revision=running.revision,
+            since=datetime.fromisoformat(running.since),
+            rows=running.rows,
+            committed=error.committed,
+            last_heartbeat=datetime.fromisoformat(running.heartbeat) if running.heartbeat else None,
+        )
+
+
 @strawberry.type(description="The run was started.")
 class RunStarted:
     run: Run = strawberry.field(description="The run just started.")
@@ -389,7 +419,7 @@ class ReviewScheduleDeleted:
 
 
 ImportPortfolioResult = Annotated[
-    PortfolioImported | ValidationErrors | PermissionDenied,
+    PortfolioImported | ValidationErrors | ImportInProgress | InvalidState | PermissionDenied,
     strawberry.union(
         "ImportPortfolioResult", description="The import's summary, or why nothing was written."
     ),
@@ -630,6 +660,11 @@ class Mutation:
                 for issue in error.issues
             ]
             return InputProblems(issues).result()
+        except ImportInProgressError as error:
+            return ImportInProgress.of(error)
+        except ImportSupersededError as error:
+            # Its lease lapsed while it wrote, and another import rolled it back: nothing of it is visible.
+            return InvalidState(message=str(error))
         return PortfolioImported.of(summary)
 
     @strawberry.mutation(

@@ -14,6 +14,16 @@ committed, `C`, and the next one is `P = C + 1` (`MARK_STAGING`).
   (a number at most `committed` means "visible" forever), so settling costs nothing per created row.
 Only one import's markers are unsettled at a time: every import first finishes settling a committed one,
 or rolls back one that never committed (`ROLLBACK_SWEEPS`), and records which (`RECORD_RECOVERY`).
+
+The markers are leased, so that importers in several processes (API replicas, the CLI) cannot break each
+other's import: the revision node names the import that holds them (`import_lease`, a fresh id per import),
+its process (`import_owner`, `host:pid`, and `import_owner_started`, the process's start time) and when it
+last wrote (`import_heartbeat`, ISO 8601 UTC). `MARK_STAGING` only succeeds when no import is pending or
+settling; every later transaction of the import begins with `FENCE`, which checks the lease is still its
+own and renews the heartbeat — a write on the revision node, so a transaction racing a takeover conflicts
+and is retried, and then sees it; `COMMIT` and `SETTLED` are compare-and-sets on the lease. Another
+import takes the markers over (`CLAIM`) only when their holder is dead (`graph.import_recovery`), and
+then holds the lease itself while it rolls back or finishes.
 """
 
 from __future__ import annotations
@@ -123,27 +133,66 @@ SETTLE_SWEEPS: tuple[Query, ...] = tuple(
 
 _REVISION = f"MERGE (r:{PORTFOLIO_REVISION_LABEL} {{id: 'portfolio'}}) "
 
+_MATCH_REVISION = f"MATCH (r:{PORTFOLIO_REVISION_LABEL} {{id: 'portfolio'}}) "
+_NO_LEASE = (
+    "r.import_lease = null, r.import_owner = null, r.import_owner_started = null, r.import_heartbeat = null"
+)
+_NO_PENDING = (
+    "r.pending_import = null, r.pending_sequence = null, r.pending_since = null, r.pending_rows = null"
+)
+_NO_SETTLING = (
+    "r.settling = null, r.settling_sequence = null, r.settling_since = null, r.settling_rows = null"
+)
+_TAKE_LEASE = (
+    "r.import_lease = $lease, r.import_owner = $owner, r.import_owner_started = $owner_started, "
+    "r.import_heartbeat = $heartbeat"
+)
+"""$lease, $owner, $owner_started, $heartbeat: the lease of the import writing (`graph.import_recovery.ImportLease`)."""
+
 MARK_STAGING = _define(
     "staging.mark",
-    _REVISION + f"SET r.pending_import = $revision, r.pending_sequence = coalesce(r.{COMMITTED}, 0) + 1, "
-    "r.pending_since = $since, r.pending_rows = $rows RETURN r.pending_sequence AS sequence",
+    _REVISION + "WITH r WHERE r.pending_import IS NULL AND r.settling IS NULL "
+    "AND coalesce(r.token, '') = $token "
+    f"SET r.pending_import = $revision, r.pending_sequence = coalesce(r.{COMMITTED}, 0) + 1, "
+    f"r.pending_since = $since, r.pending_rows = $rows, {_TAKE_LEASE} "
+    "RETURN r.pending_sequence AS sequence",
 )
 """The first write of a staged import: `pending_import` is the revision token it will set, and
-`pending_sequence` its number."""
+`pending_sequence` its number; the lease is its own. No row when another import is pending or settling,
+or when the portfolio's token is no longer $token ('' for none), the one it planned against."""
+FENCE = _define(
+    "staging.fence",
+    _MATCH_REVISION
+    + "WHERE r.import_lease = $lease AND (r.pending_import = $revision OR r.settling = $revision) "
+    "SET r.import_heartbeat = $heartbeat RETURN r.import_lease AS lease",
+)
+"""The first statement of every transaction that writes under a lease: no row when the lease on
+$revision's markers is no longer $lease (that transaction must then write nothing)."""
 COMMIT = _define(
     "staging.commit",
-    _REVISION + f"SET r.token = $revision, r.{COMMITTED} = $sequence, r.changed_at = $changed_at, "
+    _MATCH_REVISION + "WHERE r.pending_import = $revision AND r.import_lease = $lease "
+    f"SET r.token = $revision, r.{COMMITTED} = $sequence, r.changed_at = $changed_at, "
     "r.changes = $changes, r.settling = $revision, r.settling_sequence = $sequence, "
     "r.settling_since = r.pending_since, r.settling_rows = r.pending_rows, "
-    "r.pending_import = null, r.pending_sequence = null, r.pending_since = null, r.pending_rows = null",
+    f"r.import_heartbeat = $heartbeat, {_NO_PENDING} RETURN r.token AS token",
 )
 """The switch: the new token and number (and what `graph.portfolio_statements.MARK_REVISION` records),
-in the transaction that applies the node property changes; settling follows."""
+in the transaction that applies the node property changes; settling follows, under the same lease.
+No row (and the transaction must be rolled back) when the lease is no longer $lease."""
 SETTLED = _define(
     "staging.settled",
-    _REVISION
-    + "SET r.settling = null, r.settling_sequence = null, r.settling_since = null, r.settling_rows = null",
+    _MATCH_REVISION
+    + f"WHERE r.settling = $revision AND r.import_lease = $lease SET {_NO_SETTLING}, {_NO_LEASE} "
+    "RETURN r.token AS token",
 )
+CLAIM = _define(
+    "staging.claim",
+    _MATCH_REVISION + "WHERE (r.pending_import = $revision OR r.settling = $revision) "
+    "AND coalesce(r.import_lease, '') = $seen_lease AND coalesce(r.import_heartbeat, '') = $seen_heartbeat "
+    f"SET {_TAKE_LEASE} RETURN r.import_lease AS lease",
+)
+"""A recovery takes over the markers of a dead import ($revision), if they are still as it read them
+($seen_lease, $seen_heartbeat; '' for none): no row when their holder wrote meanwhile."""
 READ_STATE = _define(
     "staging.read_state",
     f"OPTIONAL MATCH (r:{PORTFOLIO_REVISION_LABEL} {{id: 'portfolio'}}) "
@@ -153,16 +202,19 @@ READ_STATE = _define(
     "r.settling_rows AS settling_rows, r.recovered_import AS recovered_import, "
     "r.recovered_outcome AS recovered_outcome, r.recovered_at AS recovered_at, "
     "r.recovered_since AS recovered_since, r.recovered_rows AS recovered_rows, "
-    "r.recovered_sequence AS recovered_sequence",
+    "r.recovered_sequence AS recovered_sequence, r.import_lease AS import_lease, "
+    "r.import_owner AS import_owner, r.import_owner_started AS import_owner_started, "
+    "r.import_heartbeat AS import_heartbeat",
 )
 RECORD_RECOVERY = _define(
     "staging.record_recovery",
-    _REVISION + "SET r.recovered_import = $revision, r.recovered_outcome = $outcome, r.recovered_at = $at, "
+    _MATCH_REVISION + "WHERE r.import_lease = $lease "
+    "SET r.recovered_import = $revision, r.recovered_outcome = $outcome, r.recovered_at = $at, "
     "r.recovered_since = $since, r.recovered_rows = $rows, r.recovered_sequence = $sequence, "
-    "r.pending_import = null, r.pending_sequence = null, r.pending_since = null, r.pending_rows = null, "
-    "r.settling = null, r.settling_sequence = null, r.settling_since = null, r.settling_rows = null",
+    f"{_NO_PENDING}, {_NO_SETTLING}, {_NO_LEASE} RETURN r.recovered_import AS recovered",
 )
-"""The last write of a recovery: what it did to which import, and no import pending or settling."""
+"""The last write of a recovery, under the lease it claimed: what it did to which import, and no import
+pending or settling. No row when the lease was taken from it meanwhile."""
 
 PHYSICAL_NODE_COUNT: dict[NodeLabel, Query] = {
     label: _define(

@@ -34,11 +34,21 @@ Import semantics (`GraphStore.import_portfolio`):
 - Id lists (Feature.depends_on, objective_ids, Customer.product_ids) are relationships, which
   have no order: the snapshot returns them, and every collection, sorted by id; compare it with
   `normalise_portfolio(document)`.
-- Imports through one store run one at a time; two processes importing overlapping documents
-  into the same graph at the same moment are not supported.
+- Imports through one store run one at a time. Staged imports from several processes (API replicas,
+  the CLI) exclude each other through a lease on the staging markers (`graph.staging_statements`):
+  its holder's process (`host:pid` and start time) and a heartbeat that every one of its transactions
+  renews. An import that finds the markers held by a live import raises `ImportInProgressError` and
+  writes nothing; it rolls back (or finishes) an import whose process on this host is gone, or whose
+  heartbeat is older than `lease_seconds` (`LODESTAR_IMPORT_LEASE_S`, default 60). Every transaction
+  of a staged import first checks the lease is still its own (`graph.import_recovery.fence`): if it
+  lapsed and another import rolled this one back, it raises `ImportSupersededError` and writes nothing
+  more. A single-transaction import refuses (`ImportInProgressError`) while a staged one is pending,
+  and a staged import re-plans when a single-transaction one committed between its reads and its
+  first write.
 - `write_concurrency` > 1 runs the batches of a phase on that many sessions at once. On ArcadeDB
   this was no faster on 2 cores (concurrent edge writes conflict on shared pages and are retried),
-  so the default is 1.
+  so the default is 1; with the lease, every batch also renews the heartbeat on the revision node, so
+  concurrent batches of one import conflict there and are retried one after the other.
 """
 
 from __future__ import annotations
@@ -63,10 +73,18 @@ from graph import portfolio_statements as queries
 from graph import staging_statements as staging
 from graph.cypher import CypherRunner, Query, QueryObserver, UnitOfWork, native_properties
 from graph.import_recovery import (
+    DEFAULT_LEASE_SECONDS,
+    LEASE_ENV,
+    ImportInProgressError,
+    ImportLease,
     ImportRecovery,
+    ImportSupersededError,
     RecoveryOutcome,
     RevisionState,
+    fence,
+    holding,
     read_revision_state,
+    read_revision_state_in,
     recover_interrupted_import,
 )
 from graph.portfolio import ENTITY_COLLECTIONS, Portfolio
@@ -116,6 +134,19 @@ def _count_from_env(name: str, default: int) -> int:
     return value
 
 
+def _seconds_from_env(name: str, default: float) -> float:
+    text = os.environ.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"{name}={text!r} is not a number of seconds") from None
+    if not value > 0:
+        raise ValueError(f"{name}={text!r} must be more than 0")
+    return value
+
+
 def _entity_list_adapter(collection: str) -> TypeAdapter[list[Any]]:
     annotation = Portfolio.model_fields[collection].annotation  # e.g. list[Feature]
     assert annotation is not None
@@ -141,6 +172,10 @@ Pair = tuple[str, str]
 
 class GraphImportError(RuntimeError):
     """The graph did not accept a write the way the import planned it (e.g. an endpoint vanished)."""
+
+
+class _PlanOutdated(Exception):
+    """The portfolio's revision changed between a staged import's reads and its first write: plan again."""
 
 
 class EntityChanges(BaseModel):
@@ -356,6 +391,15 @@ class CurrentState:
     )
 
 
+@dataclass(frozen=True)
+class _Staged:
+    """A staged import being written: the revision it will set, its number, the lease it writes under."""
+
+    revision: str
+    sequence: int
+    lease: ImportLease
+
+
 @dataclass
 class ImportPlan:
     """The writes that turn the current state into the desired one."""
@@ -532,9 +576,16 @@ class GraphStore(ReadModels):
         single_transaction_rows: int | None = None,
         write_concurrency: int = 1,
         query_observer: QueryObserver | None = None,
+        lease_seconds: float | None = None,
     ) -> None:
         """`batch_size` and `single_transaction_rows` default to `LODESTAR_IMPORT_BATCH_SIZE` and
-        `LODESTAR_IMPORT_SINGLE_TRANSACTION_ROWS`, else `DEFAULT_BATCH_SIZE` and `SINGLE_TRANSACTION_ROWS`."""
+        `LODESTAR_IMPORT_SINGLE_TRANSACTION_ROWS`, else `DEFAULT_BATCH_SIZE` and `SINGLE_TRANSACTION_ROWS`;
+        `lease_seconds`, how long a staged import's markers stay its own without a write (see the module
+        docstring), to `LODESTAR_IMPORT_LEASE_S`, else `DEFAULT_LEASE_SECONDS`."""
+        if lease_seconds is None:
+            lease_seconds = _seconds_from_env(LEASE_ENV, DEFAULT_LEASE_SECONDS)
+        if not lease_seconds > 0:
+            raise ValueError("lease_seconds must be more than 0")
         if batch_size is None:
             batch_size = _count_from_env(BATCH_SIZE_ENV, DEFAULT_BATCH_SIZE)
         if single_transaction_rows is None:
@@ -545,6 +596,7 @@ class GraphStore(ReadModels):
         self.batch_size = batch_size
         self.single_transaction_rows = single_transaction_rows
         self.write_concurrency = write_concurrency
+        self.lease_seconds = lease_seconds
         self._import_lock = asyncio.Lock()
 
     # -- schema -----------------------------------------------------------------------------------
@@ -580,28 +632,43 @@ class GraphStore(ReadModels):
         """Validate, diff against the graph and write the difference; see the module docstring.
 
         Raises `PortfolioValidationError` (and writes nothing) if a field breaks its model's rules
-        (possible with `model_construct`) or an integrity rule is broken (`ensure_valid`).
+        (possible with `model_construct`) or an integrity rule is broken (`ensure_valid`). Raises
+        `ImportInProgressError` (and writes nothing) while another process's staged import is alive, and
+        `ImportSupersededError` when this one's lease lapsed and another import rolled it back.
         """
         started = time.perf_counter()
         check_portfolio(portfolio)
         desired = DesiredState.of(portfolio)
         validated = time.perf_counter() - started
         async with self._import_lock:
-            recovery = await recover_interrupted_import(self.cypher, _CLEAR_BATCH)
+            recovery: ImportRecovery | None = None
             attempt = 1
             while True:
-                try:
-                    if desired.rows <= self.single_transaction_rows:
-                        summary = await self._import_in_one_transaction(desired)
-                    else:
-                        summary = await self._import_in_batches(desired)
-                except ConstraintError:
-                    # A node this import planned to create appeared meanwhile (a concurrent writer):
-                    # nothing of the failed transaction stays; re-read the state and plan again.
-                    if attempt == _CONFLICT_ATTEMPTS:
-                        raise
-                    attempt += 1
-                    continue
+                # A fresh lease per attempt: an attempt that failed part-way is the next one's to roll back.
+                with holding(ImportLease.new()) as lease:
+                    try:
+                        recovered = await recover_interrupted_import(
+                            self.cypher, _CLEAR_BATCH, lease, self.lease_seconds
+                        )
+                        if attempt == 1:
+                            recovery = recovered
+                        if desired.rows <= self.single_transaction_rows:
+                            summary = await self._import_in_one_transaction(desired)
+                        else:
+                            summary = await self._import_in_batches(desired, lease)
+                    except (ConstraintError, _PlanOutdated) as conflict:
+                        # A node this import planned to create appeared meanwhile, or the portfolio
+                        # changed before its first write (a concurrent writer): nothing of a failed
+                        # transaction stays, and the next attempt's recovery rolls back what this one
+                        # staged; re-read the state and plan again.
+                        if attempt == _CONFLICT_ATTEMPTS:
+                            if isinstance(conflict, _PlanOutdated):
+                                raise GraphImportError(
+                                    "the portfolio kept changing while this import read it; run it again"
+                                ) from None
+                            raise
+                        attempt += 1
+                        continue
                 if recovery is not None:
                     summary.finished_interrupted_import = recovery.revision
                     summary.interrupted_import_outcome = recovery.outcome
@@ -621,12 +688,15 @@ class GraphStore(ReadModels):
                 for unit in units:
                     await unit(tx)
 
-            interrupted = await self._interrupted_import_in(tx)
+            running = await read_revision_state_in(self.cypher, tx)
+            if (staged := running.pending or running.settling) is not None:
+                # A staged import started after this one's recovery: it is alive. (One that starts
+                # later writes the revision node, so this transaction's commit, which writes it too,
+                # conflicts and is retried here, where it sees the marker.)
+                raise ImportInProgressError(staged, committed=running.pending is None)
             await self._apply(plan, in_this_transaction, timer)
-            if plan.summary.changed or interrupted is not None:
+            if plan.summary.changed:
                 plan.summary.revision = await self._mark_revision(tx, plan.summary)
-            if interrupted is not None:
-                plan.summary.finished_interrupted_import = interrupted.import_id
             plan.summary.phase_seconds = timer.seconds
             return plan
 
@@ -635,10 +705,12 @@ class GraphStore(ReadModels):
         plan.summary.single_transaction = True
         return plan.summary
 
-    async def _import_in_batches(self, desired: DesiredState) -> ImportSummary:
-        """Staged under the revision it will become, switched in its last transaction (`graph.staging_statements`)."""
+    async def _import_in_batches(self, desired: DesiredState, lease: ImportLease) -> ImportSummary:
+        """Staged under the revision it will become, switched in its last transaction (`graph.staging_statements`),
+        every transaction fenced by `lease`."""
         timer = PhaseTimer()
         with timer.phase("read_state"):
+            planned_against = await self.revision()
             nonempty = await self._nonempty_types()
 
             async def fetch(_: AsyncManagedTransaction | None, query: Query, **params: Any) -> list[Record]:
@@ -650,12 +722,19 @@ class GraphStore(ReadModels):
         transactions = 0
         if plan.summary.changed:
             revision = uuid.uuid4().hex
-            sequence = await self._write(self._staging_marker(revision, desired.rows))
-            transactions = 1 + await self._stage(plan, sequence, timer)
+            marked = await self._write(self._staging_marker(revision, desired.rows, lease, planned_against))
+            if marked is None:
+                state = await self.revision_state()
+                if (running := state.pending or state.settling) is not None:
+                    raise ImportInProgressError(running, committed=state.pending is None)
+                raise _PlanOutdated  # a single-transaction import committed since the state was read
+            sequence = marked
+            staged = _Staged(revision=revision, sequence=sequence, lease=lease)
+            transactions = 1 + await self._stage(plan, staged, timer)
             with timer.phase("commit"):
-                await self._write(self._commit(plan, revision, sequence))
+                await self._write(self._commit(plan, staged))
             with timer.phase("settle"):
-                transactions += 1 + await self._settle(plan, sequence)
+                transactions += 1 + await self._settle(plan, staged)
             plan.summary.revision = revision
         plan.summary.phase_seconds = timer.seconds
         plan.summary.transactions = transactions
@@ -681,17 +760,36 @@ class GraphStore(ReadModels):
         except BaseExceptionGroup as failures:
             raise failures.exceptions[0] from None  # the others were cancelled because of it
 
-    def _staging_marker(self, revision: str, rows: int) -> UnitOfWork[int]:
-        """Records the staged import as pending; returns its number (`graph.staging_statements`)."""
+    def _staging_marker(
+        self, revision: str, rows: int, lease: ImportLease, planned_against: str | None
+    ) -> UnitOfWork[int | None]:
+        """Records the staged import as pending under `lease`; returns its number (`graph.staging_statements`),
+        or None when another import is pending or settling, or the revision is no longer `planned_against`."""
 
-        async def work(tx: AsyncManagedTransaction) -> int:
+        async def work(tx: AsyncManagedTransaction) -> int | None:
             since = datetime.now(UTC).isoformat(timespec="seconds")
-            params = {"revision": revision, "since": since, "rows": rows}
-            return int((await self.cypher.records(tx, staging.MARK_STAGING, **params))[0]["sequence"])
+            params = {
+                "revision": revision,
+                "since": since,
+                "rows": rows,
+                "token": planned_against or "",
+                **lease.params(),
+            }
+            records = await self.cypher.records(tx, staging.MARK_STAGING, **params)
+            return int(records[0]["sequence"]) if records else None
 
         return work
 
-    async def _stage(self, plan: ImportPlan, sequence: int, timer: PhaseTimer) -> int:
+    def _fenced(self, staged: _Staged, unit: UnitOfWork[None]) -> UnitOfWork[None]:
+        """`unit` after the fence: in a transaction that writes nothing once the lease is another's."""
+
+        async def work(tx: AsyncManagedTransaction) -> None:
+            await fence(self.cypher, tx, staged.lease, staged.revision)
+            await unit(tx)
+
+        return work
+
+    async def _stage(self, plan: ImportPlan, staged_import: _Staged, timer: PhaseTimer) -> int:
         """Write what readers must not see yet: retirements, then new nodes, then new relationships.
         Returns the number of transactions.
 
@@ -699,11 +797,12 @@ class GraphStore(ReadModels):
         for the commit (`_commit`)."""
         size = self.batch_size
         staged = _staged_relationships(plan)
+        sequence = staged_import.sequence
         transactions = 0
 
         async def execute(units: Sequence[UnitOfWork[None]]) -> None:
             nonlocal transactions
-            await self._in_own_transactions(units)
+            await self._in_own_transactions([self._fenced(staged_import, unit) for unit in units])
             transactions += len(units)
 
         with timer.phase("delete_relationships"):
@@ -751,8 +850,9 @@ class GraphStore(ReadModels):
                 )
         return transactions
 
-    def _commit(self, plan: ImportPlan, revision: str, sequence: int) -> UnitOfWork[None]:
-        """The switch: node property changes, the new token and number, in one transaction."""
+    def _commit(self, plan: ImportPlan, staged: _Staged) -> UnitOfWork[None]:
+        """The switch: node property changes, the new token and number, in one transaction, if the lease
+        is still this import's (else `ImportSupersededError`, and the transaction is rolled back)."""
 
         async def work(tx: AsyncManagedTransaction) -> None:
             for label in PORTFOLIO_LABELS:
@@ -761,30 +861,39 @@ class GraphStore(ReadModels):
             summary = plan.summary
             changes = PortfolioChangeCounts(nodes=summary.nodes, relationships=summary.relationships)
             params = {
-                "revision": revision,
-                "sequence": sequence,
+                "revision": staged.revision,
+                "sequence": staged.sequence,
                 "changed_at": datetime.now(UTC).isoformat(timespec="seconds"),
                 "changes": changes.model_dump_json(),
+                "lease": staged.lease.id,
+                "heartbeat": staged.lease.params()["heartbeat"],
             }
-            await (await self.cypher.run(tx, staging.COMMIT, **params)).consume()
+            if not await self.cypher.records(tx, staging.COMMIT, **params):
+                raise ImportSupersededError(staged.revision)
 
         return work
 
-    async def _settle(self, plan: ImportPlan, sequence: int) -> int:
+    async def _settle(self, plan: ImportPlan, staged_import: _Staged) -> int:
         """After the commit: the retired relationships deleted; readers see no change.
-        Returns the number of transactions."""
+        Returns the number of transactions. Should the lease lapse meanwhile, the import that took it
+        over finishes settling, and this one stops."""
         staged = _staged_relationships(plan)
         units: list[UnitOfWork[None]] = []
         for spec in RELATIONSHIPS:
             pairs = [{"start": row["start"], "end": row["end"]} for row in staged[spec.type][1]]
             for chunk in _chunks(pairs, self.batch_size):
                 query = staging.PURGE_RETIRED[spec.type]
-                units.append(self._checked_write(query, None, 0, rows=list(chunk), sequence=sequence))
-        await self._in_own_transactions(units)
+                unit = self._checked_write(query, None, 0, rows=list(chunk), sequence=staged_import.sequence)
+                units.append(self._fenced(staged_import, unit))
 
         async def settled(tx: AsyncManagedTransaction) -> None:
-            await (await self.cypher.run(tx, staging.SETTLED)).consume()
+            params = {"revision": staged_import.revision, "lease": staged_import.lease.id}
+            await (await self.cypher.run(tx, staging.SETTLED, **params)).consume()
 
+        try:
+            await self._in_own_transactions(units)
+        except ImportSupersededError:
+            return len(units)  # committed, and visible; the import that took the lease over settles it
         await self._write(settled)
         return len(units) + 1
 
@@ -843,7 +952,8 @@ class GraphStore(ReadModels):
 
     async def interrupted_import(self) -> InterruptedImport | None:
         """The import in several transactions that started writing and did not commit, if any (its
-        `import_id` is the revision it writes under). Readers do not see it; the next import rolls it back.
+        `import_id` is the revision it writes under). Readers do not see it; the next import rolls it back
+        once its holder is dead (`graph.import_recovery.is_stale`).
 
         While one runs this reports it too; a store runs one import at a time, so from this store's
         side any import reported here outside `import_portfolio` was interrupted.

@@ -43,6 +43,7 @@ from engines.scenario_changes import (
 )
 from graph.connection import open_graph
 from graph.demo import SCALES, generate_portfolio
+from graph.import_recovery import ImportInProgressError, ImportSupersededError
 from graph.local_db import LocalGraphDatabaseError
 from graph.portfolio import FeatureStatus, Portfolio
 from graph.portfolio_files import load_portfolio
@@ -100,6 +101,8 @@ _EXPECTED_FAILURES: tuple[type[Exception], ...] = (
     LocalGraphDatabaseError,
     TemporalHarnessError,
     GraphImportError,
+    ImportInProgressError,
+    ImportSupersededError,
     ServiceUnavailable,
     AuthError,
 )
@@ -406,7 +409,7 @@ def summary() -> None:
 
     async def main() -> None:
         async with open_graph() as store:
-            for line in render.staged_import_lines(await store.revision_state()):
+            for line in render.staged_import_lines(await store.revision_state(), store.lease_seconds):
                 console.print(line)
             portfolio = await store.portfolio_snapshot()
             if not portfolio.features:

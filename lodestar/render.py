@@ -19,7 +19,13 @@ from agents.reports import (
     percent,
 )
 from engines.forecast import BEYOND_HORIZON
-from graph.import_recovery import RevisionState
+from graph.import_recovery import (
+    DEFAULT_LEASE_SECONDS,
+    LeasedImport,
+    RevisionState,
+    heartbeat_age,
+    is_stale,
+)
 from graph.portfolio import FeatureStatus, Portfolio
 from graph.store import ImportSummary
 from workflows.durations import human_duration
@@ -118,20 +124,35 @@ def import_summary(console: Console, summary: ImportSummary) -> None:
         )
 
 
-def staged_import_lines(state: RevisionState) -> list[str]:
-    """What `lodestar summary` says about a staged import pending or settling, and the last recovery."""
+def _lease_words(staged: LeasedImport, lease_seconds: float) -> tuple[str, str]:
+    """(" (by host:pid, last heartbeat ...)", whether its holder is running) for `lodestar summary`."""
+    holder = f" (by {staged.owner}, last heartbeat {staged.heartbeat})" if staged.owner is not None else ""
+    if not is_stale(staged, lease_seconds):
+        return holder, "it is still running"
+    age = heartbeat_age(staged)
+    if staged.owner is None or age is None:
+        return holder, "it was interrupted"
+    why = "its process is gone" if age <= lease_seconds else f"no heartbeat for {age:.0f} s"
+    return holder, f"it was interrupted ({why})"
+
+
+def staged_import_lines(state: RevisionState, lease_seconds: float = DEFAULT_LEASE_SECONDS) -> list[str]:
+    """What `lodestar summary` says about a staged import pending or settling, with who holds it and whether
+    it still runs (`graph.import_recovery.is_stale` under `lease_seconds`), and the last recovery."""
     lines: list[str] = []
     if state.pending is not None:
+        holder, status = _lease_words(state.pending, lease_seconds)
         lines.append(
             f"[yellow]An import of {state.pending.rows} rows (revision {state.pending.revision}) started at "
-            f"{state.pending.since} has not committed: it is still running, or was interrupted. Readers see "
-            "the previous portfolio, shown below; the next import rolls it back.[/]"
+            f"{state.pending.since} has not committed{holder}: {status}. Readers see the previous "
+            "portfolio, shown below; the first import after it stops rolls it back.[/]"
         )
     if state.settling is not None:
+        holder, status = _lease_words(state.settling, lease_seconds)
         lines.append(
             f"[yellow]The import of {state.settling.rows} rows (revision {state.settling.revision}) started at "
-            f"{state.settling.since} committed, and readers see it; its clean-up is still running, or was "
-            "interrupted, and the next import finishes it.[/]"
+            f"{state.settling.since} committed, and readers see it; its clean-up{holder} has not finished: {status}, and the "
+            "first import after it stops finishes it.[/]"
         )
     if state.recovered is not None:
         recovered = state.recovered
