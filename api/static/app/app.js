@@ -9,6 +9,7 @@ const VIEWS = {
   forecast: () => import("./views/forecast.js"),
   scenarios: () => import("./views/scenarios.js"),
   risk: () => import("./views/risk.js"),
+  insight: () => import("./views/insight.js"),
   runs: () => import("./views/runs.js"),
   signin: () => import("./views/signin.js"),
 };
