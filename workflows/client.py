@@ -9,6 +9,8 @@ connect client -> workflow -> activity.
 
 from __future__ import annotations
 
+import asyncio
+import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -51,10 +53,12 @@ from workflows.payloads import (
     RiskAssessmentOutcome,
     RoadmapDraftOutcome,
     ScenarioSimulationOutcome,
+    Stage,
     WorkflowProgress,
 )
 from workflows.search_attributes import REQUESTED_BY, start_attributes
 from workflows.workflows import (
+    NO_DRAFT_YET,
     CustomerInsightWorkflow,
     PortfolioReviewWorkflow,
     RiskAssessmentWorkflow,
@@ -233,6 +237,10 @@ async def get_result(client: Client, workflow_id: str) -> WorkflowOutcome:
     return await handle.result()
 
 
+REVIEW_LAG_S = 10.0
+REVIEW_RETRY_PAUSE_S = 0.2
+
+
 class ReviewRefusedError(RuntimeError):
     """The run does not accept this review: no draft waits yet, it was already reviewed, expired or ended."""
 
@@ -240,11 +248,22 @@ class ReviewRefusedError(RuntimeError):
 async def review_roadmap(client: Client, workflow_id: str, decision: ReviewDecision) -> RoadmapDraftOutcome:
     """Send the `review` update; returns the version once published or rejected.
 
-    Raises `ReviewRefusedError` when the workflow's validator refuses the review or the run has ended.
+    Raises `ReviewRefusedError` when the workflow's validator refuses the review or the run has ended. A
+    refusal for want of a draft while the run's progress already says it awaits review (`NO_DRAFT_YET`) is
+    sent again, for up to `REVIEW_LAG_S`.
     """
     handle = client.get_workflow_handle(workflow_id)
+    deadline = time.monotonic() + REVIEW_LAG_S
     try:
-        return await handle.execute_update("review", decision, result_type=RoadmapDraftOutcome)
+        while True:
+            try:
+                return await handle.execute_update("review", decision, result_type=RoadmapDraftOutcome)
+            except WorkflowUpdateFailedError as error:
+                if not (NO_DRAFT_YET in str(error.cause) and time.monotonic() < deadline):
+                    raise
+                if (await get_progress(client, workflow_id)).stage is not Stage.AWAITING_REVIEW:
+                    raise
+                await asyncio.sleep(REVIEW_RETRY_PAUSE_S)
     except WorkflowUpdateFailedError as error:
         raise ReviewRefusedError(f"review of {workflow_id} refused: {error.cause}") from error
     except RPCError as error:

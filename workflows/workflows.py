@@ -98,6 +98,10 @@ PRECOMPUTE_TIMEOUT = timedelta(minutes=20)
 PRECOMPUTE_HEARTBEAT_TIMEOUT = timedelta(seconds=30)
 PERSIST_TIMEOUT = timedelta(minutes=5)
 PERSIST_HEARTBEAT_TIMEOUT = timedelta(seconds=60)
+NO_DRAFT_YET = "no draft awaits review yet"
+"""The review validator's refusal before the workflow has applied the stored draft. Temporal applies an
+update before the activity results of the same workflow task, so a review sent just as the draft is stored
+can meet this refusal although the run's progress already says it awaits review."""
 
 GRAPH_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
@@ -444,7 +448,7 @@ class RoadmapDraftingWorkflow(_LodestarWorkflow):
     @review.validator
     def _validate_review(self, decision: ReviewDecision) -> None:
         if self._draft is None:
-            raise ValueError("no draft awaits review yet")
+            raise ValueError(NO_DRAFT_YET)
         if self._decision is not None:
             raise ValueError(
                 f"the draft was already reviewed ({self._decision.verdict.value} by {self._decision.reviewer})"
