@@ -230,7 +230,8 @@ def _top_terms(texts_by_cluster: list[list[str]], top: int) -> list[list[tuple[s
     result: list[list[tuple[str, float]]] = []
     for row in weights:
         order = [int(i) for i in np.argsort(-row, kind="stable")[: top * 6] if row[i] > 0]
-        candidates = [(vocabulary[i], float(row[i])) for i in order]
+        # A word pair of one word repeated ("slow slow") says nothing the word does not.
+        candidates = [(vocabulary[i], float(row[i])) for i in order if not _repeats_a_word(vocabulary[i])]
         terms: list[str] = []
         chosen_weights: list[float] = []
         for term, weight in candidates:
@@ -247,6 +248,11 @@ def _top_terms(texts_by_cluster: list[list[str]], top: int) -> list[list[tuple[s
             chosen_weights.append(weight)
         result.append(list(zip(terms, chosen_weights, strict=True)))
     return result
+
+
+def _repeats_a_word(term: str) -> bool:
+    words = term.split(" ")
+    return len(words) > 1 and len(set(words)) < len(words)
 
 
 def _theme_id(member_ids: list[str], similarity_to_centre: FloatArray) -> str:

@@ -245,3 +245,21 @@ def test_theme_arr_counts_each_customer_once() -> None:
         }
     )
     assert theme_arr(theme, {"c-1": 100.0, "c-2": 50.0, "c-3": 7.0}) == 150.0
+
+
+def test_a_repeated_word_is_not_a_theme_term() -> None:
+    """ "slow, slow, slow" gives the word pair "slow slow", which says nothing "slow" does not."""
+    texts = [
+        "Reports are slow slow slow today",
+        "Dashboard is slow slow again",
+        "Everything slow slow since Monday",
+        "Search slow slow slow",
+        "Exports slow slow, please fix",
+    ]
+    items = [FeedbackText(id=f"s-{i}", text=text, customer_id="c-1") for i, text in enumerate(texts)]
+    themes = find_themes(items, load_embedder().embed(texts), as_of=GENERATED_ANCHOR, min_size=3)
+    assert themes
+    terms = [term for theme in themes for term in theme.top_terms]
+    assert "slow" in terms
+    assert not [term for term in terms if len(set(term.split())) < len(term.split())]
+    assert "slow slow" not in themes[0].label
