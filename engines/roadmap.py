@@ -17,16 +17,20 @@ Rules the planner follows:
   capacity covers its cost, charged to each in proportion to that quarter's capacity; a feature that fits
   one quarter is charged to it whole. The item's `quarter` is s, its `end_quarter` e. A feature whose cost
   exceeds the capacity from s to the last quarter cannot start in s.
-* Dependencies: a feature may start in quarter s only if every not-done prerequisite ends in a quarter
-  <= s (so a one-quarter dependent may share its one-quarter prerequisite's quarter). Done prerequisites
-  are satisfied. A prerequisite that is unknown, unowned or excluded (or itself blocked that way) makes
+* Dependencies: a feature may start in quarter s only if every not-done prerequisite of its own team
+  ends in a quarter <= s (the team works the prerequisite first, so a one-quarter dependent may share its
+  one-quarter prerequisite's quarter), and every not-done prerequisite of another team ends in a quarter
+  < s: the other team's finishing date within its quarter is not known to the plan, and a chain of
+  same-quarter hand-overs between teams is what the forecast least often finishes by that quarter's end.
+  Done prerequisites are satisfied. A prerequisite that is unknown, unowned or excluded (or itself blocked that way) makes
   the dependent unplaceable.
 * Pins fix a feature's start quarter.
 * Objective: maximise sum(value_f * discount_e) over placed features, e the quarter the feature ends in,
   discount_e = 1 - 0.02 e, so the same feature is worth a little more earlier. value_f comes from `engines.scoring` for `method`.
 * Solving (HiGHS through `scipy.optimize.milp`, binaries x[f, s] = f starts in s, sparse rows: each
   feature at most once, capacity per team and quarter (each column charging its quarters' shares), and
-  per dependency and quarter the cumulative form sum_{s<=q} x[f, s] <= sum_{s: end(p, s)<=q} x[p, s]),
+  per dependency and quarter the cumulative form sum_{s<=q} x[f, s] <= sum_{s: end(p, s)+lag<=q} x[p, s],
+  lag 0 for a prerequisite of the same team and 1 for one of another team),
   in stages within `time_limit_s`:
   1. the LP relaxation, giving an upper bound on any plan's value;
   2. LP rounding: features the LP places whole keep their quarter, the rest fill in by LP share, then
@@ -254,6 +258,10 @@ class _Problem:
             self.end[k, start] >= 0
             and np.all(self.charge[k, start] <= remaining[self.team_of[k]] + CAPACITY_TOLERANCE)
         )
+
+    def lag(self, k: int, p: int) -> int:
+        """Quarters between prerequisite p's end and dependent k's start: 0 on one team, 1 across teams."""
+        return 0 if self.team_of[k] == self.team_of[p] else 1
 
     def end_value(self, k: int, start: int) -> float:
         return float(self.value[k] * self.discount[self.end[k, start]])
@@ -619,8 +627,9 @@ def _check_pins(
             if problem.end[k, problem.pins[k]] > latest:
                 raise RoadmapError(
                     f"pinned feature {feature_id} ({quarter_label(problem.pins[k])}, ends in "
-                    f"{quarter_label(int(problem.end[k, problem.pins[k]]))}) is a prerequisite of a feature "
-                    f"pinned to start in {quarter_label(latest)}; pins {_pin_list(pins)} contradict the dependencies"
+                    f"{quarter_label(int(problem.end[k, problem.pins[k]]))}) is a prerequisite of pinned features and "
+                    f"must end by {quarter_label(latest)} (a quarter earlier for another team's dependent); pins "
+                    f"{_pin_list(pins)} contradict the dependencies"
                 )
         elif _latest_start(problem, k, latest) < 0:
             by_then = float(problem.quarter_capacity[team, : latest + 1].sum()) if latest >= 0 else 0.0
@@ -675,7 +684,8 @@ def _pin_deadlines(problem: _Problem) -> dict[int, int]:
             continue
         latest_start = problem.pins.get(k, _latest_start(problem, k, latest_end[k]))
         for p in problem.prerequisites[k]:
-            latest_end[p] = min(latest_end.get(p, latest_start), latest_start)
+            deadline = latest_start - problem.lag(k, p)
+            latest_end[p] = min(latest_end.get(p, deadline), deadline)
     return latest_end
 
 
@@ -715,7 +725,8 @@ def _list_schedule(
             start is not None
             and k not in placement
             and all(
-                p in placement and _end_of(problem, p, placement) <= start for p in problem.prerequisites[k]
+                p in placement and _end_of(problem, p, placement) + problem.lag(k, p) <= start
+                for p in problem.prerequisites[k]
             )
             and problem.fits(k, start, remaining)
         ):
@@ -742,7 +753,9 @@ def _earliest_fit(
     problem: _Problem, remaining: FloatArray, placement: Placement, k: int, *, latest_end: int
 ) -> int | None:
     """The earliest start quarter after k's prerequisites end where k fits and ends by `latest_end`."""
-    earliest = max((_end_of(problem, p, placement) for p in problem.prerequisites[k]), default=0)
+    earliest = max(
+        (_end_of(problem, p, placement) + problem.lag(k, p) for p in problem.prerequisites[k]), default=0
+    )
     for start in range(earliest, len(problem.discount)):
         if 0 <= problem.end[k, start] <= latest_end and problem.fits(k, start, remaining):
             return start
@@ -765,7 +778,9 @@ def _violations(problem: _Problem, placement: Placement) -> list[str]:
         broken.extend(
             f"{problem.features[k].id} starts before its prerequisite {problem.features[p].id} ends"
             for p in problem.prerequisites[k]
-            if p not in placement or problem.end[p, placement[p]] < 0 or problem.end[p, placement[p]] > start
+            if p not in placement
+            or problem.end[p, placement[p]] < 0
+            or problem.end[p, placement[p]] + problem.lag(k, p) > start
         )
     over = np.argwhere(used > problem.quarter_capacity + CAPACITY_TOLERANCE)
     broken.extend(f"team {problem.team_ids[t]} over capacity in {quarter_label(q)}" for t, q in over)
@@ -808,17 +823,21 @@ def _milp_model(
         [k for k, prereqs in enumerate(problem.prerequisites) for _ in prereqs], dtype=np.int64
     )
     prerequisite = np.array([p for prereqs in problem.prerequisites for p in prereqs], dtype=np.int64)
+    lag = np.array(
+        [problem.lag(k, p) for k, prereqs in enumerate(problem.prerequisites) for p in prereqs],
+        dtype=np.int64,
+    )
     first_dependency_row = n + len(problem.team_ids) * quarter_count
     edge_rows = first_dependency_row + np.arange(len(dependents)) * quarter_count
     prerequisite_end = problem.end[prerequisite] if len(prerequisite) else np.zeros((0, quarter_count))
     for quarter in range(quarter_count):
         for start in range(quarter + 1):
-            # sum_{s <= q} x[k, s] - sum_{s: end(p, s) <= q} x[p, s] <= 0
+            # sum_{s <= q} x[k, s] - sum_{s: end(p, s) + lag <= q} x[p, s] <= 0
             rows.append(edge_rows + quarter)
             cols.append(dependents * quarter_count + start)
             data.append(np.ones(len(dependents)))
         for start in range(quarter_count):
-            ends_by_then = (prerequisite_end[:, start] >= 0) & (prerequisite_end[:, start] <= quarter)
+            ends_by_then = (prerequisite_end[:, start] >= 0) & (prerequisite_end[:, start] + lag <= quarter)
             rows.append(edge_rows[ends_by_then] + quarter)
             cols.append(prerequisite[ends_by_then] * quarter_count + start)
             data.append(-np.ones(int(ends_by_then.sum())))
@@ -1070,6 +1089,7 @@ def _assemble_plan(
             done_ids,
             remaining[problem.team_of[index[feature.id]]],
             fits=lambda start, k=index[feature.id]: problem.fits(k, start, remaining),
+            lag=lambda prerequisite, k=index[feature.id]: problem.lag(k, index[prerequisite]),
         )
         left_out.append(
             LeftOutFeature(
@@ -1149,12 +1169,20 @@ def _why_left_out(
     team_remaining: FloatArray,
     *,
     fits: Callable[[int], bool],
+    lag: Callable[[str], int],
 ) -> tuple[LeftOutReason, str]:
-    """Why a placeable feature is not in the plan; `fits(s)`: whether it would still fit starting in s."""
+    """Why a placeable feature is not in the plan; `fits(s)`: whether it would still fit starting in s;
+    `lag(p)`: quarters between prerequisite p's end and this feature's start (`_Problem.lag`)."""
     missing = sorted(p for p in set(feature.depends_on) if p not in done_ids and p not in placed_end)
     if missing:
         return "dependency", f"prerequisite {', '.join(missing)} not in the plan"
-    earliest = max((placed_end[p] for p in feature.depends_on if p in placed_end), default=0)
+    earliest = max((placed_end[p] + lag(p) for p in feature.depends_on if p in placed_end), default=0)
+    if earliest >= len(team_remaining):
+        late = sorted(p for p in feature.depends_on if p in placed_end and placed_end[p] + lag(p) == earliest)
+        return "dependency", (
+            f"prerequisite {', '.join(late)} of another team ends in {quarter_label(earliest - 1)}, the "
+            "plan's last quarter; this feature could only start after it"
+        )
     window = team_remaining[earliest:]
     if window.size == 0 or not any(fits(start) for start in range(earliest, len(team_remaining))):
         effort = expected_remaining_effort(feature)

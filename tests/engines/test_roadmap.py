@@ -107,21 +107,28 @@ def test_later_quarters_are_discounted_and_used_for_the_overflow() -> None:
 
 def test_a_prerequisite_blocked_by_capacity_holds_its_dependent_back() -> None:
     # T1's Q0 is taken by the pinned Z (13 pw), so A (T1, 13 pw) can only go in Q1,
-    # and B (T2) depends on A, so B goes to Q1 although T2 has room in Q0.
+    # and B (T2) depends on A, so B starts after A's quarter, in Q2, although T2 has room in Q0 and Q1.
+    # C (T1) depends on A too, but on A's own team, which works A first: C may share A's quarter.
     p = portfolio(
         feature("Z", 13, 13),
-        feature("A", 13, 13),
+        feature("A", 12, 13),
         feature("B", 5, 50, team_id="T2", depends_on=["A"]),
+        feature("C", 1, 10, depends_on=["A"]),
         teams={"T1": 1.0, "T2": 1.0},
     )
-    plan = plan_for(p, quarters=2, pins={"Z": 0})
-    assert plan.quarter_by_feature() == {"Z": 0, "A": 1, "B": 1}
-    greedy = plan_for(p, quarters=2, pins={"Z": 0}, solver="greedy")
-    assert greedy.quarter_by_feature() == {"Z": 0, "A": 1, "B": 1}
+    plan = plan_for(p, quarters=3, pins={"Z": 0})
+    assert plan.quarter_by_feature() == {"Z": 0, "A": 1, "B": 2, "C": 1}
+    greedy = plan_for(p, quarters=3, pins={"Z": 0}, solver="greedy")
+    assert greedy.quarter_by_feature() == {"Z": 0, "A": 1, "B": 2, "C": 1}
+    # With two quarters A ends in the last one: B, of another team, could only start after the plan.
+    short = plan_for(p, quarters=2, pins={"Z": 0})
+    assert short.quarter_by_feature() == {"Z": 0, "A": 1, "C": 1}
+    (b,) = [item for item in short.left_out if item.feature_id == "B"]
+    assert b.reason == "dependency" and "A of another team ends in Q2, the plan's last quarter" in b.detail
     # With a single quarter A cannot fit at all: A is out for capacity, B for the dependency.
     single = plan_for(p, quarters=1, pins={"Z": 0})
     assert single.quarter_by_feature() == {"Z": 0}
-    assert reasons(single) == {"A": "capacity", "B": "dependency"}
+    assert reasons(single) == {"A": "capacity", "B": "dependency", "C": "dependency"}
 
 
 def test_a_dependent_may_share_its_prerequisites_quarter() -> None:
@@ -237,16 +244,27 @@ def test_left_out_classification_looks_only_at_quarters_the_prerequisites_allow(
     def fits(start: int) -> bool:
         return bool(team_remaining[start] >= 4)
 
+    def same_team(_: str) -> int:
+        return 0
+
+    def other_team(_: str) -> int:
+        return 1
+
     free = feature("Free", 4, 4)
-    assert _why_left_out(free, {}, set(), team_remaining, fits=fits)[0] == "low_value"
+    assert _why_left_out(free, {}, set(), team_remaining, fits=fits, lag=same_team)[0] == "low_value"
     # With its prerequisite ending in quarter index 1 only that quarter counts, and 2 pw < 4 pw;
     # the text names it as people count quarters, Q2.
     after = feature("After", 4, 4, depends_on=["Pre"])
-    reason, detail = _why_left_out(after, {"Pre": 1}, set(), team_remaining, fits=fits)
+    reason, detail = _why_left_out(after, {"Pre": 1}, set(), team_remaining, fits=fits, lag=same_team)
     assert reason == "capacity" and "left in Q2 onwards" in detail
+    # Of another team, a prerequisite ending in Q1 leaves Q2 (2 pw: capacity); ending in Q2, nothing.
+    assert _why_left_out(after, {"Pre": 0}, set(), team_remaining, fits=fits, lag=other_team)[0] == "capacity"
+    assert (
+        _why_left_out(after, {"Pre": 1}, set(), team_remaining, fits=fits, lag=other_team)[0] == "dependency"
+    )
     # A done prerequisite is no constraint; a missing one is.
-    assert _why_left_out(after, {}, {"Pre"}, team_remaining, fits=fits)[0] == "low_value"
-    assert _why_left_out(after, {}, set(), team_remaining, fits=fits)[0] == "dependency"
+    assert _why_left_out(after, {}, {"Pre"}, team_remaining, fits=fits, lag=same_team)[0] == "low_value"
+    assert _why_left_out(after, {}, set(), team_remaining, fits=fits, lag=same_team)[0] == "dependency"
 
 
 def test_exploration_and_commitment_are_split() -> None:

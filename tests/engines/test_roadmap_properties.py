@@ -3,7 +3,8 @@ independent plan checker (neither uses the planner's own code).
 
 * The plan is valid: capacity per team and quarter (a feature spans the fewest quarters whose capacity
   covers its PERT-mean remaining effort, charged in proportion to their capacity), dependencies (a feature
-  starts no earlier than its prerequisites end), pins, exclusions, ownership. Capacity is nominal or,
+  starts no earlier than the quarter its prerequisites of its own team end in, and after the quarter its
+  prerequisites of other teams end in), pins, exclusions, ownership. Capacity is nominal or,
   under the throughput model, computed here from `engines.throughput.delivered_quantile`.
 * Its value is at least the greedy plan's, and within `mip_rel_gap` of the true optimum found by search.
 * A RoadmapError is raised exactly when the search finds no plan honouring the pins.
@@ -190,6 +191,11 @@ def feature_values(scenario: Scenario) -> dict[str, float]:
     }
 
 
+def lag(features: dict[str, Feature], dependent: str, prerequisite: str) -> int:
+    """Quarters between a prerequisite's end and its dependent's start: 0 on one team, 1 across teams."""
+    return 0 if features[dependent].team_id == features[prerequisite].team_id else 1
+
+
 def best_value_by_search(scenario: Scenario) -> float | None:
     """Exhaustive search over every start quarter (or none) for every open feature; None when pins cannot hold.
 
@@ -201,6 +207,7 @@ def best_value_by_search(scenario: Scenario) -> float | None:
     if any(pinned in done for pinned in scenario.pins):
         return None
     open_features = [f for f in scenario.portfolio.features if f.id not in done]
+    by_id = {f.id: f for f in scenario.portfolio.features}
     remaining = {(t, q): capacity[t][q] for t in capacity for q in range(scenario.quarters)}
     ends: dict[str, int | None] = {}
     best: float | None = None
@@ -226,7 +233,8 @@ def best_value_by_search(scenario: Scenario) -> float | None:
             team = feature.team_id or ""
             placed = span(remaining_effort(feature), capacity[team], start)
             prerequisites_ok = all(
-                p in done or (ends.get(p) is not None and (ends[p] or 0) <= start) for p in feature.depends_on
+                p in done or (ends.get(p) is not None and (ends[p] or 0) + lag(by_id, feature.id, p) <= start)
+                for p in feature.depends_on
             )
             if placed is None or not prerequisites_ok:
                 continue
@@ -286,7 +294,8 @@ def assert_valid(scenario: Scenario, plan: RoadmapPlan) -> None:
     for item in plan.items():
         for prerequisite in features[item.feature_id].depends_on:
             if features[prerequisite].status is not FeatureStatus.DONE:
-                assert ends.get(prerequisite, scenario.quarters) <= item.quarter, (
+                allowed_end = item.quarter - lag(features, item.feature_id, prerequisite)
+                assert ends.get(prerequisite, scenario.quarters) <= allowed_end, (
                     f"{item.feature_id} starts in Q{item.quarter} before its prerequisite {prerequisite} ends"
                 )
     assert abs(plan.total_value - total) < TOLERANCE
@@ -328,7 +337,10 @@ def expected_reason(
     open_prerequisites = [p for p in feature.depends_on if p not in done]
     if any(p not in ends for p in open_prerequisites):
         return "dependency"
-    earliest = max((ends[p] for p in open_prerequisites), default=0)
+    features = {f.id: f for f in scenario.portfolio.features}
+    earliest = max((ends[p] + lag(features, feature.id, p) for p in open_prerequisites), default=0)
+    if earliest >= scenario.quarters:
+        return "dependency"
     team = feature.team_id or ""
 
     def fits(start: int) -> bool:
