@@ -212,7 +212,8 @@ async def test_a_confirmed_link_changes_the_roadmap_demand(
     ]
     link = candidates[0]
     feature_id, customer_id = link["featureId"], customer_of[link["feedbackId"]]
-    demand_before = {s.feature_id: s.demand for s in score_features(before, as_of=AS_OF)}[feature_id]
+    scores_before = {s.feature_id: s for s in score_features(before, as_of=AS_OF)}[feature_id]
+    demand_before = scores_before.demand
     revision_before = await insight_graph.store.revision()
     api_before = await api_demand(insight_gql, feature_id)
     assert api_before["arrWeightedDemand"] + api_before["confirmedFeedbackDemand"] == pytest.approx(
@@ -225,7 +226,20 @@ async def test_a_confirmed_link_changes_the_roadmap_demand(
     after = await insight_graph.store.portfolio_snapshot()
     assert feature_id in next(f for f in after.feedback if f.id == link["feedbackId"]).confirmed_feature_ids
     assert await insight_graph.store.revision() != revision_before
-    demand_after = {s.feature_id: s.demand for s in score_features(after, as_of=AS_OF)}[feature_id]
+    scores_after = {s.feature_id: s for s in score_features(after, as_of=AS_OF)}[feature_id]
+    demand_after = scores_after.demand
+    # RICE reach counts the customer too: stated reach x (requesting + confirmed) / requesting.
+    rice_before, rice_after = scores_before.rice.inputs, scores_after.rice.inputs
+    assert (
+        rice_after["confirmed_feedback_customers"] == (rice_before["confirmed_feedback_customers"] or 0) + 1
+    )
+    requesting = rice_after["requesting_customers"] or 0
+    if requesting:
+        assert rice_after["reach"] == pytest.approx(
+            (rice_after["stated_reach"] or 0)
+            * (requesting + (rice_after["confirmed_feedback_customers"] or 0))
+            / requesting
+        )
     added = arr[customer_id] * CONFIRMED_FEEDBACK_WEIGHT
     assert demand_after.inputs["arr_weighted_demand"] == pytest.approx(
         (demand_before.inputs["arr_weighted_demand"] or 0.0) + added
