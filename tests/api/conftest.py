@@ -8,6 +8,7 @@ The graph is loaded once per module (`api_graph`); tests that change the graph (
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -122,19 +123,29 @@ class GraphQLClient:
         return body["data"]
 
 
-@pytest_asyncio.fixture(loop_scope="session")
-async def gql(api_graph: ApiGraph) -> AsyncIterator[GraphQLClient]:
-    app = create_app(make_services(api_graph))
+@asynccontextmanager
+async def in_process_client(
+    services: ApiServices, keys: Mapping[Role, str] | None = None
+) -> AsyncIterator[GraphQLClient]:
+    """A GraphQLClient on the app in this process (httpx's ASGI transport, no server), signing in with `keys`."""
+    app = create_app(services)
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url="http://lodestar.test"
     ) as http:
-        yield GraphQLClient(http, api_graph.keys)
+        yield GraphQLClient(http, dict(keys or {}))
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def gql(api_graph: ApiGraph) -> AsyncIterator[GraphQLClient]:
+    async with in_process_client(make_services(api_graph), api_graph.keys) as client:
+        yield client
 
 
 __all__ = [
     "AS_OF",
     "ApiGraph",
     "GraphQLClient",
+    "in_process_client",
     "make_services",
     "running_worker",
     "temporal_client",

@@ -13,13 +13,11 @@ import re
 from collections.abc import AsyncIterator
 from typing import Any
 
-import httpx
 import neo4j
 import pytest
 import pytest_asyncio
 from temporalio.client import Client
 
-from api.app import create_app
 from api.auth import Role, create_api_key
 from graph.entity_reads import EntityReads
 from graph.local_db import LocalGraphDatabase
@@ -27,7 +25,7 @@ from graph.portfolio import Portfolio
 from graph.result_store import ResultStore
 from graph.store import GraphStore
 from graph.vocabulary import NodeLabel
-from tests.api.conftest import ApiGraph, GraphQLClient, make_services, running_worker
+from tests.api.conftest import ApiGraph, GraphQLClient, in_process_client, make_services, running_worker
 from tests.api.test_runs import OPTIONS, START_RISK, START_ROADMAP, START_SCENARIOS, start, wait_for_run
 from tests.personal_data import personal_data, with_personal_feedback
 
@@ -61,11 +59,9 @@ async def worker_queue(api_graph: ApiGraph, temporal_client: Client) -> AsyncIte
 async def egql(
     api_graph: ApiGraph, temporal_client: Client, worker_queue: str
 ) -> AsyncIterator[GraphQLClient]:
-    app = create_app(make_services(api_graph, temporal=temporal_client, task_queue=worker_queue))
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://lodestar.test"
-    ) as http:
-        yield GraphQLClient(http, api_graph.keys)
+    services = make_services(api_graph, temporal=temporal_client, task_queue=worker_queue)
+    async with in_process_client(services, api_graph.keys) as client:
+        yield client
 
 
 async def _run_demo_analyses(gql: GraphQLClient, portfolio: Portfolio) -> list[str]:

@@ -22,11 +22,10 @@ from hypothesis import strategies as st
 from hypothesis_graphql import Mode, mutations, queries
 from temporalio.client import Client
 
-from api.app import create_app
 from api.auth import Role
 from api.extensions import MASKED_MESSAGE
 from api.schema import schema_sdl
-from tests.api.conftest import ApiGraph, GraphQLClient, make_services
+from tests.api.conftest import ApiGraph, GraphQLClient, in_process_client, make_services
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
 
@@ -57,11 +56,9 @@ FUZZ = settings(
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def fuzz_client(api_graph: ApiGraph, temporal_client: Client) -> AsyncIterator[GraphQLClient]:
     # Runs started here wait on a queue no worker polls: they cost one RPC and change nothing else.
-    app = create_app(make_services(api_graph, temporal=temporal_client, task_queue="fuzz-no-worker"))
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://lodestar.test"
-    ) as http:
-        yield GraphQLClient(http, api_graph.keys)
+    services = make_services(api_graph, temporal=temporal_client, task_queue="fuzz-no-worker")
+    async with in_process_client(services, api_graph.keys) as client:
+        yield client
 
 
 def check(response: httpx.Response) -> None:

@@ -3,31 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
 
-import httpx
 import pytest
 
-from api.app import create_app
 from api.auth import ApiKeyAuthenticator, Role, create_api_key
 from api.context import ApiServices
 from api.result_reader import ResultReader
 from api.settings import ApiMode, ApiSettings
 from graph.entity_reads import EntityReads
-from tests.api.conftest import ApiGraph, GraphQLClient, make_services
+from tests.api.conftest import ApiGraph, GraphQLClient, in_process_client, make_services
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
-
-
-@asynccontextmanager
-async def client_for(
-    services: ApiServices, keys: dict[Role, str] | None = None
-) -> AsyncIterator[GraphQLClient]:
-    app = create_app(services)
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://lodestar.test"
-    ) as http:
-        yield GraphQLClient(http, keys or {})
 
 
 def only_error(body: dict[str, object]) -> dict[str, object]:
@@ -48,7 +34,7 @@ def nested_features(depth: int) -> str:
 
 async def test_query_depth_is_limited(api_graph: ApiGraph) -> None:
     services = make_services(api_graph, ApiSettings(mode=ApiMode.DEVELOPMENT, max_depth=4))
-    async with client_for(services, dict(api_graph.keys)) as gql:
+    async with in_process_client(services, dict(api_graph.keys)) as gql:
         allowed = await gql.execute(nested_features(4))
         assert "errors" not in allowed
         refused = await gql.execute(nested_features(5))
@@ -58,7 +44,7 @@ async def test_query_depth_is_limited(api_graph: ApiGraph) -> None:
 
 async def test_tokens_and_aliases_are_limited(api_graph: ApiGraph) -> None:
     services = make_services(api_graph, ApiSettings(mode=ApiMode.DEVELOPMENT, max_tokens=60, max_aliases=3))
-    async with client_for(services, dict(api_graph.keys)) as gql:
+    async with in_process_client(services, dict(api_graph.keys)) as gql:
         aliases = " ".join(f'a{i}: feature(id: "f-1") {{ id }}' for i in range(4))
         refused = await gql.execute(f"{{ {aliases} }}")
         assert "4 aliases found. Allowed: 3" in str(only_error(refused)["message"])
@@ -71,7 +57,7 @@ async def test_tokens_and_aliases_are_limited(api_graph: ApiGraph) -> None:
 
 async def test_batches_are_capped(api_graph: ApiGraph) -> None:
     services = make_services(api_graph, ApiSettings(mode=ApiMode.DEVELOPMENT, max_batch=2))
-    async with client_for(services, dict(api_graph.keys)) as gql:
+    async with in_process_client(services, dict(api_graph.keys)) as gql:
         two = [{"query": '{ feature(id: "f-1") { name } }'}, {"query": '{ team(id: "t-1") { name } }'}]
         response = await gql.post(two)
         assert response.status_code == 200
@@ -94,7 +80,7 @@ async def test_unexpected_errors_are_masked(api_graph: ApiGraph) -> None:
         authenticator=ApiKeyAuthenticator(api_graph.queries),
         results=ResultReader(api_graph.store, api_graph.queries),
     )
-    async with client_for(services, dict(api_graph.keys)) as gql:
+    async with in_process_client(services, dict(api_graph.keys)) as gql:
         body = await gql.execute("{ features(first: 5) { nodes { id } } me { role } }")
     error = only_error(body)
     assert error["message"] == "Unexpected error."
@@ -117,7 +103,7 @@ async def test_requests_time_out(api_graph: ApiGraph) -> None:
     services = make_services(api_graph, ApiSettings(mode=ApiMode.DEVELOPMENT, request_timeout_s=0.001))
     # The deadline covers the key's check too: with the key already verified, the operation runs out.
     await services.authenticator.authenticate(api_graph.keys[Role.VIEWER])
-    async with client_for(services, dict(api_graph.keys)) as gql:
+    async with in_process_client(services, dict(api_graph.keys)) as gql:
         response = await gql.post(
             {
                 "query": "{ features(first: 100) { nodes { owner { name } dependencies { id } "
@@ -140,7 +126,7 @@ async def test_introspection_and_graphiql_follow_the_mode(
     api_graph: ApiGraph, mode: ApiMode, introspection_allowed: bool, graphiql_status: int
 ) -> None:
     services = make_services(api_graph, ApiSettings(mode=mode))
-    async with client_for(services, dict(api_graph.keys)) as gql:
+    async with in_process_client(services, dict(api_graph.keys)) as gql:
         body = await gql.execute("{ __schema { queryType { name } } }")
         if introspection_allowed:
             assert body["data"] == {"__schema": {"queryType": {"name": "Query"}}}
@@ -166,7 +152,7 @@ async def test_introspection_and_graphiql_follow_the_mode(
 async def test_bad_keys_are_refused_with_401(
     api_graph: ApiGraph, header: Callable[[str], dict[str, str]]
 ) -> None:
-    async with client_for(make_services(api_graph)) as gql:
+    async with in_process_client(make_services(api_graph)) as gql:
         response = await gql.http.post(
             "/graphql", json={"query": "{ me { role } }"}, headers=header(api_graph.keys[Role.ADMIN])
         )
@@ -177,7 +163,7 @@ async def test_bad_keys_are_refused_with_401(
 async def test_a_revoked_key_stops_working(api_graph: ApiGraph) -> None:
     issued = await create_api_key(api_graph.queries, "short-lived", Role.PLANNER)
     services = make_services(api_graph)
-    async with client_for(services) as gql:
+    async with in_process_client(services) as gql:
         headers = {"X-API-Key": issued.secret_key}
         ok = await gql.http.post("/graphql", json={"query": "{ me { role name } }"}, headers=headers)
         assert ok.json() == {"data": {"me": {"role": "PLANNER", "name": "short-lived"}}}
@@ -213,7 +199,7 @@ async def test_run_fields_without_temporal_say_so(gql: GraphQLClient) -> None:
 async def test_oversized_bodies_are_refused_before_anything_runs(api_graph: ApiGraph) -> None:
     # The limit is max_import_bytes plus 1,000,000 bytes for the rest of the request: 1,000,010 here.
     services = make_services(api_graph, ApiSettings(mode=ApiMode.DEVELOPMENT, max_import_bytes=10))
-    async with client_for(services, dict(api_graph.keys)) as gql:
+    async with in_process_client(services, dict(api_graph.keys)) as gql:
         headers = {
             "Authorization": f"Bearer {api_graph.keys[Role.ADMIN]}",
             "Content-Type": "application/json",

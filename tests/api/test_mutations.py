@@ -5,15 +5,13 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 
-import httpx
 import pytest
 import pytest_asyncio
 from temporalio.client import Client
 
-from api.app import create_app
 from api.auth import Role
 from graph.portfolio_files import parse_json
-from tests.api.conftest import ApiGraph, GraphQLClient, make_services
+from tests.api.conftest import ApiGraph, GraphQLClient, in_process_client, make_services
 from tests.conftest import build_tiny_portfolio
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
@@ -22,11 +20,9 @@ pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")
 @pytest_asyncio.fixture(loop_scope="session")
 async def mgql(api_graph: ApiGraph, temporal_client: Client) -> AsyncIterator[GraphQLClient]:
     """The app connected to Temporal, with no worker: nothing here may start a run."""
-    app = create_app(make_services(api_graph, temporal=temporal_client, task_queue="no-worker"))
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://lodestar.test"
-    ) as http:
-        yield GraphQLClient(http, api_graph.keys)
+    services = make_services(api_graph, temporal=temporal_client, task_queue="no-worker")
+    async with in_process_client(services, api_graph.keys) as client:
+        yield client
 
 
 DENIED = "... on PermissionDenied { message requiredRole yourRole }"

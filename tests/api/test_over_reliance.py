@@ -7,15 +7,13 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-import httpx
 import pytest
 import pytest_asyncio
 from temporalio.client import Client
 
 from agents.model_config import OFFLINE_DISCLAIMER, OFFLINE_MODEL_NAME
-from api.app import create_app
 from api.auth import Role
-from tests.api.conftest import ApiGraph, GraphQLClient, make_services, running_worker
+from tests.api.conftest import ApiGraph, GraphQLClient, in_process_client, make_services, running_worker
 from tests.api.test_runs import OPTIONS, START_RISK, START_ROADMAP, start, wait_for_run
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
@@ -26,11 +24,9 @@ NARRATIVE = "modelName offline headline recommendation findings { statement evid
 @pytest_asyncio.fixture(loop_scope="session")
 async def ogql(api_graph: ApiGraph, temporal_client: Client) -> AsyncIterator[GraphQLClient]:
     async with running_worker(temporal_client, api_graph.store) as queue:
-        app = create_app(make_services(api_graph, temporal=temporal_client, task_queue=queue))
-        async with httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://lodestar.test"
-        ) as http:
-            yield GraphQLClient(http, api_graph.keys)
+        services = make_services(api_graph, temporal=temporal_client, task_queue=queue)
+        async with in_process_client(services, api_graph.keys) as client:
+            yield client
 
 
 def _check_narrative(result: dict[str, object]) -> None:

@@ -10,17 +10,22 @@ from collections.abc import AsyncIterator
 from datetime import date
 from typing import Any
 
-import httpx
 import pytest
 import pytest_asyncio
 from temporalio.client import Client
 
 from agents.reports import RiskAssessmentReport, RoadmapReport
-from api.app import create_app
 from api.auth import Role
 from graph.result_store import ResultStore
 from graph.vocabulary import NodeLabel
-from tests.api.conftest import AS_OF, ApiGraph, GraphQLClient, make_services, running_worker
+from tests.api.conftest import (
+    AS_OF,
+    ApiGraph,
+    GraphQLClient,
+    in_process_client,
+    make_services,
+    running_worker,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
 
@@ -39,11 +44,8 @@ async def runs_gql(
     api_graph: ApiGraph, temporal_client: Client, worker_queue: str
 ) -> AsyncIterator[GraphQLClient]:
     services = make_services(api_graph, temporal=temporal_client, task_queue=worker_queue)
-    app = create_app(services)
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://lodestar.test"
-    ) as http:
-        yield GraphQLClient(http, api_graph.keys)
+    async with in_process_client(services, api_graph.keys) as client:
+        yield client
 
 
 RUN_STATES = {"RUNNING", "COMPLETED", "FAILED", "CANCELLED", "TERMINATED", "TIMED_OUT"}

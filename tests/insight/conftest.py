@@ -6,17 +6,15 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-import httpx
 import neo4j
 import pytest_asyncio
 from temporalio.client import Client
 
-from api.app import create_app
 from api.auth import Role, create_api_key
 from graph.entity_reads import EntityReads
 from graph.local_db import LocalGraphDatabase
 from graph.store import GraphStore
-from tests.api.conftest import AS_OF, ApiGraph, GraphQLClient, combined, make_services
+from tests.api.conftest import AS_OF, ApiGraph, GraphQLClient, combined, in_process_client, make_services
 from tests.api.conftest import demo_portfolio as demo_portfolio
 from tests.conftest import build_tiny_portfolio
 from tests.temporal_fixtures import running_worker, temporal_client, temporal_server
@@ -47,11 +45,9 @@ async def insight_queue(insight_graph: ApiGraph, temporal_client: Client) -> Asy
 async def insight_gql(
     insight_graph: ApiGraph, temporal_client: Client, insight_queue: str
 ) -> AsyncIterator[GraphQLClient]:
-    app = create_app(make_services(insight_graph, temporal=temporal_client, task_queue=insight_queue))
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://lodestar.test"
-    ) as http:
-        yield GraphQLClient(http, insight_graph.keys)
+    services = make_services(insight_graph, temporal=temporal_client, task_queue=insight_queue)
+    async with in_process_client(services, insight_graph.keys) as client:
+        yield client
 
 
 __all__ = ["AS_OF", "running_worker", "temporal_client", "temporal_server"]
