@@ -16,17 +16,15 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 import pytest_asyncio
 from graphql import GraphQLSchema, OperationDefinitionNode, build_schema, parse, validate
 from temporalio.client import Client
 
-from api.app import create_app
 from api.auth import Role
 from api.schema import build_schema as build_api_schema
 from api.settings import ApiSettings
-from tests.api.conftest import ApiGraph, GraphQLClient, make_services, running_worker
+from tests.api.conftest import ApiGraph, GraphQLClient, in_process_client, make_services, running_worker
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 APP = REPO_ROOT / "api" / "static" / "app"
@@ -125,11 +123,9 @@ async def insight_queue(api_graph: ApiGraph, temporal_client: Client) -> AsyncIt
 async def runs_gql(
     api_graph: ApiGraph, temporal_client: Client, insight_queue: str
 ) -> AsyncIterator[GraphQLClient]:
-    app = create_app(make_services(api_graph, temporal=temporal_client, task_queue=insight_queue))
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://lodestar.test"
-    ) as http:
-        yield GraphQLClient(http, api_graph.keys)
+    services = make_services(api_graph, temporal=temporal_client, task_queue=insight_queue)
+    async with in_process_client(services, api_graph.keys) as client:
+        yield client
 
 
 async def _finished_run(gql: GraphQLClient, run_id: str) -> dict[str, Any]:
@@ -236,3 +232,32 @@ async def test_the_insight_operations_answer_a_real_run(runs_gql: GraphQLClient,
         ]
     after = (await gql.data(_operation("Insight"), {"themesFirst": 0}))["suggested"]["totalCount"]
     assert after == result["suggestedLinkCount"] - 2
+
+    # The panel's theme controls: a viewer is refused, a planner renames and merges with typed answers.
+    kept, gone = themes[0], themes[1]
+    rename = {"id": kept["id"], "label": "Slow exports"}
+    merge = {"targetId": kept["id"], "sourceId": gone["id"]}
+    for name, variables in (("RenameTheme", rename), ("MergeThemes", merge)):
+        denied = next(iter((await gql.data(_operation(name), variables)).values()))
+        assert denied["__typename"] == "PermissionDenied" and denied["yourRole"] == "viewer", name
+    empty = await gql.data(_operation("RenameTheme"), {**rename, "label": " "}, role=Role.PLANNER)
+    assert empty["renameTheme"]["__typename"] == "ValidationErrors"
+    assert [issue["location"] for issue in empty["renameTheme"]["issues"]] == ["label"]
+    renamed = (await gql.data(_operation("RenameTheme"), rename, role=Role.PLANNER))["renameTheme"]
+    assert renamed["__typename"] == "ThemeChanged" and renamed["theme"]["label"] == "Slow exports"
+    assert renamed["theme"]["renamedBy"] == "test planner"
+    itself = await gql.data(_operation("MergeThemes"), {**merge, "sourceId": kept["id"]}, role=Role.PLANNER)
+    assert itself["mergeThemes"]["__typename"] == "InvalidState"
+    merged = (await gql.data(_operation("MergeThemes"), merge, role=Role.PLANNER))["mergeThemes"]
+    assert merged["__typename"] == "ThemeChanged" and merged["theme"]["id"] == kept["id"]
+    assert merged["theme"]["itemCount"] == kept["itemCount"] + gone["itemCount"]
+    assert merged["theme"]["label"] == "Slow exports"
+    again = (await gql.data(_operation("MergeThemes"), merge, role=Role.PLANNER))["mergeThemes"]
+    assert again["__typename"] == "InvalidState"
+    missing = (
+        await gql.data(_operation("MergeThemes"), {**merge, "sourceId": "th-none"}, role=Role.PLANNER)
+    )["mergeThemes"]
+    assert missing["__typename"] == "NotFound" and missing["id"] == "th-none"
+    listed = (await gql.data(_operation("Insight"), {"themesFirst": 100}))["themes"]
+    assert listed["totalCount"] == len(themes) - 1
+    assert gone["id"] not in {theme["id"] for theme in listed["nodes"]}

@@ -1,9 +1,10 @@
 """The dashboard's customer-insight view in real headless Chromium against the real API, graph and Temporal.
 
 The planner starts an insight run from the page (the worker runs it on the offline model), then reads the
-themes, opens a theme's feedback, confirms one suggested link and rejects another; the API's own answers
-are the reference for what the page shows, and for the links' new statuses. A viewer sees the same
-lists without the buttons. With `LODESTAR_SCREENSHOTS=1` the view's screenshot is written to
+themes, opens a theme's feedback, confirms one suggested link and rejects another (the suggested count
+follows), renames a theme and merges one theme into another; the API's own answers are the reference for
+what the page shows, and for the links' and themes' new states. A viewer sees the same lists without the
+buttons or the theme controls. With `LODESTAR_SCREENSHOTS=1` the view's screenshot is written to
 docs/screenshots/dashboard-insight.png (the README shows it).
 """
 
@@ -28,6 +29,7 @@ THEMES = """
 { themes(first: 100) { totalCount nodes { id label itemCount customerCount arr
   trend { direction recentCount previousCount } } } }"""
 MEMBERS = "query($id: ID!) { theme(id: $id) { members(first: 12) { nodes { feedbackId text } } } }"
+THEME = "query($id: ID!) { theme(id: $id) { id label renamedBy itemCount mergedIntoId } }"
 LINKS = """
 query($status: LinkStatus!) { feedbackLinks(status: $status, first: 50) {
   totalCount nodes { feedbackId featureId status decidedBy } } }"""
@@ -108,12 +110,15 @@ async def test_the_planner_reads_themes_and_decides_links_the_viewer_only_reads(
     confirmed, rejected = suggested["nodes"][0], suggested["nodes"][1]
     links = view.locator('.paged[data-name="suggested links"]')
     await expect(links.locator(".pager")).to_contain_text(f"of {suggested['totalCount']} suggested links")
+    suggested_stat = view.locator('[data-stat="suggested links"] .stat-value')
+    await expect(suggested_stat).to_have_text(str(suggested["totalCount"]))
     await expect(links.locator("tbody tr")).to_have_count(min(12, suggested["totalCount"]))
     await page.locator(link_row(page, confirmed)).get_by_role("button", name="Confirm").click()
     await expect(page.locator(link_row(page, confirmed))).to_have_attribute("data-status", "CONFIRMED")
     await page.locator(link_row(page, rejected)).get_by_role("button", name="Reject").click()
     await expect(page.locator(link_row(page, rejected))).to_have_attribute("data-status", "REJECTED")
     await expect(page.locator(link_row(page, rejected))).to_contain_text("test planner")
+    await expect(suggested_stat).to_have_text(str(suggested["totalCount"] - 2))  # without a reload
     await view.locator(".split").evaluate("element => element.scrollIntoView({block: 'start'})")
     await save_screenshot(page, "dashboard-insight")
     if opened["itemCount"] > 6:
@@ -130,6 +135,50 @@ async def test_the_planner_reads_themes_and_decides_links_the_viewer_only_reads(
     await page.locator("#link-status").select_option("CONFIRMED")
     await expect(view.locator('.paged[data-name="confirmed links"] tbody tr')).to_have_count(1)
     await expect(page.locator(link_row(page, confirmed))).to_have_attribute("data-status", "CONFIRMED")
+
+    # Rename a theme from its panel: an empty name gets the API's validation message, then a real one.
+    assert len(shown) >= 3
+    renamed, source = by_id[shown[1]], by_id[shown[2]]
+    await themes_table.locator(f'button[data-theme-id="{renamed["id"]}"]').click()
+    await expect(members).to_have_attribute("data-theme-id", renamed["id"])
+    outcome = members.locator("#theme-outcome")
+    await members.locator("#theme-label").fill("  ")
+    await members.get_by_role("button", name="Save").click()
+    await expect(outcome.locator('[data-typename="ValidationErrors"]')).to_contain_text(
+        "label: 1 to 120 characters"
+    )
+    new_label = "Renamed <b>in</b> the page"
+    await members.locator("#theme-label").fill(new_label)
+    await members.get_by_role("button", name="Save").click()
+    await expect(outcome.locator(".ok")).to_have_text(f"Renamed to “{new_label}”.")
+    await expect(members.locator("h2")).to_have_text(f"Feedback in “{new_label}”")
+    await expect(themes_table.locator(f'button[data-theme-id="{renamed["id"]}"]')).to_have_text(new_label)
+    answered = (await api(served, THEME, viewer_key, {"id": renamed["id"]}))["theme"]
+    assert (answered["label"], answered["renamedBy"]) == (new_label, "test planner")
+
+    # Merge another theme into the renamed one: the target shows its summed items, the source is gone.
+    await themes_table.locator(f'button[data-theme-id="{source["id"]}"]').click()
+    await expect(members).to_have_attribute("data-theme-id", source["id"])
+    await members.locator("#merge-target").select_option(renamed["id"])
+    await members.get_by_role("button", name="Merge…").click()
+    await expect(members.locator("#merge-confirm")).to_contain_text(f"into “{new_label}”?")
+    await members.get_by_role("button", name="Confirm merge").click()
+    total = renamed["itemCount"] + source["itemCount"]
+    await expect(members).to_have_attribute("data-theme-id", renamed["id"])
+    await expect(outcome.locator(".ok")).to_contain_text(f"into “{new_label}”: {total} items.")
+    await expect(members.locator(".pager")).to_contain_text(f"of {total} items")
+    await expect(themes_table.locator(f'button[data-theme-id="{source["id"]}"]')).to_have_count(0)
+    await expect(view.locator('[data-stat="themes"] .stat-value')).to_have_text(str(themes["totalCount"] - 1))
+    after = (await api(served, THEMES, viewer_key))["themes"]
+    assert after["totalCount"] == themes["totalCount"] - 1
+    assert source["id"] not in {theme["id"] for theme in after["nodes"]}
+    target = next(theme for theme in after["nodes"] if theme["id"] == renamed["id"])
+    assert target["itemCount"] == total
+    # Its ARR only grew, so it stays on the table's first page, with the summed items.
+    row = themes_table.locator("tr", has=page.locator(f'[data-theme-id="{renamed["id"]}"]'))
+    await expect(row.locator("td").nth(1)).to_have_text(str(total))
+    merged = (await api(served, THEME, viewer_key, {"id": source["id"]}))["theme"]
+    assert merged["mergedIntoId"] == renamed["id"]
     assert planner.problems() == []
 
     # A viewer reads the same lists, without a button to decide or to start a run.
@@ -147,5 +196,15 @@ async def test_the_planner_reads_themes_and_decides_links_the_viewer_only_reads(
     assert await viewer_view.get_by_role("button", name="Confirm").count() == 0
     assert await viewer_view.get_by_role("button", name="Reject").count() == 0
     await expect(viewer.page.locator("#start-insight")).to_be_disabled()
+    await expect(viewer_view.locator('[data-stat="suggested links"] .stat-value')).to_have_text(
+        str(remaining)
+    )
+    await viewer_view.locator(f'button[data-theme-id="{renamed["id"]}"]').first.click()
+    await expect(viewer_view.locator("#theme-members h2")).to_have_text(f"Feedback in “{new_label}”")
+    await expect(viewer_view.locator("#theme-members .pager")).to_contain_text(f"of {total} items")
+    for control in ("#theme-tools", "#theme-label", "#merge-target"):
+        assert await viewer_view.locator(control).count() == 0, control
+    for name in ("Save", "Merge…", "Confirm merge"):
+        assert await viewer_view.get_by_role("button", name=name).count() == 0, name
     await expect(viewer_view).to_contain_text("Only a planner may confirm or reject a link.")
     assert viewer.problems() == []

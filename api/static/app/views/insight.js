@@ -1,5 +1,6 @@
-// Customer insight: the latest run's themes (by ARR), a theme's feedback, and the suggested
-// feedback-to-feature links a planner confirms or rejects. Feedback is customer text: shown as text only.
+// Customer insight: the latest run's themes (by ARR), a theme's feedback (a planner renames the theme or
+// merges it into another), and the suggested feedback-to-feature links a planner confirms or rejects.
+// Feedback and theme names are customer or user text: shown as text only.
 import { mutate, query } from "../graphql.js";
 import { progressSlot } from "../progress.js";
 import { may } from "../session.js";
@@ -13,6 +14,7 @@ const EXCERPT = 180;
 const STATUSES = ["SUGGESTED", "CONFIRMED", "REJECTED"];
 const ARROWS = { RISING: "↑", STEADY: "→", FALLING: "↓" };
 
+const short = (label) => (label.length > 28 ? `${label.slice(0, 27)}…` : label);
 const excerpt = (text) => (text.length > EXCERPT ? `${text.slice(0, EXCERPT - 1)}…` : text);
 const score = (value) => (value === null || value === undefined ? "—" : value.toFixed(2));
 
@@ -87,9 +89,93 @@ function themesTable(themes, onOpen) {
   return table;
 }
 
-function membersPanel() {
+/**
+ * The selected theme's feedback; for a planner also "Rename" and "Merge into…" (another theme of the list).
+ * `themes()` answers the list as it now stands; `onChanged(theme, mergedId)` is told of a rename or a merge.
+ */
+function membersPanel(themes, onChanged) {
+  const planner = may("PLANNER");
   const element = h("div", { id: "theme-members" }, h("h2", "Feedback"), h("p.muted", "Choose a theme to read its feedback."));
-  async function open(theme) {
+
+  async function change(outcome, buttons, operation, variables, done) {
+    replace(outcome);
+    for (const button of buttons) button.disabled = true;
+    try {
+      const result = Object.values(await mutate(operation, variables))[0];
+      if (result.__typename === "ThemeChanged") return await done(result.theme);
+      replace(outcome, typedError(result));
+    } catch (error) {
+      replace(outcome, failure(error));
+    }
+    for (const button of buttons) button.disabled = false;
+  }
+
+  function tools(theme) {
+    const outcome = h("div", { id: "theme-outcome" });
+    const label = h("input", { id: "theme-label", value: theme.label, maxLength: 120, size: 28, autocomplete: "off" });
+    const save = h("button.small.primary", { type: "submit" }, "Save");
+    const rename = h(
+      "form.form-row",
+      {
+        id: "theme-rename",
+        onsubmit: (event) => {
+          event.preventDefault();
+          change(outcome, [save], "RenameTheme", { id: theme.id, label: label.value }, async (renamed) => {
+            onChanged(renamed, null);
+            await open(renamed, `Renamed to “${renamed.label}”.`);
+          });
+        },
+      },
+      h("label", { for: "theme-label" }, "Rename"),
+      label,
+      save,
+    );
+    const others = themes().filter((t) => t.id !== theme.id);
+    const target = h(
+      "select",
+      { id: "merge-target" },
+      others.map((t) => h("option", { value: t.id, title: t.label }, `${short(t.label)} (${t.itemCount} items)`)),
+    );
+    const confirmation = h("div", { id: "merge-confirm" });
+    const ask = h("button.small", { type: "button", disabled: others.length === 0 }, "Merge…");
+    ask.addEventListener("click", () => {
+      const into = others.find((t) => t.id === target.value);
+      if (!into) return;
+      const yes = h("button.small.danger", { type: "button" }, "Confirm merge");
+      const no = h("button.small", { type: "button" }, "Cancel");
+      const close = () => {
+        ask.disabled = target.disabled = false;
+        replace(confirmation);
+      };
+      no.addEventListener("click", close);
+      yes.addEventListener("click", () =>
+        change(outcome, [yes, no], "MergeThemes", { targetId: into.id, sourceId: theme.id }, async (merged) => {
+          onChanged(merged, theme.id);
+          await open(merged, `Merged “${theme.label}” into “${merged.label}”: ${merged.itemCount} items.`);
+        }),
+      );
+      ask.disabled = target.disabled = true;
+      replace(
+        confirmation,
+        h(
+          "div.form-row",
+          h("span", `Merge “${theme.label}” (${theme.itemCount} items) into “${into.label}”? Its feedback moves there.`),
+          yes,
+          no,
+        ),
+      );
+    });
+    return h(
+      "div",
+      { id: "theme-tools" },
+      rename,
+      h("div.form-row", h("label", { for: "merge-target" }, "Merge into…"), target, ask),
+      confirmation,
+      outcome,
+    );
+  }
+
+  async function open(theme, notice = null) {
     const members = cursorTable(["feedback", "sentiment"], {
       name: "items",
       empty: "No feedback in this theme.",
@@ -115,13 +201,16 @@ function membersPanel() {
     for (const button of document.querySelectorAll("button.link[data-theme-id]")) {
       button.closest("tr")?.classList.toggle("selected", button.dataset.themeId === theme.id);
     }
-    replace(element, h("h2", `Feedback in “${theme.label}”`), members.element);
+    const panel = planner ? tools(theme) : null;
+    if (panel && notice) replace(panel.querySelector("#theme-outcome"), h("div.ok", { role: "status" }, notice));
+    replace(element, h("h2", `Feedback in “${theme.label}”`), panel, members.element);
   }
   const fail = (error) => replace(element, h("h2", "Feedback"), failure(error));
   return { element: h("section.card", { dataset: { card: "Theme feedback" } }, element), open, fail };
 }
 
-function linksPanel() {
+/** The links by status; a planner confirms or rejects; `onDecided()` follows each decision. */
+function linksPanel(onDecided) {
   const planner = may("PLANNER");
   const outcome = h("div", { id: "link-outcome" });
   const filter = h(
@@ -146,6 +235,7 @@ function linksPanel() {
       const decided = { ...link, ...result.link };
       tr.replaceWith(row(decided, excerptOf.get(link.feedbackId)));
       current.changed();
+      onDecided();
       replace(outcome, h("div.ok", { role: "status" }, `Link to ${link.feature?.name ?? link.featureId} ${format.label(decided.status)}.`));
     } catch (error) {
       replace(outcome, failure(error));
@@ -242,7 +332,8 @@ function startInsight(refresh) {
 
 export async function render(container, { refresh }) {
   const data = await query("Insight", { themesFirst: THEMES });
-  const themes = data.themes.nodes;
+  let themes = data.themes.nodes;
+  let themeCount = data.themes.totalCount;
   const start = startInsight(refresh);
   const digestId = themes[0]?.digestId ?? null;
   if (digestId === null) {
@@ -254,24 +345,48 @@ export async function render(container, { refresh }) {
     return start.stop;
   }
   const digest = (await query("InsightDigest", { id: digestId })).insightDigest;
-  const members = membersPanel();
-  const links = linksPanel();
-  const shown = data.themes.totalCount > themes.length ? `the ${themes.length} largest of ${data.themes.totalCount} themes` : null;
+  const themeStat = stat("themes", format.number(themeCount));
+  const suggestedStat = stat("suggested links", format.number(data.suggested.totalCount), "awaiting a decision");
+  const themesSlot = h("div");
+  const members = membersPanel(
+    () => themes,
+    (changed, mergedId) => {
+      themes = themes.filter((t) => t.id !== mergedId).map((t) => (t.id === changed.id ? { ...t, ...changed } : t));
+      if (mergedId !== null) themeCount -= 1;
+      themeStat.querySelector(".stat-value").textContent = format.number(themeCount);
+      drawThemes();
+    },
+  );
+  const openTheme = (theme) => members.open(theme).catch(members.fail);
+  const drawThemes = () => replace(themesSlot, themesTable(themes, openTheme));
+  drawThemes();
+  // A decision changes the count of suggested links: asked again, the latest answer wins.
+  let asked = 0;
+  const links = linksPanel(async () => {
+    const ask = ++asked;
+    try {
+      const count = (await query("Insight", { themesFirst: 0 })).suggested.totalCount;
+      if (ask === asked) suggestedStat.querySelector(".stat-value").textContent = format.number(count);
+    } catch {
+      // The count stays as it was; the next decision or a reload asks again.
+    }
+  });
+  const shown = themeCount > themes.length ? `the ${themes.length} largest of ${themeCount} themes` : null;
   replace(
     container,
     h("h1", "Customer insight"),
     h(
       "div.stats",
       stat("feedback analysed", format.number(digest?.feedbackCount), digest ? `as of ${format.date(digest.asOf)}` : null),
-      stat("themes", format.number(data.themes.totalCount)),
-      stat("suggested links", format.number(data.suggested.totalCount), "awaiting a decision"),
+      themeStat,
+      suggestedStat,
       stat("analysed", format.dateTime(digest?.recordedAt), digest?.modelName),
     ),
     digest ? h("p", { id: "insight-headline" }, digest.headline) : null,
     digest?.recommendation ? h("p.muted", digest.recommendation) : null,
     h(
       "div.split",
-      card("Themes by ARR", shown ? h("p.muted", `Showing ${shown}.`) : null, themesTable(themes, (theme) => members.open(theme).catch(members.fail))),
+      card("Themes by ARR", shown ? h("p.muted", `Showing ${shown}.`) : null, themesSlot),
       members.element,
     ),
     card("Feedback-to-feature links", links.element),
