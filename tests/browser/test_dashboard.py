@@ -261,7 +261,7 @@ async def test_scenario_comparison_and_forecast(
     analysis = (
         await api(
             served,
-            "{ scenarioAnalyses(first: 1) { baseline { arrAtRisk features { featureId unscheduled } }"
+            "{ scenarioAnalyses(first: 1) { id baseline { arrAtRisk features { featureId unscheduled } }"
             " scenarios { name arrAtRiskChange featureChanges { featureId } } } }",
             api_graph.keys[Role.VIEWER],
         )
@@ -276,6 +276,8 @@ async def test_scenario_comparison_and_forecast(
     await save_screenshot(page, "dashboard-scenarios")
 
     await open_view(page, "Forecast", "#fan-chart canvas")
+    # The page says which run the forecast comes from, so a product manager sees how fresh it is.
+    await expect(page.locator("#forecast-source")).to_contain_text(analysis["id"])
     scheduled = sum(1 for forecast in analysis["baseline"]["features"] if not forecast["unscheduled"])
     await expect(page.locator('.paged[data-name="feature"] .pager')).to_contain_text(
         f"of {scheduled} feature"

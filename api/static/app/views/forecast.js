@@ -115,6 +115,11 @@ export async function render(container) {
     container,
     h("h1", "Delivery forecast"),
     h(
+      "p.muted",
+      { id: "forecast-source" },
+      `The baseline of the latest scenario run (${analysis.id}, recorded ${format.dateTime(analysis.recordedAt)}); a new scenario run forecasts the portfolio as it is now.`,
+    ),
+    h(
       "div.stats",
       stat("as of", baseline.asOf, `${baseline.trials} Monte Carlo trials`),
       stat("ARR at risk", format.money(baseline.arrAtRisk)),
