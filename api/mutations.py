@@ -10,7 +10,6 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from datetime import date, datetime
-from enum import StrEnum
 from typing import Annotated, Any
 
 import strawberry
@@ -25,6 +24,7 @@ from api.runs import Run, RunKind, run_by_id, temporal, wait_until_closed
 from api.schedules import MIN_INTERVAL_SECONDS, SCHEDULE_ID, ReviewSchedule, ReviewScheduleInput, describe
 from api.schedules import create as create_schedule
 from api.types import Info, graphql_enum
+from engines.roadmap import CapacityModelChoice
 from graph.cypher import finish_even_if_cancelled
 from graph.import_recovery import ImportInProgressError, ImportSupersededError
 from graph.portfolio_files import parse_json
@@ -251,11 +251,6 @@ class PinInput:
     quarter: int = strawberry.field(
         description="The quarter the feature starts in, 1-based: 1 starts on the analysis date, up to `quarters` (the numbering of `RoadmapItem.quarter`); a feature needing more than one quarter runs on from there."
     )
-
-
-class CapacityModelChoice(StrEnum):
-    THROUGHPUT = "throughput"
-    NOMINAL = "nominal"
 
 
 graphql_enum(

@@ -61,7 +61,8 @@ import time
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from typing import Literal
+from enum import StrEnum
+from typing import Literal, get_args
 
 import networkx as nx
 import numpy as np
@@ -91,6 +92,16 @@ FORECAST_TRIALS = 2000
 
 ItemKind = Literal["commitment", "exploration"]
 CapacityModel = Literal["throughput", "nominal"]
+
+
+class CapacityModelChoice(StrEnum):
+    """`CapacityModel` as an enum, for the command line's option and the API's input."""
+
+    THROUGHPUT = "throughput"
+    NOMINAL = "nominal"
+
+
+assert {choice.value for choice in CapacityModelChoice} == set(get_args(CapacityModel))
 CapacitySource = Literal["throughput_history", "capacity_prior", "nominal"]
 LeftOutReason = Literal["capacity", "dependency", "low_value", "excluded", "unowned"]
 Solver = Literal["milp", "greedy"]

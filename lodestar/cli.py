@@ -12,7 +12,6 @@ from collections.abc import AsyncIterator, Coroutine
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from datetime import date
-from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, NoReturn, TypeVar
 
@@ -30,7 +29,7 @@ from agents.roadmap_agent import run_roadmap_drafting
 from agents.scenario_agent import run_scenario_analysis
 from agents.snapshots import snapshots
 from engines.common import expected_remaining_effort
-from engines.roadmap import RoadmapError
+from engines.roadmap import CapacityModelChoice, RoadmapError
 from engines.scenario_changes import (
     CapacityChange,
     Reestimate,
@@ -81,11 +80,6 @@ console = Console(width=None if Console().is_terminal else 150)
 T = TypeVar("T")
 DEFAULT_PORT = 8000
 """Where `serve` and `demo` listen unless told otherwise (a free port if it is taken)."""
-
-
-class CapacityModelOption(StrEnum):
-    THROUGHPUT = "throughput"
-    NOMINAL = "nominal"
 
 
 AsOf = Annotated[str | None, typer.Option(help="Analysis date (YYYY-MM-DD); default today.")]
@@ -504,12 +498,12 @@ def roadmap(
     exclude: Annotated[list[str], typer.Option(help="FEATURE: keep a feature out of the plan.")] = [],  # noqa: B006
     time_limit: Annotated[float, typer.Option(help="Solver time limit in seconds.")] = 10.0,
     capacity_model: Annotated[
-        CapacityModelOption,
+        CapacityModelChoice,
         typer.Option(
             help="Team capacity per quarter: throughput (what the team finishes with 85% probability "
             "under the forecast's throughput model) or nominal (capacity x 13 weeks x 0.85)."
         ),
-    ] = CapacityModelOption.THROUGHPUT,
+    ] = CapacityModelChoice.THROUGHPUT,
     as_of: AsOf = None,
 ) -> None:
     """Draft a roadmap for the next quarters under team capacity and dependencies."""
