@@ -44,7 +44,7 @@ Value (what the planner maximises), chosen by `method`
 from __future__ import annotations
 
 import math
-from collections import defaultdict
+from collections import Counter, defaultdict
 from datetime import date
 from typing import Literal
 
@@ -107,8 +107,12 @@ def score_features(
     if not candidates:
         return []
 
-    arr_demand, earliest_renewal = _requested_demand(portfolio)
-    requesting, confirmed = _customers_behind(portfolio)
+    confirmed_pairs = confirmed_feedback_demand(portfolio)
+    arr_demand, earliest_renewal = _requested_demand(portfolio, confirmed_pairs)
+    requesting = Counter(
+        feature_id for _, feature_id in {(r.customer_id, r.feature_id) for r in portfolio.requests}
+    )
+    confirmed = Counter(feature_id for _, feature_id in confirmed_pairs)
     objective_weight_by_id = {o.id: o.weight for o in portfolio.objectives}
     dependents_count = _open_dependents_count(portfolio)
     business_values = _rank_scale(np.array([arr_demand[f.id] for f in candidates]))
@@ -145,8 +149,11 @@ def score_features(
     ]
 
 
-def _requested_demand(portfolio: Portfolio) -> tuple[defaultdict[str, float], dict[str, date]]:
-    """Per feature, the ARR-weighted demand of its requests and the earliest renewal among its requesters."""
+def _requested_demand(
+    portfolio: Portfolio, confirmed_pairs: list[tuple[str, str]]
+) -> tuple[defaultdict[str, float], dict[str, date]]:
+    """Per feature, the ARR-weighted demand of its requests and of its `confirmed_feedback_demand` pairs, and
+    the earliest renewal among its requesters."""
     arr_by_customer = {c.id: c.arr for c in portfolio.customers}
     renewal_by_customer = {c.id: c.renewal_date for c in portfolio.customers}
     arr_demand: defaultdict[str, float] = defaultdict(float)
@@ -157,20 +164,9 @@ def _requested_demand(portfolio: Portfolio) -> tuple[defaultdict[str, float], di
         if renewal is not None:
             known = earliest_renewal.get(request.feature_id)
             earliest_renewal[request.feature_id] = renewal if known is None else min(known, renewal)
-    for customer_id, feature_id in confirmed_feedback_demand(portfolio):
+    for customer_id, feature_id in confirmed_pairs:
         arr_demand[feature_id] += arr_by_customer.get(customer_id, 0.0) * CONFIRMED_FEEDBACK_WEIGHT
     return arr_demand, earliest_renewal
-
-
-def _customers_behind(portfolio: Portfolio) -> tuple[defaultdict[str, int], defaultdict[str, int]]:
-    """Per feature, how many customers request it, and how many more a confirmed feedback link adds."""
-    requesting: defaultdict[str, set[str]] = defaultdict(set)
-    for request in portfolio.requests:
-        requesting[request.feature_id].add(request.customer_id)
-    confirmed: defaultdict[str, int] = defaultdict(int)
-    for _, feature_id in confirmed_feedback_demand(portfolio):
-        confirmed[feature_id] += 1
-    return defaultdict(int, {f: len(c) for f, c in requesting.items()}), confirmed
 
 
 def confirmed_feedback_demand(portfolio: Portfolio) -> list[tuple[str, str]]:
