@@ -200,11 +200,6 @@ MARK_REVISION = _define(
 )
 """The last write of an import: a fresh token, when and what it changed (`changes`: the import
 summary's counts as a JSON string, since properties cannot hold maps), and no import in progress."""
-READ_PENDING_IMPORT = _define(
-    "revision.read_pending",
-    f"MATCH (r:{PORTFOLIO_REVISION_LABEL} {{id: 'portfolio'}}) WHERE r.pending_import IS NOT NULL "
-    "RETURN r.pending_import AS import_id, r.pending_since AS since, r.pending_rows AS rows",
-)
 ENSURE_REVISION = _define(
     "revision.ensure",
     f"MERGE (r:{PORTFOLIO_REVISION_LABEL} {{id: 'portfolio'}}) ON CREATE SET r.token = $token",

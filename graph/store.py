@@ -943,13 +943,6 @@ class GraphStore(ReadModels):
 
         return await self.cypher.read(work)
 
-    async def _interrupted_import_in(self, tx: AsyncManagedTransaction) -> InterruptedImport | None:
-        records = [record async for record in await self.cypher.run(tx, queries.READ_PENDING_IMPORT)]
-        if not records:
-            return None
-        record = records[0]
-        return InterruptedImport(import_id=record["import_id"], since=record["since"], rows=record["rows"])
-
     async def interrupted_import(self) -> InterruptedImport | None:
         """The import in several transactions that started writing and did not commit, if any (its
         `import_id` is the revision it writes under). Readers do not see it; the next import rolls it back
@@ -958,7 +951,10 @@ class GraphStore(ReadModels):
         While one runs this reports it too; a store runs one import at a time, so from this store's
         side any import reported here outside `import_portfolio` was interrupted.
         """
-        return await self.cypher.read(self._interrupted_import_in)
+        pending = (await self.revision_state()).pending
+        if pending is None:
+            return None
+        return InterruptedImport(import_id=pending.revision, since=pending.since, rows=pending.rows)
 
     async def revision_state(self) -> RevisionState:
         """The committed token, a staged import pending or settling, and the last recovery (`ImportRecovery`)."""
