@@ -735,10 +735,8 @@ def _list_schedule(
         if (
             start is not None
             and k not in placement
-            and all(
-                p in placement and _end_of(problem, p, placement) + problem.lag(k, p) <= start
-                for p in problem.prerequisites[k]
-            )
+            and all(p in placement for p in problem.prerequisites[k])
+            and _earliest_start(problem, k, placement) <= start
             and problem.fits(k, start, remaining)
         ):
             place(k, start)
@@ -760,14 +758,18 @@ def _end_of(problem: _Problem, k: int, placement: Placement) -> int:
     return int(problem.end[k, placement[k]])
 
 
+def _earliest_start(problem: _Problem, k: int, placement: Placement) -> int:
+    """The first quarter k's placed prerequisites let it start in (`_Problem.lag` after each one's end)."""
+    return max(
+        (_end_of(problem, p, placement) + problem.lag(k, p) for p in problem.prerequisites[k]), default=0
+    )
+
+
 def _earliest_fit(
     problem: _Problem, remaining: FloatArray, placement: Placement, k: int, *, latest_end: int
 ) -> int | None:
     """The earliest start quarter after k's prerequisites end where k fits and ends by `latest_end`."""
-    earliest = max(
-        (_end_of(problem, p, placement) + problem.lag(k, p) for p in problem.prerequisites[k]), default=0
-    )
-    for start in range(earliest, len(problem.discount)):
+    for start in range(_earliest_start(problem, k, placement), len(problem.discount)):
         if 0 <= problem.end[k, start] <= latest_end and problem.fits(k, start, remaining):
             return start
     return None
