@@ -1,7 +1,7 @@
 """Which language model drives the agents: `LODESTAR_MODEL`, or the deterministic offline model.
 
 `LODESTAR_MODEL` takes any pydantic-ai model string (`openai:gpt-4o`, `anthropic:claude-sonnet-4-5`,
-`google-gla:gemini-2.5-pro`, `ollama:llama3.1`, ...), whose provider reads its own key variable
+`google:gemini-2.5-pro`, `ollama:llama3.1`, ...), whose provider reads its own key variable
 (`OPENAI_API_KEY`, ...), or the base URL of an OpenAI-compatible server (`http://localhost:8000/v1`, with
 the model name in `LODESTAR_MODEL_NAME` and the key, if any, in `LODESTAR_API_KEY`). Unset, empty or
 `offline` selects the offline model.
@@ -12,7 +12,9 @@ worker's environment (`build_worker_model`, through the `ResolveModelId` capabil
 `configured_model_resolver`), with the SDK's own retries off, because Temporal retries the activity,
 and an HTTP timeout of `LODESTAR_MODEL_TIMEOUT_SECONDS` (default 120 s, inside the activity's own
 start-to-close timeout). The workflow side only sees a stand-in built without the environment
-(`workflow_stand_in_model`): it never sends a request.
+(`workflow_stand_in_model`): it never sends a request. Building one imports its provider's SDK, which
+must not happen inside a workflow task (the Anthropic SDK takes 2 s or more to import in the sandbox, past
+Temporal's deadlock detection), so workers import the SDKs first (`preload_provider_sdks`).
 
 `LODESTAR_MAX_TOKENS_PER_RUN` (read by whoever starts a run) caps the tokens, in and out, of one run.
 """
@@ -21,7 +23,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -30,9 +32,6 @@ from pydantic_ai.exceptions import ModelHTTPError, ModelQuotaExceededError, Mode
 from pydantic_ai.messages import ModelMessage, ModelResponse
 from pydantic_ai.models import Model, ModelRequestParameters, ModelResolutionContext, infer_model
 from pydantic_ai.models.function import FunctionDef, FunctionModel
-
-# Imported here, outside any workflow sandbox (this package is passed through): the OpenAI SDK cannot be
-# imported inside one, where the workflow side builds its stand-in.
 from pydantic_ai.models.openai import OpenAIChatModel
 from pydantic_ai.models.wrapper import WrapperModel
 from pydantic_ai.providers import infer_provider_class
@@ -207,6 +206,23 @@ def workflow_stand_in_model(spec: str) -> Model:
         # A provider whose SDK cannot be loaded or built here (in the sandbox) still gets a stand-in: the
         # workflow only needs a model object; the worker builds the real one.
         return _openai_compatible("http://stand-in.invalid/v1", spec.partition(":")[2] or spec, STAND_IN_KEY)
+
+
+SDK_PROVIDERS: tuple[str, ...] = ("openai", "openai-chat", "anthropic", "google")
+"""The providers, one per kind of model, whose SDKs Lodestar's dependencies install (pydantic-ai-slim's
+extras); `openai-chat` is also the kind of an OpenAI-compatible base URL's model."""
+
+
+def preload_provider_sdks(specs: Iterable[str] = ()) -> None:
+    """Import, outside any workflow, what building the stand-in of a run's model needs: the SDK of every
+    provider in `SDK_PROVIDERS` and of each of `specs` (e.g. the worker's own `LODESTAR_MODEL`).
+
+    A run may name any model, and the workflow task that first builds a provider's stand-in would otherwise
+    import its SDK itself: the Anthropic SDK takes 2 s or more inside the sandbox, and Temporal's deadlock
+    detection interrupts a workflow task after 2 s, possibly in the middle of that import.
+    """
+    for spec in (*(f"{provider}:preload" for provider in SDK_PROVIDERS), *specs):
+        workflow_stand_in_model(spec)
 
 
 def resolve_configured_model(_ctx: ModelResolutionContext[Any], model_id: str) -> Model | None:

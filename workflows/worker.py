@@ -34,6 +34,7 @@ from temporalio.contrib.opentelemetry import create_tracer_provider
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+from agents.model_config import model_spec, preload_provider_sdks
 from agents.snapshots import SnapshotRegistry, snapshots
 from graph.connection import GraphSettings, open_graph
 from graph.store import GraphStore
@@ -84,8 +85,10 @@ def build_worker(
 ) -> Worker:
     """A worker for every Lodestar workflow; `client` must come from `workflows.client.connect`.
 
-    `activities` defaults to `LodestarActivities(store, registry=registry)`.
+    `activities` defaults to `LodestarActivities(store, registry=registry)`. The model providers' SDKs are
+    imported here, before any workflow task could need one (`preload_provider_sdks`).
     """
+    preload_provider_sdks([spec] if (spec := model_spec()) else [])
     registry.set_loader(store.portfolio_snapshot)
     activities = activities or LodestarActivities(store, registry=registry)
     return Worker(

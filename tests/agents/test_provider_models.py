@@ -4,6 +4,9 @@ classified, and the scripted OpenAI-compatible server itself (tests/agents/scrip
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from pydantic_ai.exceptions import (
@@ -78,6 +81,35 @@ async def test_the_workflow_stand_in_reads_no_key(monkeypatch: pytest.MonkeyPatc
             pass
         assert isinstance(stand_in, OpenAIChatModel | OpenAIResponsesModel)
         assert stand_in.client.api_key == "stand-in-never-used"
+
+
+_STAND_INS_AFTER_PRELOAD = """
+import sys
+from agents.model_config import SDK_PROVIDERS, preload_provider_sdks, workflow_stand_in_model
+specs = [f"{provider}:a-model" for provider in SDK_PROVIDERS] + ["http://127.0.0.1:9/v1"]
+missing = [m for m in ("anthropic", "google.genai") if m not in sys.modules]
+preload_provider_sdks()
+before = set(sys.modules)
+kinds = [type(workflow_stand_in_model(spec)).__name__ for spec in specs]
+print(missing, sorted(set(sys.modules) - before), kinds)
+"""
+
+
+def test_after_the_preload_no_provider_stand_in_imports_anything() -> None:
+    """A workflow task builds its model's stand-in; after a worker's preload that imports no module (an SDK
+    import inside a workflow task can outlast Temporal's 2 s deadlock detection). Run in a fresh
+    interpreter, so what this test process already imported cannot hide an import."""
+    output = subprocess.run(
+        [sys.executable, "-c", _STAND_INS_AFTER_PRELOAD],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).resolve().parents[2],
+    ).stdout
+    assert output.strip() == (
+        "['anthropic', 'google.genai'] [] ['OpenAIResponsesModel', 'OpenAIChatModel', 'AnthropicModel', "
+        "'GoogleModel', 'OpenAIChatModel']"
+    )
 
 
 @pytest.mark.parametrize("raw", ["0", "-1", "abc", "4000"])
