@@ -5,7 +5,7 @@ What other packages use:
 
 - `api.server`: `serve()` (what `lodestar serve` runs), `services_for()` and `open_services()` (the
   process's `ApiServices` on an open graph), `running_server()` (an app on a free loopback port, for
-  tests and benchmarks), `reserve_port()`, `socket_url()`, `PortInUseError`, `freeze_startup_objects()`.
+  tests and benchmarks), `reserve_port()`, `socket_url()`, `PortInUseError`.
 - `api.app`: `create_app(services)`, the ASGI application.
 - `api.schema`: `build_schema(settings)` and `schema_sdl()` (the committed `api/schema.graphql`).
 - `api.settings`: `ApiSettings` and `ApiMode`.

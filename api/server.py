@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
-import gc
 import logging
 import socket
 from collections.abc import AsyncIterator, Callable
@@ -28,6 +27,7 @@ from api.settings import ApiSettings
 from api.telemetry import configure_tracing, record_graph_query
 from graph.connection import GraphSettings, open_graph
 from graph.entity_reads import EntityReads
+from graph.processes import freeze_startup_objects
 from graph.store import GraphStore
 from workflows.client import connect
 from workflows.local_temporal import TemporalSettings, temporal_endpoint
@@ -112,23 +112,6 @@ async def running_server(
         server.should_exit = True
         with contextlib.suppress(asyncio.CancelledError):
             await task
-
-
-def freeze_startup_objects() -> int:
-    """Move every object alive now (imported modules, schema, drivers) out of the garbage collector's sight.
-
-    A full (generation 2) collection walks every tracked object; in this process that is about half a
-    million objects of libraries, and a collection took 350-400 ms, every ten or so requests of the
-    roadmap benchmark (its p99). Frozen objects are never freed, which is fine for what lives as long
-    as the process. Returns how many objects were frozen.
-
-    The collection thresholds stay CPython's: raising the young generation's to 10k-50k allocations made
-    each young collection scan the live objects of requests in flight, 20-40 ms at a time, and the
-    benchmark's p99 rose by a tenth to a quarter.
-    """
-    gc.collect()
-    gc.freeze()
-    return gc.get_freeze_count()
 
 
 class PortInUseError(OSError):

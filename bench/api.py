@@ -43,10 +43,11 @@ from api.app import create_app
 from api.auth import Principal, Role, create_api_key
 from api.context import ApiServices, Loaders, RequestContext
 from api.schema import build_schema
-from api.server import freeze_startup_objects, running_server, services_for
+from api.server import running_server, services_for
 from api.settings import ApiMode, ApiSettings
 from graph.demo import generate_portfolio
 from graph.local_db import LocalGraphDatabase
+from graph.processes import freeze_startup_objects
 from graph.store import GraphStore
 from workflows.client import approve_roadmap, connect, get_progress, start_roadmap_drafting
 from workflows.local_temporal import LocalTemporalServer

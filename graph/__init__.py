@@ -26,5 +26,6 @@ Talking to the database:
 
 Where the database lives:
 - `graph.connection`: `GraphSettings`, `open_driver`, `open_graph`.
-- `graph.local_db` and `graph.processes`: the local ArcadeDB server and the lifetime of local servers.
+- `graph.local_db` and `graph.processes`: the local ArcadeDB server, the lifetime of local servers, and
+  `freeze_startup_objects()` for long-lived processes (the API, a worker).
 """

@@ -32,8 +32,16 @@ from graph.portfolio import (
     Segment,
     Team,
 )
+from graph.processes import freeze_startup_objects
 from graph.store import GraphStore
 from tests.agents.scripted_openai import ScriptedOpenAIServer
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Freeze what every test module imported, as `lodestar serve` and `lodestar worker` do: a full
+    collection of the test process's heap otherwise runs inside workflow tasks of the in-process workers
+    for long enough (0.8 s measured) to approach Temporal's 2 s deadlock detection on a loaded runner."""
+    freeze_startup_objects()
 
 
 @pytest.fixture(autouse=True)

@@ -37,6 +37,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 from agents.model_config import model_spec, preload_provider_sdks
 from agents.snapshots import SnapshotRegistry, snapshots
 from graph.connection import GraphSettings, open_graph
+from graph.processes import freeze_startup_objects
 from graph.store import GraphStore
 from workflows.activities import LodestarActivities
 from workflows.client import connect
@@ -173,6 +174,8 @@ async def run_worker(
     """Serve the task queue until `stop` is set (or the task is cancelled); see the module docstring.
 
     `health_port` (0 picks a free one) serves `GET /healthz` from this process while the worker runs.
+    The objects alive once the worker is built are frozen out of the garbage collector's full
+    collections (`freeze_startup_objects`), as the API server's are.
     """
     stop = stop or asyncio.Event()
     async with (
@@ -182,6 +185,7 @@ async def run_worker(
     ):
         client = await connect(endpoint)
         worker = build_worker(client, store, task_queue=endpoint.task_queue)
+        freeze_startup_objects()
         async with worker:
             if health_port is not None:
                 await stack.enter_async_context(health_server(worker, health_host, health_port))
