@@ -30,7 +30,13 @@ from typing import Any
 from pydantic_ai.capabilities import ResolveModelId
 from pydantic_ai.exceptions import ModelHTTPError, ModelQuotaExceededError, ModelRequestRejectedError
 from pydantic_ai.messages import ModelMessage, ModelResponse
-from pydantic_ai.models import Model, ModelRequestParameters, ModelResolutionContext, infer_model
+from pydantic_ai.models import (
+    Model,
+    ModelRequestParameters,
+    ModelResolutionContext,
+    infer_model,
+    parse_model_id,
+)
 from pydantic_ai.models.function import FunctionDef, FunctionModel
 from pydantic_ai.models.openai import OpenAIChatModel
 from pydantic_ai.models.wrapper import WrapperModel
@@ -69,9 +75,34 @@ def _env(environ: Mapping[str, str] | None) -> Mapping[str, str]:
 
 
 def model_spec(environ: Mapping[str, str] | None = None) -> str | None:
-    """The configured model string, or None for the offline model."""
+    """The configured model string, or None for the offline model; `ModelConfigError` when it names no
+    provider this installation can build (checked here, so a typo fails where it is read, not in a run)."""
     value = _env(environ).get(MODEL_ENV, "").strip()
-    return None if value in ("", OFFLINE_MODEL_KEY) else value
+    if value in ("", OFFLINE_MODEL_KEY):
+        return None
+    if not is_base_url(value):
+        _check_provider(value)
+    return value
+
+
+def _check_provider(spec: str) -> None:
+    provider_name, _model_name = parse_model_id(spec)
+    usage = (
+        "give provider:model (e.g. openai:gpt-4o, anthropic:claude-sonnet-4-5, google:gemini-2.5-pro, "
+        "ollama:llama3.1), an OpenAI-compatible base URL, or offline"
+    )
+    if provider_name is None:
+        raise ModelConfigError(f"{MODEL_ENV}={spec!r} names no provider: {usage}")
+    try:
+        infer_provider_class(provider_name)
+    except ValueError as error:
+        raise ModelConfigError(
+            f"{MODEL_ENV}={spec!r}: {provider_name!r} is not a pydantic-ai provider; {usage}"
+        ) from error
+    except ImportError as error:
+        raise ModelConfigError(
+            f"{MODEL_ENV}={spec!r}: the SDK of provider {provider_name!r} is not installed ({error})"
+        ) from error
 
 
 def is_base_url(spec: str) -> bool:

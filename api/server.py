@@ -19,6 +19,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 import uvicorn
 from starlette.types import ASGIApp
 
+from agents.model_config import model_spec
 from api.app import create_app
 from api.auth import ApiKeyAuthenticator
 from api.context import ApiServices
@@ -178,6 +179,7 @@ async def serve(
     Temporal are opened so that a taken port fails at once.
     """
     settings = settings or ApiSettings.from_env()
+    model_spec()  # a mistyped LODESTAR_MODEL fails the start-up, not each run the API starts
     configure_tracing(development=settings.development)
     listening = sock if sock is not None else reserve_port(host, port, fall_back=False)
     with listening:

@@ -19,10 +19,12 @@ import typer
 from neo4j.exceptions import AuthError, ServiceUnavailable
 from rich.console import Console
 from rich.table import Table
+from temporalio.client import WorkflowFailureError
 from temporalio.service import RPCError
 
 from agents import engine_runs
 from agents.deps import AnalysisDeps
+from agents.model_config import ModelConfigError
 from agents.reports import RiskAssessmentReport, RoadmapReport, ScenarioReport
 from agents.risk_agent import run_risk_assessment
 from agents.roadmap_agent import run_roadmap_drafting
@@ -97,6 +99,7 @@ _EXPECTED_FAILURES: tuple[type[Exception], ...] = (
     GraphImportError,
     ImportInProgressError,
     ImportSupersededError,
+    ModelConfigError,
     ServiceUnavailable,
     AuthError,
 )
@@ -118,6 +121,11 @@ def _run(coroutine: Coroutine[Any, Any, T]) -> T:
         return asyncio.run(coroutine)
     except _EXPECTED_FAILURES as error:
         _fail(str(error))
+    except WorkflowFailureError as error:
+        from api.runs import describe_failure
+
+        failure = describe_failure(error)
+        _fail(f"the run failed: {failure.type}: {failure.message}")
 
 
 def _as_of(value: str | None) -> date:
@@ -344,7 +352,10 @@ def worker(
     settings = TemporalSettings.from_env()
     if task_queue:
         settings = replace(settings, task_queue=task_queue)
-    run_worker_until_stopped(settings, health_port=health_port, health_host=health_host)
+    try:
+        run_worker_until_stopped(settings, health_port=health_port, health_host=health_host)
+    except _EXPECTED_FAILURES as error:
+        _fail(str(error))
 
 
 def default_scenarios(portfolio: Portfolio) -> list[Scenario]:

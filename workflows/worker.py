@@ -177,6 +177,7 @@ async def run_worker(
     The objects alive once the worker is built are frozen out of the garbage collector's full
     collections (`freeze_startup_objects`), as the API server's are.
     """
+    model_spec()  # a mistyped LODESTAR_MODEL fails before the servers are opened
     stop = stop or asyncio.Event()
     async with (
         open_graph(graph_settings) as store,

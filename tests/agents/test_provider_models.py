@@ -28,6 +28,7 @@ from agents.model_config import (
     build_model,
     build_worker_model,
     max_tokens_per_run,
+    model_spec,
     model_timeout_seconds,
     within_token_budget,
     workflow_stand_in_model,
@@ -110,6 +111,33 @@ def test_after_the_preload_no_provider_stand_in_imports_anything() -> None:
         "['anthropic', 'google.genai'] [] ['OpenAIResponsesModel', 'OpenAIChatModel', 'AnthropicModel', "
         "'GoogleModel', 'OpenAIChatModel']"
     )
+
+
+@pytest.mark.parametrize(
+    ("configured", "read"),
+    [
+        ("", None),
+        ("offline", None),
+        (" anthropic:claude-sonnet-4-5 ", "anthropic:claude-sonnet-4-5"),
+        ("google:gemini-2.5-pro", "google:gemini-2.5-pro"),
+        ("ollama:llama3.1", "ollama:llama3.1"),
+        ("http://127.0.0.1:8000/v1", "http://127.0.0.1:8000/v1"),
+    ],
+)
+def test_the_model_string_is_read_as_configured(configured: str, read: str | None) -> None:
+    assert model_spec({"LODESTAR_MODEL": configured}) == read
+
+
+@pytest.mark.parametrize(
+    ("configured", "says"),
+    [
+        ("google-gla:gemini-2.5-pro", "'google-gla' is not a pydantic-ai provider"),
+        ("gpt-4o", "names no provider"),
+    ],
+)
+def test_a_model_string_no_provider_can_build_is_a_clear_error(configured: str, says: str) -> None:
+    with pytest.raises(ModelConfigError, match=f"^LODESTAR_MODEL='{configured}'.*{says}.*e.g. openai:gpt-4o"):
+        model_spec({"LODESTAR_MODEL": configured})
 
 
 @pytest.mark.parametrize("raw", ["0", "-1", "abc", "4000"])
