@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -217,14 +217,33 @@ def build_worker_model(spec: str, environ: Mapping[str, str] | None = None) -> M
     return ClientErrorsAreFinal(model)
 
 
+_STAND_IN_PROVIDERS: dict[str, Any] = {}
+"""The stand-ins' providers by provider name or base URL, built once per process and never dropped: a
+provider freed inside a workflow task frees its SDK client on the workflow's event loop, and google-genai's
+client schedules its own closing there (`AsyncClient.__del__`), which fails while Temporal evicts the
+workflow. `preload_provider_sdks` builds those of `SDK_PROVIDERS` before any workflow runs."""
+
+
+def _stand_in_provider(key: str, build: Callable[[], Any]) -> Any:
+    provider = _STAND_IN_PROVIDERS.get(key)
+    if provider is None:
+        provider = _STAND_IN_PROVIDERS.setdefault(key, build())
+    return provider
+
+
+def _stand_in_openai_compatible(base_url: str, model_name: str) -> Model:
+    provider = _stand_in_provider(base_url, lambda: OpenAIProvider(base_url=base_url, api_key=STAND_IN_KEY))
+    return OpenAIChatModel(model_name, provider=provider)
+
+
 def workflow_stand_in_model(spec: str) -> Model:
     """What the workflow side resolves `spec` to: a model of the same kind, built without reading the
     environment and never sent a request (requests run as activities, on a model `build_worker_model`
     builds). Its key is a placeholder: the workflow must not hold the real one."""
     if is_base_url(spec):
-        return _openai_compatible(spec, DEFAULT_OPENAI_COMPATIBLE_NAME, STAND_IN_KEY)
+        return _stand_in_openai_compatible(spec, DEFAULT_OPENAI_COMPATIBLE_NAME)
 
-    def stand_in_provider(provider_name: str) -> Any:
+    def build(provider_name: str) -> Any:
         provider_class: Any = infer_provider_class(provider_name)
         try:
             return provider_class(api_key=STAND_IN_KEY)
@@ -232,11 +251,11 @@ def workflow_stand_in_model(spec: str) -> Model:
             return provider_class()
 
     try:
-        return infer_model(spec, provider_factory=stand_in_provider)
+        return infer_model(spec, provider_factory=lambda name: _stand_in_provider(name, lambda: build(name)))
     except Exception:
         # A provider whose SDK cannot be loaded or built here (in the sandbox) still gets a stand-in: the
         # workflow only needs a model object; the worker builds the real one.
-        return _openai_compatible("http://stand-in.invalid/v1", spec.partition(":")[2] or spec, STAND_IN_KEY)
+        return _stand_in_openai_compatible("http://stand-in.invalid/v1", spec.partition(":")[2] or spec)
 
 
 SDK_PROVIDERS: tuple[str, ...] = ("openai", "openai-chat", "anthropic", "google")

@@ -70,7 +70,9 @@ SCRIPTED_API_KEY = "sk-scripted-test-key-0123456789abcdef"
 
 def allow_loopback_model_requests(monkeypatch: pytest.MonkeyPatch) -> None:
     """Lift the guard above for model requests to 127.0.0.1 only: any other host is refused before a
-    connection is made (the OpenAI and Anthropic SDKs both send through `httpx2.AsyncClient.send`)."""
+    connection is made (the OpenAI and Anthropic SDKs send through `httpx2.AsyncClient.send`, and so does
+    google-genai under pydantic-ai: its provider hands the SDK an `httpx2.AsyncClient`, whose `request`
+    calls `send`; the SDK's aiohttp path is used only without such a client, and aiohttp is not installed)."""
     monkeypatch.setattr(models, "ALLOW_MODEL_REQUESTS", True)
     original_send = httpx2.AsyncClient.send
 
@@ -107,6 +109,22 @@ def scripted_anthropic(
     monkeypatch.delenv("LODESTAR_API_KEY")
     monkeypatch.setenv("ANTHROPIC_BASE_URL", scripted_openai.anthropic_base_url)
     monkeypatch.setenv("ANTHROPIC_API_KEY", SCRIPTED_API_KEY)
+    return scripted_openai
+
+
+@pytest.fixture
+def scripted_google(
+    scripted_openai: ScriptedOpenAIServer, monkeypatch: pytest.MonkeyPatch
+) -> ScriptedOpenAIServer:
+    """The scripted server as the Gemini API (pydantic-ai's `google` provider): `LODESTAR_MODEL=google:<its
+    model name>`, with `GOOGLE_GEMINI_BASE_URL` (its root: google-genai posts to
+    `/v1beta/models/<model>:generateContent`) and the test key in `GOOGLE_API_KEY` for this process; the
+    OpenAI-compatible settings of `scripted_openai` are removed."""
+    monkeypatch.setenv("LODESTAR_MODEL", f"google:{scripted_openai.model_name}")
+    monkeypatch.delenv("LODESTAR_MODEL_NAME")
+    monkeypatch.delenv("LODESTAR_API_KEY")
+    monkeypatch.setenv("GOOGLE_GEMINI_BASE_URL", scripted_openai.gemini_base_url)
+    monkeypatch.setenv("GOOGLE_API_KEY", SCRIPTED_API_KEY)
     return scripted_openai
 
 

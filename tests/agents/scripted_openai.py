@@ -1,15 +1,19 @@
-"""A scripted model server on loopback, for tests of the real provider path: OpenAI chat completions and
-the Anthropic Messages API.
+"""A scripted model server on loopback, for tests of the real provider path: OpenAI chat completions, the
+Anthropic Messages API and Gemini's generateContent.
 
 `ScriptedOpenAIServer` is a real HTTP server (the standard library's threading server, in a thread) that
-plays a `Script` in two wire formats (dialects), tool calls included:
+plays a `Script` in three wire formats (dialects), tool calls included:
 
 - `POST /v1/chat/completions`: OpenAI chat completions (`base_url`, an OpenAI-compatible base URL);
 - `POST /v1/messages`: the Anthropic Messages API (`anthropic_base_url`, the root the anthropic SDK posts
   `/v1/messages` under). The request (system, messages with text / tool_use / tool_result blocks, tools
   with input_schema) is translated into the chat-completions request every script reads
   (`chat_body_from_anthropic`), and the script's reply back into a Messages API answer or error
-  (`anthropic_reply`), so every script plays unchanged in both dialects.
+  (`anthropic_reply`), so every script plays unchanged in both dialects;
+- `POST /v1beta/models/<model>:generateContent`: the Gemini API (`gemini_base_url`, the root the google-genai
+  SDK posts under, `GOOGLE_GEMINI_BASE_URL`), translated the same way (`chat_body_from_gemini`: contents with
+  text / functionCall / functionResponse parts, systemInstruction, tools' functionDeclarations; and
+  `gemini_reply`: candidates, finishReason, usageMetadata, or `{"error": {code, message, status}}`).
 
 Every request it receives is recorded (`requests`: method, path, dialect, headers without credentials,
 the JSON body as it came on the wire), so a test can assert what reached "the model".
@@ -22,8 +26,9 @@ unknown cited id, invalid JSON, a slow first attempt, a 429 with Retry-After, a 
 
 Usage reported by the server is synthetic and deterministic: prompt tokens = ceil(len(request body) / 4),
 completion tokens = ceil(len(answer arguments) / 4) + 1 (of the chat-completions request and answer, in
-both dialects); each delivered reply's usage block, as sent (`prompt_tokens` / `completion_tokens`, or
-Anthropic's `input_tokens` / `output_tokens`), is in its `RecordedRequest.usage` and read by
+every dialect); each delivered reply's usage block, as sent (`prompt_tokens` / `completion_tokens`,
+Anthropic's `input_tokens` / `output_tokens`, or Gemini's `usageMetadata` `promptTokenCount` /
+`candidatesTokenCount`), is in its `RecordedRequest.usage` and read by
 `RecordedRequest.tokens`, so a test can check the usage a run recorded against what the server sent.
 
     with ScriptedOpenAIServer(well_behaved()) as server:
@@ -31,7 +36,8 @@ Anthropic's `input_tokens` / `output_tokens`), is in its `RecordedRequest.usage`
         server.requests  # what was sent
 
 The `scripted_openai` fixture (tests/conftest.py) starts one per test; `scripted_anthropic` configures it
-as the Anthropic provider (`LODESTAR_MODEL=anthropic:...`, `ANTHROPIC_BASE_URL`, `ANTHROPIC_API_KEY`).
+as the Anthropic provider (`LODESTAR_MODEL=anthropic:...`, `ANTHROPIC_BASE_URL`, `ANTHROPIC_API_KEY`),
+`scripted_google` as the Gemini API (`LODESTAR_MODEL=google:...`, `GOOGLE_GEMINI_BASE_URL`, `GOOGLE_API_KEY`).
 """
 
 from __future__ import annotations
@@ -66,11 +72,15 @@ DEFAULT_MODEL_NAME = "scripted-model"
 OUTPUT_TOOL_NAME = "final_result"
 """pydantic-ai's name for the tool that carries an agent's structured output."""
 UNKNOWN_ID = "f-does-not-exist"
-CREDENTIAL_HEADERS = frozenset({"authorization", "api-key", "x-api-key", "openai-api-key"})
+CREDENTIAL_HEADERS = frozenset({"authorization", "api-key", "x-api-key", "openai-api-key", "x-goog-api-key"})
 
 JsonObject = dict[str, Any]
-Dialect = Literal["openai", "anthropic"]
-"""The wire format of a model request: OpenAI chat completions or the Anthropic Messages API."""
+Dialect = Literal["openai", "anthropic", "gemini"]
+"""The wire format of a model request: OpenAI chat completions, the Anthropic Messages API or Gemini's
+generateContent."""
+GEMINI_ROUTE = ":generateContent"
+"""How the route of a Gemini request ends: `/v1beta/models/<model>:generateContent` (google-genai's
+`models.generate_content`; pydantic-ai's GoogleModel does not stream in an agent run's requests)."""
 
 
 def dialect_of(path: str) -> Dialect | None:
@@ -80,7 +90,15 @@ def dialect_of(path: str) -> Dialect | None:
         return "openai"
     if route == "/v1/messages":
         return "anthropic"
+    if route.endswith(GEMINI_ROUTE) and "/models/" in route:
+        return "gemini"
     return None
+
+
+def gemini_model_of(path: str) -> str:
+    """The model a Gemini request names in its route (`/v1beta/models/<model>:generateContent`)."""
+    route = urlsplit(path).path.rstrip("/")
+    return route.rpartition("/models/")[2].removesuffix(GEMINI_ROUTE)
 
 
 @dataclass(frozen=True)
@@ -110,9 +128,11 @@ class RecordedRequest:
 
     @property
     def tool_names(self) -> list[str]:
-        """The names of the tools the request offered, in either dialect."""
+        """The names of the tools the request offered, in any dialect."""
         body = cast(JsonObject, self.body) if isinstance(self.body, dict) else {}
         tools = cast(list[JsonObject], body.get("tools") or [])
+        if self.dialect == "gemini":
+            return [str(d["name"]) for d in _function_declarations(tools) if "name" in d]
         if self.dialect == "anthropic":
             return [str(tool["name"]) for tool in tools if "name" in tool]
         return [tool["function"]["name"] for tool in tools if tool.get("type") == "function"]
@@ -121,6 +141,8 @@ class RecordedRequest:
     def tokens(self) -> tuple[int, int]:
         """(input, output) tokens of the usage block delivered with it ((0, 0) without one)."""
         usage = self.usage or {}
+        if self.dialect == "gemini":
+            return int(usage.get("promptTokenCount", 0)), int(usage.get("candidatesTokenCount", 0))
         if self.dialect == "anthropic":
             return int(usage.get("input_tokens", 0)), int(usage.get("output_tokens", 0))
         return int(usage.get("prompt_tokens", 0)), int(usage.get("completion_tokens", 0))
@@ -128,7 +150,8 @@ class RecordedRequest:
 
 @dataclass(frozen=True)
 class ChatRequest:
-    """What a script sees of one model request: a chat-completions body (an Anthropic request translated)."""
+    """What a script sees of one model request: a chat-completions body (an Anthropic or Gemini request
+    translated)."""
 
     body: JsonObject
     attempt: int
@@ -242,6 +265,12 @@ class ScriptedOpenAIServer:
         """The Anthropic API root (`ANTHROPIC_BASE_URL`): the SDK posts to `{root}/v1/messages`."""
         return f"http://127.0.0.1:{self.port}"
 
+    @property
+    def gemini_base_url(self) -> str:
+        """The Gemini API root (`GOOGLE_GEMINI_BASE_URL`): the SDK posts to
+        `{root}/v1beta/models/<model>:generateContent`."""
+        return f"http://127.0.0.1:{self.port}"
+
     def play(self, script: Script) -> None:
         """Answer from now on with `script` (the request log and attempt counts are kept)."""
         self.script = script
@@ -263,8 +292,13 @@ class ScriptedOpenAIServer:
         return [r for r in self.model_requests if r.dialect == "anthropic"]
 
     @property
+    def gemini_requests(self) -> list[RecordedRequest]:
+        """The Gemini generateContent requests."""
+        return [r for r in self.model_requests if r.dialect == "gemini"]
+
+    @property
     def model_requests(self) -> list[RecordedRequest]:
-        """The requests to a model route, in either dialect."""
+        """The requests to a model route, in any dialect."""
         return [r for r in self.requests if r.method == "POST" and r.dialect is not None]
 
     def delivered_usage(self) -> tuple[int, int, int]:
@@ -287,13 +321,18 @@ class ScriptedOpenAIServer:
             current = self._requests[index]
             self._requests[index] = RecordedRequest(**{**current.__dict__, **changes})
 
-    def _answer(self, raw: bytes, body: Any, dialect: Dialect) -> Reply:
+    def _answer(self, raw: bytes, body: Any, dialect: Dialect, path: str = "") -> Reply:
         if not isinstance(body, dict):
             return error_reply(400, "the body must be a JSON object")
         wire_body = cast(JsonObject, body)
         if wire_body.get("stream"):
             return error_reply(400, "the scripted server does not stream")
-        chat_body = chat_body_from_anthropic(wire_body) if dialect == "anthropic" else wire_body
+        if dialect == "anthropic":
+            chat_body = chat_body_from_anthropic(wire_body)
+        elif dialect == "gemini":
+            chat_body = chat_body_from_gemini(wire_body, gemini_model_of(path))
+        else:
+            chat_body = wire_body
         with self._lock:
             key = raw.decode("utf-8", "replace")
             attempt = self._attempts.get(key, 0) + 1
@@ -339,7 +378,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.scripted._update(index, delayed=True)  # pyright: ignore[reportPrivateUsage]
             time.sleep(reply.delay_seconds)
         payload = json.dumps(reply.body).encode()
-        usage = reply.body.get("usage") if reply.status == 200 else None
+        usage = (reply.body.get("usage") or reply.body.get("usageMetadata")) if reply.status == 200 else None
         self.scripted._update(index, status=reply.status, usage=usage)  # pyright: ignore[reportPrivateUsage]
         try:
             self.send_response(reply.status)
@@ -359,10 +398,14 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(index, error_reply(404, f"no route {self.path}"))
             return
         try:
-            reply = self.scripted._answer(raw, body, dialect)  # pyright: ignore[reportPrivateUsage]
+            reply = self.scripted._answer(raw, body, dialect, self.path)  # pyright: ignore[reportPrivateUsage]
         except Exception as error:  # a script bug must show as a clear 500, not a hung client
             reply = error_reply(500, f"script error: {type(error).__name__}: {error}")
-        self._send(index, anthropic_reply(reply) if dialect == "anthropic" else reply)
+        if dialect == "anthropic":
+            reply = anthropic_reply(reply)
+        elif dialect == "gemini":
+            reply = gemini_reply(reply)
+        self._send(index, reply)
 
     def do_GET(self) -> None:
         _raw, _body, index = self._receive()
@@ -406,7 +449,7 @@ def _text(content: Any) -> str:
 
 def conversation_from_wire(messages: Sequence[JsonObject]) -> list[ModelMessage]:
     """Chat-completions messages as pydantic-ai messages: a tool message is a successful tool result unless
-    it is pydantic-ai's retry feedback (`{"error": ...}`, or text; or, translated from Anthropic,
+    it is pydantic-ai's retry feedback (`{"error": ...}`, or text; or, translated from Anthropic or Gemini,
     `is_error`), which becomes a `retried` tool return."""
     names = _tool_call_names(messages)
     rebuilt: list[ModelMessage] = []
@@ -424,7 +467,7 @@ def conversation_from_wire(messages: Sequence[JsonObject]) -> list[ModelMessage]
             call_id = message.get("tool_call_id", "")
             content = _text(message.get("content"))
             name = names.get(call_id, "unknown")
-            if "is_error" in message:  # translated from the Anthropic dialect, which says so
+            if "is_error" in message:  # translated from the Anthropic or Gemini dialect, which says so
                 outcome = "retried" if message["is_error"] else "success"
             else:
                 outcome = "success" if _is_tool_result(content) else "retried"
@@ -608,6 +651,202 @@ def anthropic_reply(reply: Reply) -> Reply:
         "stop_reason": "tool_use" if any(b["type"] == "tool_use" for b in content) else "end_turn",
         "stop_sequence": None,
         "usage": {"input_tokens": usage["prompt_tokens"], "output_tokens": usage["completion_tokens"]},
+    }
+    return Reply(200, body, reply.headers, reply.delay_seconds)
+
+
+# --- the Gemini generateContent dialect ---------------------------------------------------------------
+
+GEMINI_ERROR_STATUSES = {
+    400: "INVALID_ARGUMENT",
+    401: "UNAUTHENTICATED",
+    403: "PERMISSION_DENIED",
+    404: "NOT_FOUND",
+    409: "ABORTED",
+    429: "RESOURCE_EXHAUSTED",
+    499: "CANCELLED",
+    500: "INTERNAL",
+    501: "NOT_IMPLEMENTED",
+    503: "UNAVAILABLE",
+    504: "DEADLINE_EXCEEDED",
+}
+"""google.rpc status names by HTTP status, as the Gemini API sends them in `error.status`."""
+GEMINI_RETRY_INFO = "type.googleapis.com/google.rpc.RetryInfo"
+
+
+def _field(mapping: JsonObject, camel: str) -> Any:
+    """`mapping[camel]`, or its snake_case spelling (google-genai sends some keys as the caller spelt them)."""
+    if camel in mapping:
+        return mapping[camel]
+    return mapping.get("".join(f"_{c.lower()}" if c.isupper() else c for c in camel))
+
+
+def _function_declarations(tools: Sequence[JsonObject]) -> list[JsonObject]:
+    return [
+        declaration
+        for tool in tools
+        for declaration in cast(list[JsonObject], _field(tool, "functionDeclarations") or [])
+        if isinstance(declaration, dict)
+    ]
+
+
+def _gemini_parts(content: Any) -> list[JsonObject]:
+    if not isinstance(content, dict):
+        return []
+    parts = cast(JsonObject, content).get("parts") or []
+    return [part for part in cast(list[Any], parts) if isinstance(part, dict)]
+
+
+def _function_response_content(response: Any) -> tuple[str, bool]:
+    """A functionResponse's `response` as chat-completions tool content, and whether it reports an error:
+    pydantic-ai sends a failed call or an output sent back as `{"error": text}` (Gemini's error channel), a
+    non-object tool result as `{"return_value": value}`, and an object result as it is."""
+    if not isinstance(response, dict):
+        return _text(response), False
+    value = cast(JsonObject, response)
+    if set(value) == {"error"}:
+        return _text(value["error"]), True
+    if set(value) == {"return_value"}:
+        inner = value["return_value"]
+        return (inner if isinstance(inner, str) else json.dumps(inner)), False
+    return json.dumps(value), False
+
+
+def chat_body_from_gemini(body: JsonObject, model: str) -> JsonObject:
+    """A Gemini generateContent request as the chat-completions request the scripts read: systemInstruction a
+    system message, a model turn's text and functionCall parts assistant content and tool calls, each
+    functionResponse part a tool message (with `is_error`), user text a user message, the tools'
+    functionDeclarations (name, description, parameters) functions. A call and its response are paired by
+    their `id`, or, without one, by name in order."""
+    messages: list[JsonObject] = []
+    system = _field(body, "systemInstruction")
+    if system_text := "".join(str(p.get("text", "")) for p in _gemini_parts(system)):
+        messages.append({"role": "system", "content": system_text})
+    pending: dict[str, list[str]] = {}
+    synthesized = itertools.count(1)
+    for content in cast(list[JsonObject], body.get("contents") or []):
+        parts = _gemini_parts(content)
+        text = "".join(str(p.get("text", "")) for p in parts if "text" in p and not p.get("thought"))
+        if content.get("role") == "model":
+            calls: list[JsonObject] = []
+            for part in parts:
+                call = _field(part, "functionCall")
+                if not isinstance(call, dict):
+                    continue
+                call = cast(JsonObject, call)
+                call_id = str(call.get("id") or f"gemini_call_{next(synthesized)}")
+                pending.setdefault(str(call.get("name", "")), []).append(call_id)
+                calls.append(
+                    {
+                        "id": call_id,
+                        "type": "function",
+                        "function": {
+                            "name": call.get("name", ""),
+                            "arguments": json.dumps(call.get("args") or {}),
+                        },
+                    }
+                )
+            assistant: JsonObject = {"role": "assistant", "content": text or None}
+            if calls:
+                assistant["tool_calls"] = calls
+            messages.append(assistant)
+            continue
+        for part in parts:
+            result = _field(part, "functionResponse")
+            if not isinstance(result, dict):
+                continue
+            result = cast(JsonObject, result)
+            waiting = pending.get(str(result.get("name", "")), [])
+            call_id = str(result.get("id") or (waiting[0] if waiting else ""))
+            if call_id in waiting:
+                waiting.remove(call_id)
+            tool_content, is_error = _function_response_content(result.get("response"))
+            messages.append(
+                {"role": "tool", "tool_call_id": call_id, "content": tool_content, "is_error": is_error}
+            )
+        if text:
+            messages.append({"role": "user", "content": text})
+    tools = [
+        {
+            "type": "function",
+            "function": {
+                "name": declaration["name"],
+                "description": declaration.get("description"),
+                "parameters": _field(declaration, "parametersJsonSchema")
+                or declaration.get("parameters")
+                or {"type": "object"},
+            },
+        }
+        for declaration in _function_declarations(cast(list[JsonObject], body.get("tools") or []))
+        if "name" in declaration
+    ]
+    chat: JsonObject = {"model": model, "messages": messages}
+    if tools:
+        chat["tools"] = tools
+    return chat
+
+
+def gemini_error(status: int, message: str, headers: Mapping[str, str] | None = None) -> JsonObject:
+    """Google's error body: `{"error": {code, message, status}}`; a 429 whose `headers` carry `Retry-After`
+    also says the wait in a `google.rpc.RetryInfo` detail, as the Gemini API does."""
+    error: JsonObject = {
+        "code": status,
+        "message": message,
+        "status": GEMINI_ERROR_STATUSES.get(status, "INTERNAL" if status >= 500 else "INVALID_ARGUMENT"),
+    }
+    retry_after = {k.lower(): v for k, v in (headers or {}).items()}.get("retry-after")
+    if status == 429 and retry_after is not None:
+        error["details"] = [{"@type": GEMINI_RETRY_INFO, "retryDelay": f"{retry_after}s"}]
+    return {"error": error}
+
+
+def _gemini_args(arguments: str) -> JsonObject:
+    """Chat-completions arguments as a functionCall's `args`, which Gemini sends as a JSON object only: text
+    that is no JSON object (a script's invalid JSON) passes as `{"arguments": text}`, which fails the tool's
+    validation as invalid arguments would."""
+    try:
+        value: Any = json.loads(arguments)
+    except json.JSONDecodeError:
+        value = None
+    return cast(JsonObject, value) if isinstance(value, dict) else {"arguments": arguments}
+
+
+def gemini_reply(reply: Reply) -> Reply:
+    """A script's chat-completions reply as a generateContent answer (one candidate whose content holds text
+    and functionCall parts, as Gemini sends them: without ids, `finishReason` STOP, `usageMetadata` with
+    the same token counts), or an error in Google's shape with the same status and headers."""
+    if reply.status != 200:
+        message = str(reply.body.get("error", {}).get("message", "error"))
+        return Reply(
+            reply.status,
+            gemini_error(reply.status, message, reply.headers),
+            reply.headers,
+            reply.delay_seconds,
+        )
+    choice = reply.body["choices"][0]
+    message = choice["message"]
+    parts: list[JsonObject] = []
+    if message.get("content"):
+        parts.append({"text": message["content"]})
+    parts.extend(
+        {
+            "functionCall": {
+                "name": call["function"]["name"],
+                "args": _gemini_args(call["function"]["arguments"]),
+            }
+        }
+        for call in message.get("tool_calls") or []
+    )
+    usage = reply.body["usage"]
+    body: JsonObject = {
+        "candidates": [{"content": {"role": "model", "parts": parts}, "finishReason": "STOP", "index": 0}],
+        "usageMetadata": {
+            "promptTokenCount": usage["prompt_tokens"],
+            "candidatesTokenCount": usage["completion_tokens"],
+            "totalTokenCount": usage["prompt_tokens"] + usage["completion_tokens"],
+        },
+        "modelVersion": reply.body["model"],
+        "responseId": reply.body["id"].replace("chatcmpl", "gemini"),
     }
     return Reply(200, body, reply.headers, reply.delay_seconds)
 

@@ -328,3 +328,118 @@ async def test_anthropic_errors_come_in_anthropic_s_shape_and_are_classified(
     }
     if status == 429:
         assert raised.value.retry_after == 3
+
+
+# --- the Gemini generateContent dialect ---------------------------------------------------------------
+
+
+async def test_the_guard_refuses_google_requests_beyond_loopback(monkeypatch: pytest.MonkeyPatch) -> None:
+    """google-genai sends through the `httpx2.AsyncClient` pydantic-ai's provider gives it (its `request` calls
+    `send`): the guard refuses before connecting, and nothing reaches the (unroutable) host."""
+    allow_loopback_model_requests(monkeypatch)
+    monkeypatch.setenv("GOOGLE_GEMINI_BASE_URL", "http://192.0.2.1:9")
+    monkeypatch.setenv("GOOGLE_API_KEY", SCRIPTED_API_KEY)
+    async with build_worker_model("google:scripted-model", {}) as model:
+        with pytest.raises(Exception) as raised:
+            await model.request(
+                [ModelRequest(parts=[UserPromptPart("hello")])], None, ModelRequestParameters()
+            )
+    refusals = [e for e in _chain(raised.value) if type(e) is RuntimeError]
+    assert [str(e) for e in refusals] == ["tests may only reach a model on loopback, not 192.0.2.1"]
+
+
+async def test_an_agent_runs_on_the_gemini_dialect_with_the_usage_the_server_reported(
+    scripted_google: ScriptedOpenAIServer, demo_deps: AnalysisDeps
+) -> None:
+    scripted_google.play(cites_unknown_id())
+    async with build_worker_model("google:scripted-model", {}) as model:
+        report = await RISK_AGENT.run(demo_deps, agent=RISK_AGENT.build(model))
+
+    assert isinstance(report, RiskAssessmentReport)
+    assert report.offline is False
+    assert UNKNOWN_ID not in report.analysis.model_dump_json()
+    requests = scripted_google.gemini_requests
+    assert requests and not scripted_google.chat_requests and not scripted_google.messages_requests
+    assert [r.status for r in requests] == [200] * len(requests)
+    assert all(r.path == "/v1beta/models/scripted-model:generateContent" for r in requests)
+    assert all(r.authorized and "x-goog-api-key" not in r.headers for r in requests)
+    assert not any(SCRIPTED_API_KEY in text for text in scripted_google.request_texts())
+    assert (report.usage.requests, report.usage.input_tokens, report.usage.output_tokens) == (
+        scripted_google.delivered_usage()
+    )
+    assert report.usage.requests == len(requests) >= 4
+    assert {"final_result", "assess_risks"} <= set(requests[0].tool_names)
+    assert requests[0].body["systemInstruction"]["parts"]
+    contents = requests[-1].body["contents"]
+    called = [
+        p["functionCall"]["name"]
+        for c in contents
+        if c["role"] == "model"
+        for p in c["parts"]
+        if "functionCall" in p
+    ]
+    assert called[:3] == ["portfolio_overview", "baseline_forecast", "assess_risks"]
+    feedback = [
+        p["functionResponse"]
+        for c in contents
+        if c["role"] == "user"
+        for p in c["parts"]
+        if "functionResponse" in p and UNKNOWN_ID in json.dumps(p["functionResponse"])
+    ]
+    assert len(feedback) == 1 and feedback[0]["name"] == "final_result"
+    assert set(feedback[0]["response"]) == {"error"}, "sent back on Gemini's error channel"
+
+
+@pytest.mark.parametrize(
+    ("status", "error_type", "google_status"),
+    [
+        (400, ModelRequestRejectedError, "INVALID_ARGUMENT"),
+        (429, ModelRateLimitError, "RESOURCE_EXHAUSTED"),
+        (500, ModelServerError, "INTERNAL"),
+    ],
+)
+async def test_google_errors_come_in_google_s_shape_and_are_classified(
+    scripted_google: ScriptedOpenAIServer, status: int, error_type: type[Exception], google_status: str
+) -> None:
+    scripted_google.play(lambda _request: error_reply(status, "scripted failure", {"retry-after": "3"}))
+    async with build_worker_model("google:scripted-model", {}) as model:
+        with pytest.raises(error_type) as raised:
+            await model.request(
+                [ModelRequest(parts=[UserPromptPart("hello")])], None, ModelRequestParameters()
+            )
+    assert isinstance(raised.value, ModelHTTPError) and raised.value.status_code == status
+    assert len(scripted_google.gemini_requests) == 1, "the SDK retries nothing"
+    [request] = scripted_google.gemini_requests
+    assert request.status == status and request.usage is None
+    error: dict[str, object] = {"code": status, "message": "scripted failure", "status": google_status}
+    if status == 429:  # Gemini says how long to wait in a google.rpc.RetryInfo detail
+        error["details"] = [{"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "3s"}]
+        assert raised.value.retry_after == 3
+    assert raised.value.body == {"error": error}
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        "openai:gpt-4o-mini",
+        "anthropic:claude-sonnet-4-5",
+        "google:gemini-2.5-pro",
+    ],
+)
+async def test_dropping_a_workflow_stand_in_schedules_nothing_on_the_running_loop(spec: str) -> None:
+    """A workflow builds and drops its model's stand-in inside its own event loop (Temporal's), so dropping
+    one must leave that loop alone: no task may be scheduled by it (here, on the test's running loop)."""
+    import asyncio
+    import gc
+
+    earlier = asyncio.all_tasks()
+    gc.collect()  # what earlier tests left to the collector (their Google clients schedule aclose() too)
+    await asyncio.gather(*(asyncio.all_tasks() - earlier))
+    before = asyncio.all_tasks()
+    stand_in = workflow_stand_in_model(spec)
+    del stand_in
+    gc.collect()
+    scheduled = asyncio.all_tasks() - before
+    names = sorted(getattr(task.get_coro(), "__qualname__", "?") for task in scheduled)
+    await asyncio.gather(*scheduled)  # let what was scheduled finish here, not warn at teardown
+    assert names == [], f"dropping the {spec} stand-in scheduled {names}"

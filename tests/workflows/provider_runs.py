@@ -13,10 +13,13 @@ from pydantic import BaseModel
 from temporalio.client import Client, WorkflowFailureError
 
 from agents.reports import UsageReport
+from api.runs import describe_failure
 from graph.portfolio import Portfolio
+from graph.result_store import ResultStore
 from graph.vocabulary import NodeLabel
-from tests.agents.scripted_openai import RecordedRequest, ScriptedOpenAIServer, delivered_usage
+from tests.agents.scripted_openai import RecordedRequest, ScriptedOpenAIServer, delivered_usage, server_error
 from workflows import client as lodestar
+from workflows.durable_agents import MODEL_RETRY
 from workflows.payloads import Stage
 
 from .support import eventually, risk_request, roadmap_request, scenario_request
@@ -24,10 +27,13 @@ from .support import eventually, risk_request, roadmap_request, scenario_request
 __all__ = [
     "AgentCase",
     "agent_cases",
+    "assert_client_error_is_sent_once",
+    "assert_server_error_is_retried_a_bounded_number_of_times",
     "delivered_usage",
     "failure_text",
     "history_text",
     "requests_of",
+    "risk_only",
     "run_all",
     "usage_of",
 ]
@@ -148,3 +154,45 @@ def _causes(error: BaseException) -> list[BaseException]:
 
 def failure_text(error: BaseException) -> str:
     return " | ".join(f"{type(e).__name__}: {e}" for e in _causes(error))
+
+
+def risk_only(demo_portfolio: Portfolio) -> list[AgentCase]:
+    return [c for c in agent_cases(demo_portfolio) if c.name == "risk"]
+
+
+async def assert_server_error_is_retried_a_bounded_number_of_times(
+    client: Client,
+    task_queue: str,
+    server: ScriptedOpenAIServer,
+    demo_portfolio: Portfolio,
+    results: ResultStore,
+) -> None:
+    """The risk run on a server that answers 500 (in its dialect) fails as `ModelProviderError` after
+    `MODEL_RETRY.maximum_attempts` identical requests, and stores nothing."""
+    server.play(server_error())
+    for case, workflow_id, outcome in await run_all(client, task_queue, risk_only(demo_portfolio)):
+        assert isinstance(outcome, WorkflowFailureError), case.name
+        text = failure_text(outcome)
+        assert "ModelServerError" in text or "status_code: 500" in text, text
+        assert describe_failure(outcome).type == "ModelProviderError", text
+        requests = requests_of(server, case)
+        assert len(requests) == MODEL_RETRY.maximum_attempts, case.name
+        assert all(r.status == 500 and r.body == requests[0].body for r in requests)
+        assert case.label is not None and await results.get_result(case.label, workflow_id) is None
+
+
+async def assert_client_error_is_sent_once(
+    client: Client, task_queue: str, server: ScriptedOpenAIServer, demo_portfolio: Portfolio
+) -> str:
+    """The risk run on a server that answers 400 fails as `ModelProviderError` after one request; returns
+    the failure's text for the dialect's own checks."""
+    server.play(server_error(status=400))
+    texts: list[str] = []
+    for case, _workflow_id, outcome in await run_all(client, task_queue, risk_only(demo_portfolio)):
+        assert isinstance(outcome, WorkflowFailureError), case.name
+        text = failure_text(outcome)
+        assert "ModelRequestRejectedError" in text or "status_code: 400" in text, text
+        assert describe_failure(outcome).type == "ModelProviderError", text
+        assert [r.status for r in requests_of(server, case)] == [400], "sent once"
+        texts.append(text)
+    return " ".join(texts)

@@ -14,9 +14,8 @@ import json
 
 import pytest
 from pydantic import BaseModel
-from temporalio.client import Client, WorkflowFailureError
+from temporalio.client import Client
 
-from api.runs import describe_failure
 from graph.portfolio import Portfolio
 from graph.result_store import ResultStore
 from tests.agents.scripted_openai import (
@@ -24,28 +23,25 @@ from tests.agents.scripted_openai import (
     UNKNOWN_ID,
     ScriptedOpenAIServer,
     cites_unknown_id,
-    server_error,
     well_behaved,
 )
 from tests.conftest import SCRIPTED_API_KEY
-from workflows.durable_agents import MODEL_RETRY
 
 from .provider_runs import (
     AgentCase,
     agent_cases,
+    assert_client_error_is_sent_once,
+    assert_server_error_is_retried_a_bounded_number_of_times,
     delivered_usage,
     failure_text,
     history_text,
     requests_of,
+    risk_only,
     run_all,
     usage_of,
 )
 
 pytestmark = pytest.mark.integration
-
-
-def _risk_only(demo_portfolio: Portfolio) -> list[AgentCase]:
-    return [c for c in agent_cases(demo_portfolio) if c.name == "risk"]
 
 
 async def _assert_completed_on_anthropic(
@@ -106,7 +102,7 @@ async def test_an_unknown_cited_id_is_sent_back_as_an_error_tool_result_and_the_
     demo_portfolio: Portfolio,
 ) -> None:
     scripted_anthropic.play(cites_unknown_id())
-    runs = await run_all(temporal_client, task_queue, _risk_only(demo_portfolio))
+    runs = await run_all(temporal_client, task_queue, risk_only(demo_portfolio))
     await _assert_completed_on_anthropic(temporal_client, scripted_anthropic, runs)
     for case, _workflow_id, outcome in runs:
         last = requests_of(scripted_anthropic, case)[-1].body["messages"]
@@ -129,17 +125,9 @@ async def test_an_anthropic_500_is_retried_a_bounded_number_of_times_then_fails_
     demo_portfolio: Portfolio,
     results: ResultStore,
 ) -> None:
-    scripted_anthropic.play(server_error())
-    runs = await run_all(temporal_client, task_queue, _risk_only(demo_portfolio))
-    for case, workflow_id, outcome in runs:
-        assert isinstance(outcome, WorkflowFailureError), case.name
-        text = failure_text(outcome)
-        assert "ModelServerError" in text or "status_code: 500" in text, text
-        assert describe_failure(outcome).type == "ModelProviderError", text
-        requests = requests_of(scripted_anthropic, case)
-        assert len(requests) == MODEL_RETRY.maximum_attempts, case.name
-        assert all(r.status == 500 and r.body == requests[0].body for r in requests)
-        assert case.label is not None and await results.get_result(case.label, workflow_id) is None
+    await assert_server_error_is_retried_a_bounded_number_of_times(
+        temporal_client, task_queue, scripted_anthropic, demo_portfolio, results
+    )
 
 
 async def test_an_anthropic_400_is_not_retried(
@@ -148,11 +136,4 @@ async def test_an_anthropic_400_is_not_retried(
     scripted_anthropic: ScriptedOpenAIServer,
     demo_portfolio: Portfolio,
 ) -> None:
-    scripted_anthropic.play(server_error(status=400))
-    runs = await run_all(temporal_client, task_queue, _risk_only(demo_portfolio))
-    for case, _workflow_id, outcome in runs:
-        assert isinstance(outcome, WorkflowFailureError), case.name
-        text = failure_text(outcome)
-        assert "ModelRequestRejectedError" in text or "status_code: 400" in text, text
-        assert describe_failure(outcome).type == "ModelProviderError", text
-        assert [r.status for r in requests_of(scripted_anthropic, case)] == [400], "sent once"
+    await assert_client_error_is_sent_once(temporal_client, task_queue, scripted_anthropic, demo_portfolio)
