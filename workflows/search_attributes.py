@@ -14,8 +14,8 @@ draft waiting for a review. The attributes and their values:
 Their names and types are durable contracts: queries, dashboards and registrations refer to them.
 A namespace must have them registered before a run may carry them: the local dev server registers
 them at start (`dev_server_arguments`), `lodestar init` (`ensure_search_attributes`) on a cluster.
-The starter checks once per client (`registered_on`) and starts runs without them where they are
-missing; a workflow upserts its attributes only when it was started with them (`carries_lodestar`),
+The starter checks once per client (`registered_on`; a "missing" answer again after a minute) and
+starts runs without them where they are missing; a workflow upserts its attributes only when it was started with them (`carries_lodestar`),
 so a run on a namespace without them never fails on an unknown attribute.
 
 This module imports nothing but `temporalio`, so that any module may import it, also one that
@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import weakref
 
 from temporalio.api.enums.v1 import IndexedValueType
@@ -119,24 +120,37 @@ async def ensure_search_attributes(client: Client, namespace: str | None = None)
     return [key.name for key in missing]
 
 
-_checks: weakref.WeakKeyDictionary[Client, asyncio.Future[bool]] = weakref.WeakKeyDictionary()
+MISSING_RECHECK_S = 60.0
+"""How long a "missing" answer is trusted: attributes registered later (`lodestar init`) are used by a
+running API within this long, without a restart. A "registered" answer is trusted for the client's life."""
+
+_checks: weakref.WeakKeyDictionary[Client, tuple[asyncio.Future[bool], float]] = weakref.WeakKeyDictionary()
+_warned: weakref.WeakSet[Client] = weakref.WeakSet()
 
 
 async def registered_on(client: Client) -> bool:
-    """Whether the client's namespace has every Lodestar attribute; asked once per client.
+    """Whether the client's namespace has every Lodestar attribute; asked once per client, and again
+    `MISSING_RECHECK_S` after an answer that they are missing.
 
     When they are missing (or the service will not say), one warning is logged and runs start
     without them. A transient failure is raised and not remembered.
     """
-    check = _checks.get(client)
-    if check is None:
-        check = _checks[client] = asyncio.ensure_future(_check(client))
+    entry = _checks.get(client)
+    if entry is None or _missing_and_stale(*entry):
+        entry = _checks[client] = (asyncio.ensure_future(_check(client)), time.monotonic())
     try:
-        return await asyncio.shield(check)
+        return await asyncio.shield(entry[0])
     except Exception:
-        if _checks.get(client) is check:
+        if _checks.get(client) is entry:
             del _checks[client]
         raise
+
+
+def _missing_and_stale(check: asyncio.Future[bool], asked_at: float) -> bool:
+    answered_missing = (
+        check.done() and not check.cancelled() and check.exception() is None and not check.result()
+    )
+    return answered_missing and time.monotonic() - asked_at >= MISSING_RECHECK_S
 
 
 async def _check(client: Client) -> bool:
@@ -150,7 +164,8 @@ async def _check(client: Client) -> bool:
         problem = f"not listed ({status}: {error.message})"
     except SearchAttributeConflictError as error:
         problem = str(error)
-    if problem:
+    if problem and client not in _warned:
+        _warned.add(client)
         logger.warning(
             "Temporal namespace %r: Lodestar's search attributes are %s; runs start without them "
             "(register them with `lodestar init`)",
