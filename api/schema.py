@@ -467,8 +467,7 @@ class Query(InsightQuery):
     @strawberry.field(
         permission_classes=[IsViewer],
         description="Runs, newest first (running ones before closed ones), a page at a time, as Temporal "
-        "lists them. `hasNextPage` can be true above an empty last page when the list ends exactly at a "
-        "page's end.",
+        "lists them.",
     )
     async def runs_connection(
         self,
@@ -488,6 +487,12 @@ class Query(InsightQuery):
             client, workflow_type=workflow_type, limit=skip + max(limit, 1), page_token=token
         )
         has_next_page = next_token is not None if limit else len(statuses) > skip
+        if limit and next_token is not None:
+            # Temporal hands out a next token whenever a page is full, also when nothing follows.
+            following, _ = await runs_client.list_runs_page(
+                client, workflow_type=workflow_type, limit=1, page_token=next_token
+            )
+            has_next_page = bool(following)
         for position, status in enumerate(statuses[skip : skip + limit], start=skip + 1):
             run = Run.of(status)
             if run is not None:

@@ -601,7 +601,8 @@ async def test_result_and_run_connections_page_through_everything(runs_gql: Grap
         if not runs_done:
             runs += [edge["node"]["id"] for edge in run_page["edges"]]
             assert all(edge["node"]["kind"] == "RISK_ASSESSMENT" for edge in run_page["edges"])
-            runs_done = not run_page["pageInfo"]["hasNextPage"] or not run_page["edges"]
+            assert run_page["edges"], "no empty page after the last run"
+            runs_done = not run_page["pageInfo"]["hasNextPage"]
             runs_after = run_page["pageInfo"]["endCursor"]
         if results_done and runs_done:
             break
