@@ -24,7 +24,7 @@ from temporalio.service import RPCError
 
 from agents import engine_runs
 from agents.deps import AnalysisDeps
-from agents.model_config import ModelConfigError
+from agents.model_config import ModelConfigError, model_spec
 from agents.reports import RiskAssessmentReport, RoadmapReport, ScenarioReport
 from agents.risk_agent import run_risk_assessment
 from agents.roadmap_agent import run_roadmap_drafting
@@ -204,6 +204,7 @@ def demo(
         raise typer.BadParameter(f"unknown scale {scale!r}; choose one of {', '.join(SCALES)}")
 
     async def main() -> None:
+        model_spec()  # a mistyped LODESTAR_MODEL fails before the demo writes the graph
         today = date.today()
         portfolio = generate_portfolio(seed=seed, scale=scale, anchor=today)
         async with open_graph() as store:
