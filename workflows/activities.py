@@ -24,7 +24,7 @@ import asyncio
 import gc
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypedDict, TypeVar
 
 from temporalio import activity
@@ -122,6 +122,29 @@ def keep_out_of_full_collections() -> None:
     gc.freeze()
 
 
+async def heartbeat_until_done(
+    work: Awaitable[T], *, interval: float = HEARTBEAT_INTERVAL_SECONDS
+) -> tuple[T, int]:
+    """Await `work`, heartbeating every `interval` seconds until it is done; (result, heartbeats).
+
+    If the activity is cancelled, `work` is cancelled with it.
+    """
+    started = time.perf_counter()
+    task = asyncio.ensure_future(work)
+    task.add_done_callback(lambda done: done.cancelled() or done.exception())
+    heartbeats = 0
+    try:
+        while True:
+            done, _ = await asyncio.wait({task}, timeout=interval)
+            if done:
+                return task.result(), heartbeats
+            heartbeats += 1
+            activity.heartbeat({"seconds": round(time.perf_counter() - started, 1)})
+    except asyncio.CancelledError:
+        task.cancel()
+        raise
+
+
 async def run_heartbeating(
     compute: Callable[[], T], *, interval: float = HEARTBEAT_INTERVAL_SECONDS
 ) -> tuple[T, int]:
@@ -130,16 +153,7 @@ async def run_heartbeating(
     If the activity is cancelled the thread cannot be stopped: it finishes in the background and its
     result (which lands in the engine cache) is dropped.
     """
-    started = time.perf_counter()
-    work = asyncio.ensure_future(asyncio.to_thread(compute))
-    work.add_done_callback(lambda done: done.cancelled() or done.exception())
-    heartbeats = 0
-    while True:
-        done, _ = await asyncio.wait({work}, timeout=interval)
-        if done:
-            return work.result(), heartbeats
-        heartbeats += 1
-        activity.heartbeat({"seconds": round(time.perf_counter() - started, 1)})
+    return await heartbeat_until_done(asyncio.to_thread(compute), interval=interval)
 
 
 def risk_key(risk: Risk) -> str:
@@ -327,8 +341,12 @@ class LodestarActivities:
 
     @activity.defn(name="load_snapshot")
     async def load_snapshot(self, request: SnapshotRequest) -> SnapshotRef:
-        """Read the portfolio from the graph into this worker's registry; return its id and size."""
-        portfolio = await self.store.portfolio_snapshot()
+        """Read the portfolio from the graph into this worker's registry, heartbeating (a large portfolio
+        takes tens of seconds, and a worker killed meanwhile is noticed by the heartbeat timeout instead of
+        the start-to-close timeout); return its id and size."""
+        portfolio, _ = await heartbeat_until_done(
+            self.store.portfolio_snapshot(), interval=self.heartbeat_interval
+        )
         if not portfolio.features:
             raise ApplicationError(
                 "the graph holds no portfolio features", type="EmptyPortfolio", non_retryable=True

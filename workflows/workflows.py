@@ -94,6 +94,8 @@ OutputT = TypeVar("OutputT")
 DepsT = TypeVar("DepsT", bound=AnalysisDeps)
 
 SNAPSHOT_TIMEOUT = timedelta(minutes=2)
+SNAPSHOT_HEARTBEAT_TIMEOUT = timedelta(seconds=30)
+SNAPSHOT_HEARTBEAT_PATCH = "load-snapshot-heartbeat"
 PRECOMPUTE_TIMEOUT = timedelta(minutes=20)
 PRECOMPUTE_HEARTBEAT_TIMEOUT = timedelta(seconds=30)
 PERSIST_TIMEOUT = timedelta(minutes=5)
@@ -174,10 +176,12 @@ class _LodestarWorkflow(PydanticAIWorkflow):
 
     async def _load_snapshot(self, as_of: date) -> SnapshotRef:
         self._advance(Stage.LOADING_SNAPSHOT, 5, "loading the portfolio snapshot from the graph")
+        heartbeats = workflow.patched(SNAPSHOT_HEARTBEAT_PATCH)
         snapshot = await workflow.execute_activity_method(
             LodestarActivities.load_snapshot,
             SnapshotRequest(as_of=as_of),
             start_to_close_timeout=SNAPSHOT_TIMEOUT,
+            heartbeat_timeout=SNAPSHOT_HEARTBEAT_TIMEOUT if heartbeats else None,
             retry_policy=GRAPH_RETRY,
         )
         self._index(search_attributes.SNAPSHOT_ID.value_set(snapshot.snapshot_id))

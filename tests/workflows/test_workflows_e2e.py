@@ -9,6 +9,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from temporalio.api.enums.v1 import EventType
+from temporalio.api.history.v1 import ActivityTaskScheduledEventAttributes
 from temporalio.client import Client
 
 from agents.model_config import OFFLINE_MODEL_NAME
@@ -30,6 +31,7 @@ from workflows.payloads import (
     ScenarioSimulationOutcome,
     Stage,
 )
+from workflows.workflows import SNAPSHOT_HEARTBEAT_TIMEOUT
 
 from .conftest import running_worker
 from .support import AS_OF, SEED, TRIALS, review_request, risk_request, scenario_request
@@ -37,12 +39,18 @@ from .support import AS_OF, SEED, TRIALS, review_request, risk_request, scenario
 pytestmark = pytest.mark.integration
 
 
-async def _activity_names(client: Client, workflow_id: str) -> list[str]:
-    names: list[str] = []
+async def _scheduled_activities(
+    client: Client, workflow_id: str
+) -> list[ActivityTaskScheduledEventAttributes]:
+    scheduled: list[ActivityTaskScheduledEventAttributes] = []
     async for event in client.get_workflow_handle(workflow_id).fetch_history_events():
         if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
-            names.append(event.activity_task_scheduled_event_attributes.activity_type.name)
-    return names
+            scheduled.append(event.activity_task_scheduled_event_attributes)
+    return scheduled
+
+
+async def _activity_names(client: Client, workflow_id: str) -> list[str]:
+    return [scheduled.activity_type.name for scheduled in await _scheduled_activities(client, workflow_id)]
 
 
 def _baseline(portfolio: Portfolio) -> Forecast:
@@ -99,9 +107,13 @@ async def test_scenario_simulation_runs_durably_and_stores_one_result(
     progress = await lodestar.get_progress(temporal_client, workflow_id)
     assert progress.stage is Stage.COMPLETED and progress.percent == 100
     assert any("simulate_requested_scenarios" in message for message in progress.messages)
-    names = await _activity_names(temporal_client, workflow_id)
+    scheduled = await _scheduled_activities(temporal_client, workflow_id)
+    names = [activity.activity_type.name for activity in scheduled]
     assert names[:2] == ["load_snapshot", "precompute_engines"]
     assert names[-1] == "persist_scenario_analysis"
+    assert scheduled[0].heartbeat_timeout.ToTimedelta() == SNAPSHOT_HEARTBEAT_TIMEOUT, (
+        "a worker killed while it loads the snapshot is noticed by the heartbeat timeout"
+    )
     assert names.count("agent__lodestar_scenario__model_request") == 4
     assert names.count("agent__lodestar_scenario__toolset__scenario_tools__call_tool") == 3
 
