@@ -23,6 +23,7 @@ from api.errors import ClientError
 from api.health import HealthMonitor
 from api.portfolio_cache import PortfolioCache
 from api.result_reader import ResultReader
+from api.run_watches import RunWatches
 from api.settings import ApiSettings
 from graph import portfolio
 from graph.entity_reads import EntityReads, FeatureDemandFigures, Lookup, RequestLink
@@ -47,6 +48,8 @@ class ApiServices:
     portfolio_cache: PortfolioCache = field(default_factory=PortfolioCache)
     health: HealthMonitor = field(init=False)
     """The graph's and Temporal's status, for `/healthz` and `/readyz`."""
+    run_watches: RunWatches | None = field(default=None, init=False)
+    """The pollers `runProgress` subscribers share, one per followed run (made by the first one)."""
 
     def __post_init__(self) -> None:
         self.health = HealthMonitor(

@@ -75,7 +75,10 @@ class ApiSettings(BaseModel):
         "`http://localhost:*` and `http://127.0.0.1:*` in development. The API's own origin always may.",
     )
     progress_poll_s: float = Field(
-        default=0.15, gt=0, description="How often runProgress asks a run for its progress, in seconds."
+        default=0.15,
+        gt=0,
+        description="How often the API asks a followed run for its state and progress, in seconds (one poller "
+        "per run, shared by all its runProgress subscribers).",
     )
     keep_alive_s: float = Field(
         default=75.0,

@@ -1,7 +1,8 @@
 """Subscriptions over graphql-transport-ws or graphql-ws: `runProgress(id)` streams a run's progress until it ends.
 
 The workflow keeps a log of its progress events (`WorkflowProgress.events`), each with a `seq`. The
-subscription polls the run and sends every event whose `seq` it has not sent yet, so a subscriber sees
+subscription follows the run's poller (one per run in the process, shared by all its subscribers:
+`api.run_watches`) and sends every event whose `seq` it has not sent yet, so a subscriber sees
 every stage the run went through however slowly the poll comes round, then one last event (`done`)
 with the state Temporal reports once the run has closed. Runs whose worker keeps no log (older code)
 stream snapshots of their current stage instead, one each time it changes.
@@ -9,16 +10,18 @@ stream snapshots of their current stage instead, one each time it changes.
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 from collections.abc import AsyncGenerator, Sequence
 from datetime import datetime
+from functools import partial
 from typing import Annotated
 
 import strawberry
+from temporalio.client import Client
 
 from api.errors import UserInputError
 from api.permissions import IsViewer
+from api.run_watches import RunObservation, RunWatches
 from api.runs import TERMINAL_STAGES, Run, RunKind, run_by_id, run_progress, temporal
 from api.types import Info
 from workflows.client import RunState
@@ -143,6 +146,21 @@ def _run_event(
     )
 
 
+async def _observe(client: Client, run_id: str) -> RunObservation:
+    # The state first: once it says closed, the progress read after it is the run's last.
+    run = await run_by_id(client, run_id)
+    return RunObservation(run, None if run is None else await run_progress(client, run_id))
+
+
+def _run_watches(info: Info) -> RunWatches:
+    """This process's shared run pollers, made by the first subscriber."""
+    client = temporal(info)
+    services = info.context.services
+    if services.run_watches is None:
+        services.run_watches = RunWatches(partial(_observe, client), poll_s=services.settings.progress_poll_s)
+    return services.run_watches
+
+
 @strawberry.type(description="Live updates over WebSocket (graphql-transport-ws or graphql-ws).")
 class Subscription:
     @strawberry.subscription(
@@ -155,24 +173,20 @@ class Subscription:
         info: Info,
         id: Annotated[strawberry.ID, strawberry.argument(description="The id of the run to follow.")],
     ) -> AsyncGenerator[RunProgressEvent, None]:
-        client = temporal(info)
-        poll = info.context.settings.progress_poll_s
+        watches = _run_watches(info)
         sent_seq = 0
         sent_any = False
         last_snapshot: tuple[object, ...] | None = None
-        while True:
-            # The state first: once it says closed, the progress read after it is the run's last.
-            run = await run_by_id(client, id)
+        async for observation in watches.follow(id):
+            run, progress = observation.run, observation.progress
             if run is None:
                 raise UserInputError(f"no run with id {id!r}")
-            progress = await run_progress(client, id)
-            ended = run.state is not RunState.RUNNING
             if progress is not None and progress.events:
                 for event in _log_events(run, progress, sent_seq):
                     sent_seq = event.seq or sent_seq
                     sent_any = True
                     yield event
-            elif progress is not None or ended or not sent_any:
+            elif progress is not None or observation.final or not sent_any:
                 # No log (or no answer from a worker): the current stage, when it changed.
                 event = _snapshot(run, progress)
                 key = (event.state, event.stage, event.percent, tuple(event.messages))
@@ -180,6 +194,3 @@ class Subscription:
                     last_snapshot = key
                     sent_any = True
                     yield event
-            if ended:
-                return
-            await asyncio.sleep(poll)

@@ -4,8 +4,10 @@ Clients other than this raw one (gql, the Node graphql-ws client) are in `test_r
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import httpx
@@ -17,6 +19,7 @@ from websockets.exceptions import ConnectionClosed
 
 from api.app import create_app
 from api.auth import Role
+from api.context import ApiServices
 from api.server import running_server
 from api.settings import ApiMode, ApiSettings
 from tests.api.conftest import AS_OF, ApiGraph, make_services, running_worker
@@ -32,12 +35,19 @@ subscription($id: ID!) {
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def served(api_graph: ApiGraph, temporal_client: Client) -> AsyncIterator[str]:
+async def served_services(
+    api_graph: ApiGraph, temporal_client: Client
+) -> AsyncIterator[tuple[str, ApiServices]]:
     async with running_worker(temporal_client, api_graph.store) as task_queue:
         settings = ApiSettings(mode=ApiMode.DEVELOPMENT, progress_poll_s=0.1)
-        app = create_app(make_services(api_graph, settings, temporal=temporal_client, task_queue=task_queue))
-        async with running_server(app) as url:
-            yield url
+        services = make_services(api_graph, settings, temporal=temporal_client, task_queue=task_queue)
+        async with running_server(create_app(services)) as url:
+            yield url, services
+
+
+@pytest.fixture
+def served(served_services: tuple[str, ApiServices]) -> str:
+    return served_services[0]
 
 
 async def receive(socket: ClientConnection) -> dict[str, Any]:
@@ -50,20 +60,34 @@ async def open_session(url: str, payload: dict[str, Any]) -> ClientConnection:
     return socket
 
 
-async def test_run_progress_streams_until_the_run_ends(served: str, api_graph: ApiGraph) -> None:
+async def post(served: str, api_graph: ApiGraph, role: Role, query: str, variables: dict[str, Any]) -> Any:
     async with httpx.AsyncClient(base_url=served) as http:
         response = await http.post(
             "/graphql",
-            json={
-                "query": "mutation($o: AnalysisOptions) { startRiskAssessment(input: {options: $o}) "
-                "{ ... on RunStarted { run { id } } } }",
-                "variables": {"o": {"asOf": AS_OF.isoformat(), "trials": 500, "seed": 1}},
-            },
-            headers={"Authorization": f"Bearer {api_graph.keys[Role.PLANNER]}"},
+            json={"query": query, "variables": variables},
+            headers={"Authorization": f"Bearer {api_graph.keys[role]}"},
         )
     assert response.status_code == 200, response.text
-    run_id = response.json()["data"]["startRiskAssessment"]["run"]["id"]
+    assert "errors" not in response.json(), response.text
+    return response.json()["data"]
 
+
+async def start_run(served: str, api_graph: ApiGraph, mutation: str, extra: str = "") -> str:
+    data = await post(
+        served,
+        api_graph,
+        Role.PLANNER,
+        f"mutation($o: AnalysisOptions) {{ {mutation}(input: {{options: $o{extra}}}) "
+        "{ ... on RunStarted { run { id } } } }",
+        {"o": {"asOf": AS_OF.isoformat(), "trials": 500, "seed": 1}},
+    )
+    return data[mutation]["run"]["id"]
+
+
+async def follow(
+    served: str, api_graph: ApiGraph, run_id: str, on_event: Callable[[dict[str, Any]], object] | None = None
+) -> list[dict[str, Any]]:
+    """Every `runProgress` event of the run, over a connection of its own."""
     socket = await open_session(served, {"apiKey": api_graph.keys[Role.VIEWER]})
     async with socket:
         assert socket.subprotocol == PROTOCOL
@@ -77,10 +101,17 @@ async def test_run_progress_streams_until_the_run_ends(served: str, api_graph: A
         while True:
             message = await receive(socket)
             if message["type"] == "complete":
-                break
+                return events
             assert message["type"] == "next", message
             assert "errors" not in message["payload"], message
             events.append(message["payload"]["data"]["runProgress"])
+            if on_event is not None:
+                on_event(events[-1])
+
+
+async def test_run_progress_streams_until_the_run_ends(served: str, api_graph: ApiGraph) -> None:
+    run_id = await start_run(served, api_graph, "startRiskAssessment")
+    events = await follow(served, api_graph, run_id)
     assert events, "at least the first state is sent"
     assert all(e["runId"] == run_id and e["kind"] == "RISK_ASSESSMENT" for e in events)
     assert [e["done"] for e in events] == [False] * (len(events) - 1) + [True]
@@ -90,6 +121,43 @@ async def test_run_progress_streams_until_the_run_ends(served: str, api_graph: A
     assert running == sorted(running)  # percent never goes back
     sent = [e["seq"] for e in events]
     assert None not in sent and sent == sorted(set(sent))  # each logged event once, in order
+
+
+async def test_subscribers_of_one_run_share_one_poller_and_each_sees_every_event(
+    served_services: tuple[str, ApiServices], api_graph: ApiGraph
+) -> None:
+    served, services = served_services
+    run_id = await start_run(served, api_graph, "startRoadmapDraft", ", quarters: 2")
+    awaiting = [asyncio.Event() for _ in range(4)]
+
+    def on_event(arrived: asyncio.Event) -> Callable[[dict[str, Any]], object]:
+        return lambda event: event["stage"] == "AWAITING_REVIEW" and arrived.set()
+
+    followers = [asyncio.create_task(follow(served, api_graph, run_id, on_event(a))) for a in awaiting]
+    await asyncio.wait_for(asyncio.gather(*(arrived.wait() for arrived in awaiting)), timeout=120)
+    assert services.run_watches is not None and services.run_watches.active == 1, (
+        "four subscribers, one poller"
+    )
+    approved = await post(
+        served,
+        api_graph,
+        Role.APPROVER,
+        'mutation($id: ID!) { approveRoadmap(runId: $id, comment: "shared poller") { __typename } }',
+        {"id": run_id},
+    )
+    assert approved["approveRoadmap"]["__typename"] == "RoadmapReviewed"
+    seen = await asyncio.wait_for(asyncio.gather(*followers), timeout=120)
+
+    def stages(events: list[dict[str, Any]]) -> list[str]:
+        return [stage for stage, _ in itertools.groupby(e["stage"] for e in events)]
+
+    for events in seen:
+        assert events[-1]["done"] and events[-1]["state"] == "COMPLETED" and events[-1] == seen[0][-1]
+        sent = [e["seq"] for e in events]
+        assert sent == sorted(set(sent))
+        assert stages(events) == stages(seen[0]), "a change of stage is never skipped"
+    assert len(stages(seen[0])) >= 4
+    assert services.run_watches.active == 0
 
 
 async def test_a_bad_key_is_refused_and_no_key_cannot_subscribe(served: str) -> None:
