@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -23,12 +23,14 @@ from api.errors import ClientError
 from api.health import HealthMonitor
 from api.portfolio_cache import PortfolioCache
 from api.result_reader import ResultReader
-from api.run_watches import RunWatches
 from api.settings import ApiSettings
 from graph import portfolio
 from graph.entity_reads import EntityReads, FeatureDemandFigures, Lookup, RequestLink
 from graph.store import GraphStore
 from graph.vocabulary import NodeLabel
+
+if TYPE_CHECKING:
+    from api.run_watches import RunWatches  # it imports the Temporal client's module, which loads pydantic-ai
 
 V = TypeVar("V")
 
