@@ -8,6 +8,7 @@ input is a `ValidationErrors` result (nothing written), a missing theme, feedbac
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Annotated
@@ -35,7 +36,7 @@ from api.pagination import AfterArgument, Connection, FirstArgument, connection,
 from api.permissions import IsPlanner, IsViewer, PermissionDenied, typed_permission
 from api.result_types import InsightDigest, insight_digest_by_id
 from api.runs import temporal
-from api.types import Customer, Feature, Info, graphql_enum, or_none
+from api.types import Customer, Feature, Info, Node, graphql_enum, or_none
 from graph.entity_reads import Page
 from graph.insight_store import (
     AppendFeedbackError,
@@ -59,6 +60,12 @@ MAX_THEME_LABEL = 120
 
 def _store(info: Info) -> InsightStore:
     return InsightStore(info.context.services.store)
+
+
+async def themes_by_ids(info: Info, theme_ids: Sequence[str]) -> dict[str, Theme]:
+    """The themes with these ids, in one statement; ids of no theme are left out."""
+    found = await _store(info).get_themes(theme_ids) if theme_ids else {}
+    return {theme_id: Theme.of(theme) for theme_id, theme in found.items()}
 
 
 def _actor(info: Info) -> str:
@@ -137,8 +144,10 @@ class FeedbackInsight:
 
 
 @strawberry.type(description="A cluster of feedback saying the same thing, found by an insight run.")
-class Theme:
-    id: strawberry.ID = strawberry.field(description="The theme's id (it starts with the id of its run).")
+class Theme(Node):
+    id: strawberry.ID = strawberry.field(
+        description="The theme's id (it starts with the id of its run); `node(id:)` fetches it again."
+    )
     digest_id: strawberry.ID | None = strawberry.field(description="The insight digest (run) that found it.")
     rank: int = strawberry.field(description="1 for the run's largest theme, then by size.")
     label: str = strawberry.field(description="Its name: a person's, if renamed, else its top terms.")
@@ -287,8 +296,7 @@ class InsightQuery:
     async def theme(
         self, info: Info, id: Annotated[strawberry.ID, strawberry.argument(description="The theme's id.")]
     ) -> Theme | None:
-        found = (await _store(info).get_themes([id])).get(id)
-        return Theme.of(found) if found is not None else None
+        return (await themes_by_ids(info, [id])).get(id)
 
     @strawberry.field(
         permission_classes=[IsViewer],

@@ -6,7 +6,7 @@ assembles it with the limits of `settings`; `schema_sdl()` prints it.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Annotated, TypeVar
 
 import strawberry
@@ -16,7 +16,7 @@ from api.auth import Role
 from api.erasure import ErasureEntry, erasure_entries
 from api.errors import UserInputError
 from api.extensions import schema_extensions, trace_root_fields
-from api.insight_types import InsightMutation, InsightQuery
+from api.insight_types import InsightMutation, InsightQuery, themes_by_ids
 from api.loading import prefetch_features, selected, subselection
 from api.mutations import Mutation as PortfolioMutation
 from api.pagination import (
@@ -106,6 +106,21 @@ class TeamFilter:
 class ObjectiveFilter:
     product: strawberry.ID | None = strawberry.field(
         default=None, description="Objectives supported by at least one feature of this product."
+    )
+
+
+async def _nodes_by_ids(info: Info, ids: Sequence[str]) -> list[Node | None]:
+    """Portfolio entities through their loaders; the other ids looked up as themes, in one statement."""
+    labels = await info.context.loaders.label.load_many(list(ids))
+    themes = await themes_by_ids(
+        info, [node_id for node_id, label in zip(ids, labels, strict=True) if label is None]
+    )
+
+    async def one(node_id: str, label: NodeLabel | None) -> Node | None:
+        return themes.get(node_id) if label is None else await entity_by_id(info, node_id)
+
+    return list(
+        await asyncio.gather(*(one(node_id, label) for node_id, label in zip(ids, labels, strict=True)))
     )
 
 
@@ -307,19 +322,19 @@ class Query(InsightQuery):
     @strawberry.field(
         permission_classes=[IsViewer],
         description="Any Node by its global id (Relay): a product, feature, customer, team, objective, "
-        "release or feedback; null when nothing has the id.",
+        "release, feedback item or theme; null when nothing has the id.",
     )
     async def node(self, info: Info, id: IdArgument) -> Node | None:
-        return await entity_by_id(info, id)
+        return (await _nodes_by_ids(info, [id]))[0]
 
     @strawberry.field(
         permission_classes=[IsViewer],
-        description="Portfolio nodes by id, in the order asked; null where no node has the id.",
+        description="Nodes by id, in the order asked; null where no node has the id.",
     )
     async def nodes(self, info: Info, ids: IdsArgument) -> list[Node | None]:
         if len(ids) > info.context.settings.max_ids:
             raise UserInputError(f"at most {info.context.settings.max_ids} ids per lookup")
-        return list(await asyncio.gather(*(entity_by_id(info, node_id) for node_id in ids)))
+        return await _nodes_by_ids(info, ids)
 
     @strawberry.field(
         permission_classes=[IsViewer],

@@ -107,7 +107,8 @@ Segment = portfolio.Segment
 )
 class Node:
     id: strawberry.ID = strawberry.field(
-        description="The object's global id: the portfolio's own id (`f-1`, `t-1`), unique across kinds."
+        description="The object's global id, unique across kinds: the portfolio's own id (`f-1`, `t-1`), or "
+        "a theme's id."
     )
 
 

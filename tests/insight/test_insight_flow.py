@@ -60,6 +60,11 @@ query($first: Int, $after: String) {
     }
   }
 }"""
+NODES = """
+query($id: ID!, $ids: [ID!]!) {
+  node(id: $id) { __typename id ... on Theme { label itemCount } }
+  nodes(ids: $ids) { __typename id ... on Theme { label itemCount } }
+}"""
 LINKS = """
 query($status: LinkStatus!, $feedbackId: ID, $first: Int) {
   feedbackLinks(status: $status, feedbackId: $feedbackId, first: $first) {
@@ -145,6 +150,17 @@ async def test_an_insight_run_stores_its_digest_themes_and_suggested_links(
     second = (await insight_gql.data(THEMES, {"first": 3, "after": first["pageInfo"]["endCursor"]}))["themes"]
     assert not {t["id"] for t in first["nodes"]} & {t["id"] for t in second["nodes"]}
     assert [t["rank"] for t in second["nodes"]] == [4, 5, 6][: len(second["nodes"])]
+
+    top, feature_id = first["nodes"][0], insight_graph.portfolio.features[0].id
+    refetched = await insight_gql.data(NODES, {"id": top["id"], "ids": [feature_id, top["id"], "no-such-id"]})
+    assert refetched["node"] == {
+        "__typename": "Theme",
+        "id": top["id"],
+        "label": top["label"],
+        "itemCount": top["itemCount"],
+    }
+    assert [node and node["__typename"] for node in refetched["nodes"]] == ["Feature", "Theme", None]
+    assert refetched["nodes"][1] == refetched["node"]
 
     suggested = await links(insight_gql, "SUGGESTED")
     assert len(suggested) == min(100, len(expected.suggestions))
