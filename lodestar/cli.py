@@ -194,7 +194,7 @@ def demo(
         ),
     ] = None,
 ) -> None:
-    """Load the demo portfolio, run the three analyses on it as durable Temporal workflows, serve the API.
+    """Load the demo portfolio, run the four analyses on it as durable Temporal workflows, serve the API.
 
     Uses the graph at NEO4J_URI (else starts the local database) and the Temporal service at
     TEMPORAL_ADDRESS (else starts a local dev server), with a worker inside this process. The roadmap
@@ -227,7 +227,10 @@ def demo(
     if listening is not None:
         _serve(listening, with_worker=True, dev=True)
     else:
-        console.print("Serve the GraphQL API on these results with `lodestar serve --with-worker --dev`.")
+        console.print(
+            "Serve the GraphQL API and the dashboard on these results with `lodestar demo --serve` (it ends by "
+            "printing the dashboard's address and a ready API key), or `lodestar serve --with-worker --dev`."
+        )
 
 
 async def _issue_demo_key(store: GraphStore, url: str) -> None:
