@@ -45,19 +45,23 @@ class _Watch:
         self.version = 0
         self.latest: RunObservation | None = None
         self.error: BaseException | None = None
-        self.finished = False
         self.poller: asyncio.Task[None] | None = None
         self._changed = asyncio.Event()
 
-    def publish(
-        self, observation: RunObservation | None = None, *, error: BaseException | None = None
-    ) -> None:
-        if error is not None:
-            self.error = error
-            self.finished = True
-        else:
-            self.latest = observation
-            self.finished = observation is not None and observation.final
+    @property
+    def finished(self) -> bool:
+        """Whether no more observations will come: a poll failed, or the latest one is final."""
+        return self.error is not None or (self.latest is not None and self.latest.final)
+
+    def publish(self, observation: RunObservation) -> None:
+        self.latest = observation
+        self._wake()
+
+    def fail(self, error: BaseException) -> None:
+        self.error = error
+        self._wake()
+
+    def _wake(self) -> None:
         self.version += 1
         changed, self._changed = self._changed, asyncio.Event()
         changed.set()
@@ -113,7 +117,7 @@ class RunWatches:
             except Exception as error:  # every follower gets it, as each did when it polled alone
                 if self._watches.get(key) is watch:
                     del self._watches[key]  # a follower that comes later polls afresh
-                watch.publish(error=error)
+                watch.fail(error)
                 return
             watch.publish(observation)
             if observation.final:

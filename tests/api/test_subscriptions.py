@@ -22,7 +22,7 @@ from api.auth import Role
 from api.context import ApiServices
 from api.server import running_server
 from api.settings import ApiMode, ApiSettings
-from tests.api.conftest import AS_OF, ApiGraph, make_services, running_worker
+from tests.api.conftest import AS_OF, ApiGraph, GraphQLClient, make_services, running_worker
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
 
@@ -62,14 +62,7 @@ async def open_session(url: str, payload: dict[str, Any]) -> ClientConnection:
 
 async def post(served: str, api_graph: ApiGraph, role: Role, query: str, variables: dict[str, Any]) -> Any:
     async with httpx.AsyncClient(base_url=served) as http:
-        response = await http.post(
-            "/graphql",
-            json={"query": query, "variables": variables},
-            headers={"Authorization": f"Bearer {api_graph.keys[role]}"},
-        )
-    assert response.status_code == 200, response.text
-    assert "errors" not in response.json(), response.text
-    return response.json()["data"]
+        return await GraphQLClient(http, api_graph.keys).data(query, variables, role=role)
 
 
 async def start_run(served: str, api_graph: ApiGraph, mutation: str, extra: str = "") -> str:
